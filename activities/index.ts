@@ -1,0 +1,183 @@
+import { Context, log } from '@temporalio/activity';
+import { testImapIncoming, testPop3Incoming, testSmtpOutgoing, type DirectionResult } from '../src/mail/connectivity';
+import { ImapMailSource } from '../src/mail/imapMailSource';
+import type { MailSource } from '../src/mail/mailSource';
+import { parseMimeMessage } from '../src/mail/mimeParser';
+import { classifyMailError, type ErrorClass } from '../src/policy/errorClassification';
+import type { SyncIntervals } from '../src/policy/syncDelay';
+import {
+  SyncSupersededError,
+  type ConnectivityResults,
+  type MailboxPlan,
+  type MailboxSyncContext,
+  type SyncStore,
+  type TestAndEnableResult,
+} from '../src/store/syncStore';
+import { runIncomingSync, type SyncProgress } from '../src/sync/incomingSync';
+import { taskQueues } from '../src/temporal/names';
+import type { ConnectionSlots } from '../src/worker/connectionSlots';
+
+export interface ActivityConfig {
+  taskQueuePrefix: string;
+  batchSize: number;
+  cycleBudget: { maxItems: number; maxMs: number };
+  cyclesPerRun: number;
+  heartbeatTimeoutMs: number;
+  intervals: Omit<SyncIntervals, 'minMs'>;
+}
+
+/** The mailbox as the workflow plans with it: where its mail server's activities run, and its intervals. */
+export interface CyclePlan extends MailboxPlan {
+  mailServerTaskQueue: string;
+  asyncWorkTaskQueue: string;
+  intervals: SyncIntervals;
+  cyclesPerRun: number;
+  heartbeatTimeoutMs: number;
+}
+
+export type { TestAndEnableResult };
+
+export type SyncIncomingOutcome =
+  | { status: 'disabled' }
+  /** Remapped or disabled while it ran; nothing past the change was stored. */
+  | { status: 'superseded' }
+  | { status: 'synced'; itemsFound: number; itemsStored: number; itemsFailed: number; itemsSkipped: number; moreAvailable: boolean }
+  | { status: 'failed'; errorClass: ErrorClass; message: string; retryAfterMs?: number };
+
+export type CycleRecord =
+  | { kind: 'success'; itemsProcessed: number; itemsFailed: number; nextSyncAt: number }
+  | { kind: 'failure'; errorClass: ErrorClass; message: string; consecutiveErrors: number; disable: boolean; nextSyncAt: number | null };
+
+function openSource(context: MailboxSyncContext): MailSource {
+  switch (context.serverType) {
+    case 'imap':
+      return new ImapMailSource(context.endpoint);
+    default:
+      throw Object.assign(new Error(`Incoming sync for ${context.serverType} servers is not available in this version`), {
+        errorClass: 'permanent',
+      });
+  }
+}
+
+/** Bookkeeping activities: the database only, run next to the workflows. */
+export function createMailboxActivities(store: SyncStore, config: ActivityConfig) {
+  const queues = taskQueues(config.taskQueuePrefix);
+  return {
+    async describeMailbox(mailboxId: string): Promise<CyclePlan | null> {
+      const plan = await store.describeMailbox(mailboxId);
+      if (!plan) return null;
+      return {
+        ...plan,
+        mailServerTaskQueue: queues.mailServer(plan.profileId),
+        asyncWorkTaskQueue: queues.asyncWork,
+        intervals: { ...config.intervals, minMs: plan.minPollingIntervalMs },
+        cyclesPerRun: config.cyclesPerRun,
+        heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+      };
+    },
+
+    async recordCycle(mailboxId: string, record: CycleRecord): Promise<void> {
+      if (record.kind === 'success') {
+        await store.recordCycleSuccess(mailboxId, { ...record, nextSyncAt: new Date(record.nextSyncAt) });
+      } else {
+        await store.recordMailboxFailure(mailboxId, { ...record, nextSyncAt: record.nextSyncAt === null ? null : new Date(record.nextSyncAt) });
+      }
+    },
+
+    async recordTestResults(mailboxId: string, results: ConnectivityResults): Promise<TestAndEnableResult> {
+      return store.recordTestResults(mailboxId, results);
+    },
+  };
+}
+
+const notRun = (message: string): DirectionResult => ({ status: 'not_run', message, testedAt: new Date().toISOString() });
+
+/** Holds one of the mailbox's server connection slots while the activity keeps heartbeating. */
+function slotFor(slots: ConnectionSlots) {
+  return (context: { profileId: string; maxConcurrentConnections: number }) => {
+    const ctx = Context.current();
+    return slots.acquire(context.profileId, context.maxConcurrentConnections, {
+      onWait: () => ctx.heartbeat(),
+      signal: ctx.cancellationSignal,
+    });
+  };
+}
+
+/** Activities that sync with a mail server: they run on that server's own task queue. */
+export function createMailServerActivities(
+  store: SyncStore,
+  slots: ConnectionSlots,
+  config: Pick<ActivityConfig, 'batchSize' | 'cycleBudget'>,
+) {
+  return {
+    async syncIncoming(mailboxId: string): Promise<SyncIncomingOutcome> {
+      const ctx = Context.current();
+      const resumedFrom = ctx.info.heartbeatDetails as SyncProgress | undefined;
+      if (resumedFrom) log.info('Resuming incoming sync after an interrupted attempt', { mailboxId, ...resumedFrom });
+      let profileId: string | undefined;
+      try {
+        const result = await runIncomingSync(mailboxId, {
+          store,
+          openSource: (context) => {
+            profileId = context.profileId;
+            return openSource(context);
+          },
+          parseMime: parseMimeMessage,
+          batchSize: config.batchSize,
+          budget: config.cycleBudget,
+          acquireConnectionSlot: slotFor(slots),
+          onProgress: (progress) => ctx.heartbeat(progress),
+        });
+        if (result.status === 'disabled') return result;
+        await store.recordServerSample(profileId!, { responseMs: result.responseMs, connectionFailed: false });
+        const { responseMs: _responseMs, ...outcome } = result;
+        return outcome;
+      } catch (err) {
+        if (err instanceof SyncSupersededError) return { status: 'superseded' };
+        const classified = classifyMailError(err);
+        log.warn('Incoming sync failed', { mailboxId, errorClass: classified.errorClass, reason: classified.message });
+        if (profileId && classified.errorClass === 'transient') {
+          await store.recordServerSample(profileId, {
+            connectionFailed: !classified.throttled,
+            throttledForMs: classified.throttled ? (classified.retryAfterMs ?? 60_000) : undefined,
+          });
+        }
+        return { status: 'failed', ...classified };
+      }
+    },
+  };
+}
+
+/** Other asynchronous work, on its own queue: a flood of it never holds up sync. */
+export function createAsyncWorkActivities(store: SyncStore, slots: ConnectionSlots) {
+  return {
+    /** Test & Enable's checks: each direction the mailbox's profile serves, against the real server. */
+    async testConnectivity(mailboxId: string): Promise<ConnectivityResults> {
+      const context = await store.loadSyncContext(mailboxId);
+      if (!context) throw new Error(`Mailbox ${mailboxId} does not exist`);
+      // Testing opens connections to the server too: they count against its cap.
+      const lease = await slotFor(slots)(context);
+      try {
+        return await testDirections(context);
+      } finally {
+        await lease.release();
+      }
+    },
+  };
+}
+
+async function testDirections(context: MailboxSyncContext): Promise<ConnectivityResults> {
+  const incoming =
+    context.serverType === 'imap'
+      ? await testImapIncoming(context.endpoint, context.folders)
+      : context.serverType === 'pop3'
+        ? await testPop3Incoming(context.endpoint)
+        : notRun('Exchange Online is not supported by this version');
+  const outgoing = context.outgoing ? await testSmtpOutgoing(context.outgoing) : notRun('The server profile has no outgoing server');
+  const items = notRun('Appointments, contacts and tasks sync with Exchange Online only');
+    return { incoming, outgoing, items };
+}
+
+export type MailboxActivities = ReturnType<typeof createMailboxActivities>;
+export type MailServerActivities = ReturnType<typeof createMailServerActivities>;
+export type AsyncWorkActivities = ReturnType<typeof createAsyncWorkActivities>;

@@ -1,0 +1,92 @@
+import type { Pool } from 'pg';
+import { slotLockKey } from '../worker/connectionSlots';
+
+/** What the monitoring dashboard shows, after Dynamics' server-side synchronization dashboard. */
+export interface DashboardSummary {
+  generatedAt: string;
+  /** Mailboxes per state: syncing, idle, failing (enabled, erroring), error (disabled by an error), disabled, awaiting_approval. */
+  mailboxesByState: Record<string, number>;
+  failing: { id: string; emailAddress: string; state: string; lastError: string | null; lastErrorAt: string | null; consecutiveErrors: number }[];
+  /** Enabled mailboxes by minutes since their last successful sync. */
+  syncLag: { bucket: string; mailboxes: number }[];
+  /** Email items synced per hour, the last 24 hours, oldest first. */
+  itemsPerHour: { hour: string; items: number }[];
+  /** Each server's connections in use (held slots, across all workers) against its cap. */
+  servers: { profileId: string; name: string; cap: number; inUse: number }[];
+  /** Syncs under way with their progress. */
+  inProgress: { id: string; emailAddress: string; folder: string; itemsDone: number; itemsTotal: number }[];
+  alerts: { id: number; level: string; scope: string; audience: string; message: string; createdAt: string; mailboxId: string | null }[];
+}
+
+const LAG_BUCKETS: [string, number][] = [
+  ['< 15 min', 15],
+  ['15-60 min', 60],
+  ['1-4 h', 240],
+  ['4-24 h', 1440],
+  ['> 24 h', Infinity],
+];
+
+const STATE_SQL = `CASE
+  WHEN NOT m.incoming_enabled AND m.incoming_status = 'failure' THEN 'error'
+  WHEN NOT m.incoming_enabled THEN 'disabled'
+  WHEN NOT m.email_approved AND o.require_email_approval THEN 'awaiting_approval'
+  WHEN m.consecutive_errors > 0 THEN 'failing'
+  WHEN m.sync_progress IS NOT NULL OR m.last_sync_started_at > coalesce(m.last_sync_completed_at, '-infinity') THEN 'syncing'
+  ELSE 'idle' END`;
+
+export async function dashboardSummary(pool: Pool): Promise<DashboardSummary> {
+  const [states, failing, lags, hours, profiles, locks, progress, alerts] = await Promise.all([
+    pool.query(`SELECT ${STATE_SQL} AS state, count(*)::int AS n FROM mailboxes m CROSS JOIN organization_settings o GROUP BY 1`),
+    pool.query(
+      `SELECT m.id, m.email_address, ${STATE_SQL} AS state, m.last_error, m.last_error_at, m.consecutive_errors
+         FROM mailboxes m CROSS JOIN organization_settings o
+        WHERE m.last_error IS NOT NULL AND (m.consecutive_errors > 0 OR m.incoming_status = 'failure')
+        ORDER BY m.last_error_at DESC NULLS LAST LIMIT 50`,
+    ),
+    pool.query(
+      `SELECT extract(epoch FROM now() - last_success_at) / 60 AS minutes FROM mailboxes WHERE incoming_enabled AND last_success_at IS NOT NULL`,
+    ),
+    pool.query(
+      `SELECT to_char(h, 'YYYY-MM-DD"T"HH24:00') AS hour, count(l.created_at)::int AS items
+         FROM generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()), interval '1 hour') h
+         LEFT JOIN item_links l ON l.created_at >= h AND l.created_at < h + interval '1 hour'
+        GROUP BY h ORDER BY h`,
+    ),
+    pool.query(`SELECT id, name, max_concurrent_connections FROM email_server_profiles ORDER BY name`),
+    pool.query(`SELECT classid::int AS key, count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted GROUP BY 1`),
+    pool.query(
+      `SELECT id, email_address, sync_progress FROM mailboxes WHERE sync_progress IS NOT NULL ORDER BY (sync_progress->>'updatedAt') DESC LIMIT 20`,
+    ),
+    pool.query(`SELECT id, level, scope, audience, message, created_at, mailbox_id FROM alerts ORDER BY created_at DESC, id DESC LIMIT 20`),
+  ]);
+  const held = new Map<number, number>(locks.rows.map((r) => [r.key, r.n]));
+  const lagMinutes: number[] = lags.rows.map((r) => Number(r.minutes));
+  return {
+    generatedAt: new Date().toISOString(),
+    mailboxesByState: Object.fromEntries(states.rows.map((r) => [r.state, r.n])),
+    failing: failing.rows.map((r) => ({
+      id: r.id,
+      emailAddress: r.email_address,
+      state: r.state,
+      lastError: r.last_error,
+      lastErrorAt: r.last_error_at?.toISOString() ?? null,
+      consecutiveErrors: r.consecutive_errors,
+    })),
+    syncLag: LAG_BUCKETS.map(([bucket, upTo], i) => ({
+      bucket,
+      mailboxes: lagMinutes.filter((m) => m < upTo && (i === 0 || m >= LAG_BUCKETS[i - 1][1])).length,
+    })),
+    itemsPerHour: hours.rows,
+    servers: profiles.rows.map((p) => ({ profileId: p.id, name: p.name, cap: p.max_concurrent_connections, inUse: held.get(slotLockKey(p.id)) ?? 0 })),
+    inProgress: progress.rows.map((r) => ({ id: r.id, emailAddress: r.email_address, ...r.sync_progress })),
+    alerts: alerts.rows.map((a) => ({
+      id: a.id,
+      level: a.level,
+      scope: a.scope,
+      audience: a.audience,
+      message: a.message,
+      createdAt: a.created_at.toISOString(),
+      mailboxId: a.mailbox_id,
+    })),
+  };
+}

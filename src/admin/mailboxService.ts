@@ -1,0 +1,538 @@
+import { WithStartWorkflowOperation, WorkflowUpdateStage, type Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { z } from 'zod';
+import type { SecretBox } from '../secrets/secretBox';
+import { inTransaction } from '../store/pgSyncStore';
+import type { TestAndEnableResult } from '../store/syncStore';
+import { mailboxWorkflowId, taskQueues } from '../temporal/names';
+import { MailboxIdAttribute } from '../temporal/searchAttributes';
+import { disableUpdate, mailboxChangedSignal, mailboxSyncWorkflow, statusQuery, syncNowSignal, testAndEnableUpdate, type MailboxStatus } from '../../workflows';
+import { dashboardSummary, type DashboardSummary } from './dashboard';
+import { ConflictError, NotFoundError } from './errors';
+import { AlertQuery, MailboxPatch, MapRequest, NewMailbox, NewProfile, NewUser, ProfilePatch, UserOptions } from './schemas';
+
+export interface UserView {
+  id: string;
+  fullName: string;
+  email: string;
+  trackingOption: string;
+  createdAt: Date;
+}
+
+export interface ProfileView {
+  id: string;
+  name: string;
+  serverType: string;
+  incomingHost: string | null;
+  incomingPort: number | null;
+  incomingSecurity: string;
+  outgoingHost: string | null;
+  outgoingPort: number | null;
+  outgoingSecurity: string;
+  maxConcurrentConnections: number;
+  minPollingIntervalSeconds: number;
+  processEmailFrom: Date | null;
+  connectionTimeoutSeconds: number;
+  maxMessageBytes: number;
+  ownerUserId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface DirectionView {
+  enabled: boolean;
+  status: string;
+  testedAt: Date | null;
+  message: string | null;
+}
+
+export interface MailboxStatistics {
+  lastSyncStartedAt: Date | null;
+  lastSyncCompletedAt: Date | null;
+  lastSuccessAt: Date | null;
+  itemsProcessedLastCycle: number;
+  itemsFailedLastCycle: number;
+  consecutiveErrors: number;
+  nextSyncAt: Date | null;
+  lastError: string | null;
+  lastErrorAt: Date | null;
+}
+
+export interface MailboxView {
+  id: string;
+  emailAddress: string;
+  profileId: string;
+  ownerUserId: string | null;
+  username: string | null;
+  folders: string[];
+  emailApproved: boolean;
+  mappingVersion: number;
+  minPollingIntervalSeconds: number | null;
+  incoming: DirectionView;
+  outgoing: DirectionView;
+  items: DirectionView;
+  statistics: MailboxStatistics;
+  /** The running sync's progress (long initial syncs), or null between cycles. */
+  progress: { folder: string; itemsDone: number; itemsTotal: number; startedAt: string; updatedAt: string } | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AlertView {
+  id: number;
+  level: string;
+  scope: string;
+  audience: string;
+  mailboxId: string | null;
+  profileId: string | null;
+  userId: string | null;
+  message: string;
+  createdAt: Date;
+}
+
+const PROFILE_COLUMNS: Record<keyof z.output<typeof ProfilePatch>, string> = {
+  name: 'name',
+  serverType: 'server_type',
+  incomingHost: 'incoming_host',
+  incomingPort: 'incoming_port',
+  incomingSecurity: 'incoming_security',
+  outgoingHost: 'outgoing_host',
+  outgoingPort: 'outgoing_port',
+  outgoingSecurity: 'outgoing_security',
+  maxConcurrentConnections: 'max_concurrent_connections',
+  minPollingIntervalSeconds: 'min_polling_interval_seconds',
+  processEmailFrom: 'process_email_from',
+  connectionTimeoutSeconds: 'connection_timeout_seconds',
+  maxMessageBytes: 'max_message_bytes',
+  ownerUserId: 'owner_user_id',
+};
+
+const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+function toProfile(r: Record<string, unknown>): ProfileView {
+  const view = Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'credentials').map(([k, v]) => [camel(k), v]));
+  return view as unknown as ProfileView;
+}
+
+function toMailbox(r: Record<string, any>): MailboxView {
+  const direction = (d: 'incoming' | 'outgoing' | 'items'): DirectionView => ({
+    enabled: r[`${d}_enabled`],
+    status: r[`${d}_status`],
+    testedAt: r[`${d}_tested_at`],
+    message: r[`${d}_test_message`],
+  });
+  return {
+    id: r.id,
+    emailAddress: r.email_address,
+    profileId: r.profile_id,
+    ownerUserId: r.owner_user_id,
+    username: r.username,
+    folders: r.folders,
+    emailApproved: r.email_approved,
+    mappingVersion: r.mapping_version,
+    minPollingIntervalSeconds: r.min_polling_interval_seconds,
+    incoming: direction('incoming'),
+    outgoing: direction('outgoing'),
+    items: direction('items'),
+    statistics: {
+      lastSyncStartedAt: r.last_sync_started_at,
+      lastSyncCompletedAt: r.last_sync_completed_at,
+      lastSuccessAt: r.last_success_at,
+      itemsProcessedLastCycle: r.items_processed_last_cycle,
+      itemsFailedLastCycle: r.items_failed_last_cycle,
+      consecutiveErrors: r.consecutive_errors,
+      nextSyncAt: r.next_sync_at,
+      lastError: r.last_error,
+      lastErrorAt: r.last_error_at,
+    },
+    progress: r.sync_progress,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function isUniqueViolation(err: unknown, constraint: string): boolean {
+  return (err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
+}
+
+/**
+ * Every operation a CRM administrator (or a user, on their own mailbox) performs: the admin
+ * HTTP API and the CLI are thin layers over this. Database first, then the mailbox's workflow
+ * is told, so the workflow always acts on what the database says.
+ */
+export class MailboxService {
+  constructor(
+    private readonly pool: Pool,
+    private readonly secrets: SecretBox,
+    private readonly temporal: Client,
+    private readonly taskQueuePrefix: string,
+  ) {}
+
+  // Users ------------------------------------------------------------------
+
+  async createUser(input: z.input<typeof NewUser>): Promise<UserView> {
+    const u = NewUser.parse(input);
+    try {
+      const { rows } = await this.pool.query(
+        `INSERT INTO crm_users (full_name, email, tracking_option) VALUES ($1, $2, $3)
+         RETURNING id, full_name AS "fullName", email, tracking_option AS "trackingOption", created_at AS "createdAt"`,
+        [u.fullName, u.email, u.trackingOption],
+      );
+      return rows[0];
+    } catch (err) {
+      if (isUniqueViolation(err, 'crm_users_email_key')) throw new ConflictError(`A user with the email address ${u.email} exists already`);
+      throw err;
+    }
+  }
+
+  async getUser(id: string): Promise<UserView> {
+    const { rows } = await this.pool.query(
+      `SELECT id, full_name AS "fullName", email, tracking_option AS "trackingOption", created_at AS "createdAt" FROM crm_users WHERE id = $1`,
+      [id],
+    );
+    if (!rows[0]) throw new NotFoundError('User', id);
+    return rows[0];
+  }
+
+  async listUsers(): Promise<UserView[]> {
+    const { rows } = await this.pool.query(
+      `SELECT id, full_name AS "fullName", email, tracking_option AS "trackingOption", created_at AS "createdAt" FROM crm_users ORDER BY created_at`,
+    );
+    return rows;
+  }
+
+  /** A user's own sync options; the mailbox workflow picks them up at once. */
+  async updateUserOptions(userId: string, input: z.input<typeof UserOptions>): Promise<UserView> {
+    const o = UserOptions.parse(input);
+    const { rowCount } = await this.pool.query(`UPDATE crm_users SET tracking_option = $2 WHERE id = $1`, [userId, o.trackingOption]);
+    if (!rowCount) throw new NotFoundError('User', userId);
+    const { rows } = await this.pool.query(`SELECT id FROM mailboxes WHERE owner_user_id = $1`, [userId]);
+    for (const { id } of rows) await this.signal(id, mailboxChangedSignal);
+    return this.getUser(userId);
+  }
+
+  // Server profiles --------------------------------------------------------
+
+  async createProfile(input: z.input<typeof NewProfile>): Promise<ProfileView> {
+    const p = NewProfile.parse(input);
+    const entries = Object.entries(p).filter(([, v]) => v !== undefined) as [keyof typeof PROFILE_COLUMNS, unknown][];
+    try {
+      const { rows } = await this.pool.query(
+        `INSERT INTO email_server_profiles (${entries.map(([k]) => PROFILE_COLUMNS[k]).join(', ')})
+         VALUES (${entries.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *`,
+        entries.map(([, v]) => v),
+      );
+      return toProfile(rows[0]);
+    } catch (err) {
+      if (isUniqueViolation(err, 'email_server_profiles_name_key')) throw new ConflictError(`A server profile named "${p.name}" exists already`);
+      throw err;
+    }
+  }
+
+  async getProfile(id: string): Promise<ProfileView> {
+    const { rows } = await this.pool.query(`SELECT * FROM email_server_profiles WHERE id = $1`, [id]);
+    if (!rows[0]) throw new NotFoundError('Server profile', id);
+    return toProfile(rows[0]);
+  }
+
+  async listProfiles(): Promise<ProfileView[]> {
+    const { rows } = await this.pool.query(`SELECT * FROM email_server_profiles ORDER BY created_at`);
+    return rows.map(toProfile);
+  }
+
+  /** Changes apply to the profile's mailboxes from their next cycle; its worker picks up a new connection cap. */
+  async updateProfile(id: string, input: z.input<typeof ProfilePatch>): Promise<ProfileView> {
+    const patch = ProfilePatch.parse(input);
+    const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as [keyof typeof PROFILE_COLUMNS, unknown][];
+    if (entries.length === 0) return this.getProfile(id);
+    const { rows } = await this.pool.query(
+      `UPDATE email_server_profiles SET ${entries.map(([k], i) => `${PROFILE_COLUMNS[k]} = $${i + 2}`).join(', ')}, updated_at = now()
+        WHERE id = $1 RETURNING *`,
+      [id, ...entries.map(([, v]) => v)],
+    );
+    if (!rows[0]) throw new NotFoundError('Server profile', id);
+    return toProfile(rows[0]);
+  }
+
+  async deleteProfile(id: string): Promise<void> {
+    try {
+      const { rowCount } = await this.pool.query(`DELETE FROM email_server_profiles WHERE id = $1`, [id]);
+      if (!rowCount) throw new NotFoundError('Server profile', id);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23503') throw new ConflictError('The server profile still has mailboxes; delete or move them first');
+      throw err;
+    }
+  }
+
+  // Mailboxes --------------------------------------------------------------
+
+  /** Creates the mailbox, maps it to its owner (if given) and, when enabled, starts its sync. */
+  async createMailbox(input: z.input<typeof NewMailbox>): Promise<MailboxView> {
+    const m = NewMailbox.parse(input);
+    await this.getProfile(m.profileId);
+    let id: string;
+    try {
+      const { rows } = await this.pool.query(
+        `INSERT INTO mailboxes (email_address, profile_id, owner_user_id, username, credentials, folders, incoming_enabled,
+                                email_approved, min_polling_interval_seconds)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+        [
+          m.emailAddress,
+          m.profileId,
+          m.ownerUserId ?? null,
+          m.username ?? null,
+          this.secrets.encrypt(m.password),
+          m.folders,
+          m.incomingEnabled,
+          m.emailApproved,
+          m.minPollingIntervalSeconds ?? null,
+        ],
+      );
+      id = rows[0].id;
+    } catch (err) {
+      if (isUniqueViolation(err, 'mailboxes_email_address_key')) throw new ConflictError(`A mailbox for ${m.emailAddress} exists already`);
+      if (isUniqueViolation(err, 'mailboxes_owner_user_id_key')) throw await this.userHoldsMailbox(m.ownerUserId!);
+      if ((err as { code?: string }).code === '23503') throw new NotFoundError('User', m.ownerUserId ?? '');
+      throw err;
+    }
+    await this.signal(id, syncNowSignal);
+    return this.getMailbox(id);
+  }
+
+  async getMailbox(id: string): Promise<MailboxView> {
+    const { rows } = await this.pool.query(`SELECT * FROM mailboxes WHERE id = $1`, [id]);
+    if (!rows[0]) throw new NotFoundError('Mailbox', id);
+    return toMailbox(rows[0]);
+  }
+
+  async listMailboxes(filter: { ownerUserId?: string } = {}): Promise<MailboxView[]> {
+    const { rows } = await this.pool.query(`SELECT * FROM mailboxes WHERE $1::uuid IS NULL OR owner_user_id = $1 ORDER BY created_at`, [
+      filter.ownerUserId ?? null,
+    ]);
+    return rows.map(toMailbox);
+  }
+
+  /** Settings (credentials, folders, interval): the workflow re-reads the mailbox at once. */
+  async updateMailbox(id: string, input: z.input<typeof MailboxPatch>): Promise<MailboxView> {
+    const patch = MailboxPatch.parse(input);
+    const sets: string[] = [];
+    const values: unknown[] = [id];
+    const set = (column: string, value: unknown) => {
+      values.push(value);
+      sets.push(`${column} = $${values.length}`);
+    };
+    if (patch.username !== undefined) set('username', patch.username);
+    if (patch.password !== undefined) set('credentials', this.secrets.encrypt(patch.password));
+    if (patch.folders !== undefined) set('folders', patch.folders);
+    if (patch.minPollingIntervalSeconds !== undefined) set('min_polling_interval_seconds', patch.minPollingIntervalSeconds);
+    if (sets.length > 0) {
+      const { rowCount } = await this.pool.query(`UPDATE mailboxes SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, values);
+      if (!rowCount) throw new NotFoundError('Mailbox', id);
+      await this.signalIfRunning(id, mailboxChangedSignal);
+    }
+    return this.getMailbox(id);
+  }
+
+  /** Deletes the mailbox; its workflow notices and ends. CRM email activities stay. */
+  async deleteMailbox(id: string): Promise<void> {
+    const { rowCount } = await this.pool.query(`DELETE FROM mailboxes WHERE id = $1`, [id]);
+    if (!rowCount) throw new NotFoundError('Mailbox', id);
+    await this.signalIfRunning(id, mailboxChangedSignal);
+  }
+
+  /**
+   * Maps the mailbox to a user. If another user holds it, a ConflictError names that user
+   * unless `confirm` is set: then the old mapping breaks, the old sync stops, and the new
+   * user's sync starts. Remaps serialise on the mailbox row; with `expectedMappingVersion`,
+   * of concurrent remaps from the same view exactly one wins and the rest get a conflict.
+   */
+  async mapMailbox(mailboxId: string, input: z.input<typeof MapRequest>): Promise<MailboxView> {
+    const request = MapRequest.parse(input);
+    await this.getUser(request.userId);
+    const changed = await inTransaction(this.pool, async (db) => {
+      const { rows } = await db.query(
+        `SELECT m.owner_user_id, m.mapping_version, u.full_name, u.email
+           FROM mailboxes m LEFT JOIN crm_users u ON u.id = m.owner_user_id WHERE m.id = $1 FOR UPDATE OF m`,
+        [mailboxId],
+      );
+      const current = rows[0];
+      if (!current) throw new NotFoundError('Mailbox', mailboxId);
+      if (request.expectedMappingVersion !== undefined && request.expectedMappingVersion !== current.mapping_version) {
+        throw new ConflictError('The mailbox was remapped meanwhile; look at its current mapping and try again', {
+          currentUser: current.owner_user_id ? { id: current.owner_user_id, fullName: current.full_name, email: current.email } : null,
+          mappingVersion: current.mapping_version,
+        });
+      }
+      if (current.owner_user_id === request.userId) return false;
+      if (current.owner_user_id && !request.confirm) {
+        throw new ConflictError(`The mailbox is already mapped to ${current.full_name} <${current.email}>; map it to this user instead?`, {
+          currentUser: { id: current.owner_user_id, fullName: current.full_name, email: current.email },
+          confirmWith: { userId: request.userId, confirm: true, expectedMappingVersion: current.mapping_version },
+        });
+      }
+      await db
+        .query(`UPDATE mailboxes SET owner_user_id = $2, mapping_version = mapping_version + 1, updated_at = now() WHERE id = $1`, [
+          mailboxId,
+          request.userId,
+        ])
+        .catch(async (err) => {
+          if (isUniqueViolation(err, 'mailboxes_owner_user_id_key')) throw await this.userHoldsMailbox(request.userId);
+          throw err;
+        });
+      return true;
+    });
+    if (changed) await this.signal(mailboxId, mailboxChangedSignal);
+    return this.getMailbox(mailboxId);
+  }
+
+  async approveMailbox(id: string): Promise<MailboxView> {
+    const { rowCount } = await this.pool.query(`UPDATE mailboxes SET email_approved = true, updated_at = now() WHERE id = $1`, [id]);
+    if (!rowCount) throw new NotFoundError('Mailbox', id);
+    await this.signalIfRunning(id, mailboxChangedSignal);
+    return this.getMailbox(id);
+  }
+
+  /** Turns incoming sync back on without testing (Test & Enable tests first) and wakes the workflow. */
+  async enableMailbox(id: string): Promise<MailboxView> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE mailboxes SET incoming_enabled = true, incoming_status = 'not_run', consecutive_errors = 0, updated_at = now() WHERE id = $1`,
+      [id],
+    );
+    if (!rowCount) throw new NotFoundError('Mailbox', id);
+    await this.signal(id, mailboxChangedSignal);
+    return this.getMailbox(id);
+  }
+
+  /** Stops incoming sync: returns once the workflow is parked, after which no connection is opened. */
+  async disableMailbox(id: string): Promise<{ mailbox: MailboxView; workflow: MailboxStatus | null }> {
+    const { rowCount } = await this.pool.query(`UPDATE mailboxes SET incoming_enabled = false, next_sync_at = NULL, updated_at = now() WHERE id = $1`, [id]);
+    if (!rowCount) throw new NotFoundError('Mailbox', id);
+    const handle = this.temporal.workflow.getHandle(mailboxWorkflowId(id));
+    const workflow = await handle.executeUpdate(disableUpdate).catch((err: Error) => {
+      if (err.name === 'WorkflowNotFoundError') return null;
+      throw err;
+    });
+    return { mailbox: await this.getMailbox(id), workflow };
+  }
+
+  /** Tests each direction against the mail server, enables those that pass, and returns the results. */
+  async testAndEnable(id: string): Promise<TestAndEnableResult> {
+    await this.getMailbox(id);
+    return this.temporal.workflow.executeUpdateWithStart(testAndEnableUpdate, {
+      startWorkflowOperation: this.startOperation(id, false),
+    });
+  }
+
+  /**
+   * Test & Enable for many mailboxes at once (as an admin selecting them in a list): returns once
+   * every job is queued; the results land on each mailbox. The jobs run on the async-work queue,
+   * so however many there are, sync is not held up.
+   */
+  async queueTestAndEnable(ids: string[], parallel = 20): Promise<number> {
+    let next = 0;
+    const queueOne = async () => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        await this.temporal.workflow.startUpdateWithStart(testAndEnableUpdate, {
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+          startWorkflowOperation: this.startOperation(id, false),
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(parallel, ids.length) }, queueOne));
+    return ids.length;
+  }
+
+  async syncNow(id: string): Promise<void> {
+    await this.getMailbox(id);
+    await this.signal(id, syncNowSignal);
+  }
+
+  /** The mailbox workflow's live state, or null when it is not running. */
+  async liveStatus(id: string): Promise<MailboxStatus | null> {
+    return this.temporal.workflow
+      .getHandle(mailboxWorkflowId(id))
+      .query(statusQuery)
+      .catch((err: Error) => {
+        if (err.name === 'WorkflowNotFoundError') return null;
+        throw err;
+      });
+  }
+
+  // Monitoring -------------------------------------------------------------
+
+  async dashboardSummary(): Promise<DashboardSummary> {
+    return dashboardSummary(this.pool);
+  }
+
+  // Alerts -----------------------------------------------------------------
+
+  /** Alerts, newest first. `forUserId` limits them to what that user should see. */
+  async listAlerts(input: z.input<typeof AlertQuery>, forUserId?: string): Promise<AlertView[]> {
+    const q = AlertQuery.parse(input);
+    const { rows } = await this.pool.query(
+      `SELECT id, level, scope, audience, mailbox_id AS "mailboxId", profile_id AS "profileId", user_id AS "userId", message,
+              created_at AS "createdAt"
+         FROM alerts
+        WHERE ($1::uuid IS NULL OR mailbox_id = $1) AND ($2::uuid IS NULL OR profile_id = $2) AND ($3::text IS NULL OR level = $3)
+          AND ($4::uuid IS NULL OR (user_id = $4 AND audience <> 'admins'))
+        ORDER BY created_at DESC, id DESC LIMIT $5`,
+      [q.mailboxId ?? null, q.profileId ?? null, q.level ?? null, forUserId ?? null, q.limit],
+    );
+    return rows;
+  }
+
+  /** Re-encrypts every stored secret with the current key (after adding a new key first in SECRET_KEYS). */
+  async rotateSecrets(): Promise<number> {
+    let rotated = 0;
+    for (const table of ['mailboxes', 'email_server_profiles']) {
+      const { rows } = await this.pool.query(`SELECT id, credentials FROM ${table} WHERE credentials IS NOT NULL`);
+      for (const r of rows) {
+        if (!this.secrets.needsRotation(r.credentials)) continue;
+        await this.pool.query(`UPDATE ${table} SET credentials = $2 WHERE id = $1`, [r.id, this.secrets.encrypt(this.secrets.decrypt(r.credentials))]);
+        rotated++;
+      }
+    }
+    return rotated;
+  }
+
+  // Temporal ---------------------------------------------------------------
+
+  private async userHoldsMailbox(userId: string): Promise<ConflictError> {
+    const { rows } = await this.pool.query(`SELECT id, email_address FROM mailboxes WHERE owner_user_id = $1`, [userId]);
+    return new ConflictError(`The user already holds mailbox ${rows[0]?.email_address ?? ''}; a user maps to one mailbox`, {
+      mailboxId: rows[0]?.id,
+    });
+  }
+
+  private startOperation(mailboxId: string, syncRequested: boolean) {
+    return new WithStartWorkflowOperation(mailboxSyncWorkflow, {
+      workflowId: mailboxWorkflowId(mailboxId),
+      taskQueue: taskQueues(this.taskQueuePrefix).mailboxSync,
+      args: [{ mailboxId, syncRequested }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      typedSearchAttributes: [{ key: MailboxIdAttribute, value: mailboxId }],
+    });
+  }
+
+  /** Signals the mailbox's workflow, starting it if it is not running. */
+  private async signal(mailboxId: string, signal: typeof syncNowSignal | typeof mailboxChangedSignal): Promise<void> {
+    await this.temporal.workflow.signalWithStart(mailboxSyncWorkflow, {
+      workflowId: mailboxWorkflowId(mailboxId),
+      taskQueue: taskQueues(this.taskQueuePrefix).mailboxSync,
+      args: [{ mailboxId }],
+      signal,
+      typedSearchAttributes: [{ key: MailboxIdAttribute, value: mailboxId }],
+    });
+  }
+
+  private async signalIfRunning(mailboxId: string, signal: typeof mailboxChangedSignal): Promise<void> {
+    await this.temporal.workflow
+      .getHandle(mailboxWorkflowId(mailboxId))
+      .signal(signal)
+      .catch((err: Error) => {
+        if (err.name !== 'WorkflowNotFoundError') throw err;
+      });
+  }
+
+}

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { TRACKING_OPTIONS } from '../policy/tracking';
+
+/** Inputs of the admin operations, shared by the HTTP API (and its OpenAPI document) and the CLI. */
+const security = z.enum(['none', 'starttls', 'tls']);
+const port = z.coerce.number().int().min(1).max(65535);
+const folder = z.string().min(1).max(500);
+
+export const NewUser = z.object({
+  fullName: z.string().min(1).max(200),
+  email: z.email(),
+  trackingOption: z.enum(TRACKING_OPTIONS).default('all'),
+});
+
+export const UserOptions = z.object({ trackingOption: z.enum(TRACKING_OPTIONS) });
+
+export const NewProfile = z.object({
+  name: z.string().min(1).max(200),
+  serverType: z.enum(['imap', 'pop3', 'exchange_online']),
+  incomingHost: z.string().min(1).max(255).optional(),
+  incomingPort: port.optional(),
+  incomingSecurity: security.default('tls'),
+  outgoingHost: z.string().min(1).max(255).optional(),
+  outgoingPort: port.optional(),
+  outgoingSecurity: security.default('starttls'),
+  maxConcurrentConnections: z.coerce.number().int().min(1).max(65536).default(10),
+  minPollingIntervalSeconds: z.coerce.number().int().min(1).default(60),
+  processEmailFrom: z.coerce.date().optional(),
+  connectionTimeoutSeconds: z.coerce.number().int().min(1).max(100).default(30),
+  maxMessageBytes: z.coerce.number().int().min(1).default(25 * 1024 * 1024),
+  ownerUserId: z.uuid().optional(),
+});
+
+// Without the defaults: a patch changes what it names and nothing else.
+export const ProfilePatch = NewProfile.extend({
+  incomingSecurity: security,
+  outgoingSecurity: security,
+  maxConcurrentConnections: z.coerce.number().int().min(1).max(65536),
+  minPollingIntervalSeconds: z.coerce.number().int().min(1),
+  connectionTimeoutSeconds: z.coerce.number().int().min(1).max(100),
+  maxMessageBytes: z.coerce.number().int().min(1),
+})
+  .partial()
+  .strict();
+
+export const NewMailbox = z.object({
+  emailAddress: z.email(),
+  profileId: z.uuid(),
+  ownerUserId: z.uuid().optional(),
+  username: z.string().min(1).max(320).optional(),
+  password: z.string().min(1).max(4096),
+  folders: z.array(folder).min(1).max(100).default(['INBOX']),
+  incomingEnabled: z.boolean().default(true),
+  emailApproved: z.boolean().default(false),
+  minPollingIntervalSeconds: z.coerce.number().int().min(1).optional(),
+});
+
+export const MailboxPatch = z
+  .object({
+    username: z.string().min(1).max(320),
+    password: z.string().min(1).max(4096),
+    folders: z.array(folder).min(1).max(100),
+    minPollingIntervalSeconds: z.coerce.number().int().min(1).nullable(),
+  })
+  .partial()
+  .strict();
+
+export const MapRequest = z.object({
+  userId: z.uuid(),
+  /** Take the mailbox from the user who holds it: the admin answered "yes" to the conflict. */
+  confirm: z.boolean().default(false),
+  /**
+   * The mapping the admin saw (from the conflict's `confirmWith`, or the mailbox's
+   * `mappingVersion`): the remap applies only if nobody remapped the mailbox since.
+   */
+  expectedMappingVersion: z.number().int().min(0).optional(),
+});
+
+export const AlertQuery = z.object({
+  mailboxId: z.uuid().optional(),
+  profileId: z.uuid().optional(),
+  level: z.enum(['error', 'warning', 'information']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export type NewUserInput = z.input<typeof NewUser>;
+export type NewProfileInput = z.input<typeof NewProfile>;
+export type NewMailboxInput = z.input<typeof NewMailbox>;

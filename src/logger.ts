@@ -1,0 +1,13 @@
+import pino from 'pino';
+
+// Any field with one of these names is masked wherever it appears in a log record.
+const SECRET_FIELDS = ['password', 'pass', 'secret', 'clientSecret', 'accessToken', 'token', 'credentials', 'auth'];
+
+export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info') {
+  return pino({
+    level,
+    redact: { paths: [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`)], censor: '[redacted]' },
+  });
+}
+
+export type Logger = pino.Logger;

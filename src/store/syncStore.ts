@@ -1,0 +1,138 @@
+import type { CrmRecordRef, EmailMessage, PartyRole } from '../domain/email';
+import type { DirectionResult, OutgoingEndpoint } from '../mail/connectivity';
+import type { MailServerEndpoint, SourceCursor } from '../mail/mailSource';
+import type { ServerHealth } from '../policy/serverLoad';
+import type { TrackingOption } from '../policy/tracking';
+
+export type ServerType = 'imap' | 'pop3' | 'exchange_online';
+
+/** What the mailbox workflow needs to plan a cycle: no secrets. */
+export interface MailboxPlan {
+  mailboxId: string;
+  profileId: string;
+  serverType: ServerType;
+  ownerUserId: string | null;
+  incomingEnabled: boolean;
+  /** The last incoming sync failed (and, if disabled, is why). */
+  lastSyncFailed: boolean;
+  /** The organisation processes approved addresses only, and this one is not approved. */
+  awaitingApproval: boolean;
+  mappingVersion: number;
+  minPollingIntervalMs: number;
+  /** How the mailbox's server has been answering; null before anything was observed. */
+  serverHealth: ServerHealth | null;
+}
+
+/** Everything one incoming-sync run needs, credentials decrypted (never leaves the activity). */
+export interface MailboxSyncContext {
+  mailboxId: string;
+  emailAddress: string;
+  ownerUserId: string | null;
+  mappingVersion: number;
+  profileId: string;
+  /** The server's connection cap, across every worker. */
+  maxConcurrentConnections: number;
+  trackingOption: TrackingOption;
+  folders: string[];
+  incomingEnabled: boolean;
+  serverType: ServerType;
+  endpoint: MailServerEndpoint;
+  /** The profile's SMTP server, when it has one; same credentials as incoming. */
+  outgoing: OutgoingEndpoint | null;
+  processEmailFrom: Date | null;
+  maxMessageBytes: number;
+  cursors: Map<string, SourceCursor>;
+}
+
+export interface StoredParty {
+  role: PartyRole;
+  address: string;
+  name: string | null;
+  record: CrmRecordRef | null;
+}
+
+export interface IncomingEmail {
+  remoteId: string;
+  message: EmailMessage;
+  receivedAt: Date | null;
+  parties: StoredParty[];
+}
+
+export interface ItemError {
+  remoteId: string;
+  message: string;
+}
+
+export interface IncomingBatchCommit {
+  mailboxId: string;
+  /** The mapping the sync started under: the commit fails with SyncSupersededError if it changed. */
+  mappingVersion: number;
+  ownerUserId: string | null;
+  folder: string;
+  emails: IncomingEmail[];
+  errors: ItemError[];
+  /** Links of the folder's previous identity are dropped first (UIDVALIDITY change). */
+  reset: boolean;
+  /** Moves in the same transaction as what it covers; omitted when storing items ahead of the cursor. */
+  cursor?: SourceCursor;
+  /** Where the running sync stands once this batch is in; stored with it. */
+  progress?: { folder: string; itemsDone: number; itemsTotal: number };
+}
+
+export interface CycleStats {
+  itemsProcessed: number;
+  itemsFailed: number;
+  nextSyncAt: Date | null;
+}
+
+export interface MailboxFailure {
+  errorClass: 'transient' | 'permanent';
+  message: string;
+  consecutiveErrors: number;
+  /** Permanent failures disable incoming sync until an admin acts. */
+  disable: boolean;
+  nextSyncAt: Date | null;
+}
+
+export interface TestAndEnableResult {
+  incoming: DirectionResult;
+  outgoing: DirectionResult;
+  /** Appointments, contacts and tasks (Exchange only). */
+  items: DirectionResult;
+  incomingEnabled: boolean;
+  outgoingEnabled: boolean;
+}
+
+export interface ConnectivityResults {
+  incoming: DirectionResult;
+  outgoing: DirectionResult;
+  items: DirectionResult;
+}
+
+/** The mailbox was disabled or remapped while a sync ran: what it still held is not stored. */
+export class SyncSupersededError extends Error {
+  constructor(readonly reason: 'disabled' | 'remapped') {
+    super(`The mailbox was ${reason} while it synced`);
+    this.name = 'SyncSupersededError';
+  }
+}
+
+/** The CRM and sync state as the sync engine reads and writes it. */
+export interface SyncStore {
+  describeMailbox(mailboxId: string): Promise<MailboxPlan | null>;
+  loadSyncContext(mailboxId: string): Promise<MailboxSyncContext | null>;
+  /** Lower-cased address -> the CRM record it belongs to. */
+  resolveAddresses(addresses: string[]): Promise<Map<string, CrmRecordRef>>;
+  /** Which of these Message-IDs are already email activities. */
+  findTrackedMessageIds(messageIds: string[]): Promise<Set<string>>;
+  /** Stores emails, item errors and the folder cursor atomically. Returns how many activities were new. */
+  commitIncomingBatch(commit: IncomingBatchCommit): Promise<{ created: number }>;
+  recordCycleStart(mailboxId: string): Promise<void>;
+  recordCycleSuccess(mailboxId: string, stats: CycleStats): Promise<void>;
+  /** Records a failure and raises its alerts (and the profile's, when most of its mailboxes fail). */
+  recordMailboxFailure(mailboxId: string, failure: MailboxFailure): Promise<void>;
+  /** Folds an observation of the mail server into its health (see src/policy/serverLoad.ts). */
+  recordServerSample(profileId: string, sample: { responseMs?: number; connectionFailed: boolean; throttledForMs?: number }): Promise<void>;
+  /** Stores Test & Enable's results and enables the directions that passed (approval permitting). */
+  recordTestResults(mailboxId: string, results: ConnectivityResults): Promise<TestAndEnableResult>;
+}

@@ -1,0 +1,197 @@
+import type { EmailMessage } from '../domain/email';
+import type { IncomingBatch, IncomingItem, MailSource } from '../mail/mailSource';
+import { shouldTrack } from '../policy/tracking';
+import type { IncomingEmail, ItemError, MailboxSyncContext, StoredParty, SyncStore } from '../store/syncStore';
+
+export interface SyncProgress {
+  folder: string;
+  itemsDone: number;
+  /** Items done plus those known to be still waiting in the folder. */
+  itemsTotal: number;
+}
+
+export interface IncomingSyncDeps {
+  store: SyncStore;
+  openSource: (context: MailboxSyncContext) => MailSource;
+  parseMime: (raw: Buffer) => Promise<EmailMessage>;
+  batchSize: number;
+  /** Called after every committed batch: the activity heartbeats it. */
+  onProgress?: (progress: SyncProgress) => void;
+  /** Holds one of the server's connection slots for as long as the connection is open. */
+  acquireConnectionSlot?: (context: MailboxSyncContext) => Promise<{ release(): Promise<void> }>;
+  /** A cycle stops after the batch that reaches either limit; the rest waits for the next cycle. */
+  budget?: { maxItems: number; maxMs: number };
+}
+
+export type IncomingSyncResult =
+  | { status: 'disabled' }
+  | {
+      status: 'synced';
+      itemsFound: number;
+      itemsStored: number;
+      itemsFailed: number;
+      itemsSkipped: number;
+      /** The budget ran out with items left: the next cycle should come soon. */
+      moreAvailable: boolean;
+      /** Time to connect and log in: how loaded the server is. */
+      responseMs: number;
+    };
+
+// SQLSTATE classes that one bad row can cause (data exception, integrity, program limit): worth retrying row by row.
+const ROW_LEVEL_SQLSTATE = /^(22|23|54)/;
+
+/** Pulls what is new in each of the mailbox's folders and stores it, batch by batch, cursor with the batch. */
+export async function runIncomingSync(mailboxId: string, deps: IncomingSyncDeps): Promise<IncomingSyncResult> {
+  const context = await deps.store.loadSyncContext(mailboxId);
+  if (!context || !context.incomingEnabled) return { status: 'disabled' };
+  const totals = { itemsFound: 0, itemsStored: 0, itemsFailed: 0, itemsSkipped: 0 };
+  const started = Date.now();
+  // Counted as batches are handed to storage, so the cycle never takes more than its budget.
+  let dispatched = 0;
+  const overBudget = () => !!deps.budget && (dispatched >= deps.budget.maxItems || Date.now() - started >= deps.budget.maxMs);
+  let moreAvailable = false;
+  let responseMs = 0;
+  const lease = await deps.acquireConnectionSlot?.(context);
+  const source = deps.openSource(context);
+  await deps.store.recordCycleStart(mailboxId);
+  try {
+    const connecting = Date.now();
+    await source.connect();
+    responseMs = Date.now() - connecting;
+    for (const folder of context.folders) {
+      if (overBudget()) {
+        moreAvailable = true;
+        break;
+      }
+      let done = 0;
+      const batches = source.pull(folder, context.cursors.get(folder) ?? null, {
+        batchSize: deps.batchSize,
+        processEmailFrom: context.processEmailFrom,
+        maxMessageBytes: context.maxMessageBytes,
+      });
+      // A three-stage pipeline: the source reads batch N+2 while batch N+1 is parsed and batch N
+      // is stored. Commits stay in order, so the cursor still only moves past stored items.
+      let storing: Promise<void> | undefined;
+      for await (const batch of batches) {
+        const prepared = await prepareBatch(context, batch, deps);
+        done += batch.items.length + batch.skipped;
+        const progress = { folder, itemsDone: done, itemsTotal: done + batch.remaining };
+        await storing;
+        storing = commitBatch(context, folder, prepared, progress, deps).then((counts) => {
+          totals.itemsFound += batch.items.length;
+          totals.itemsStored += counts.stored;
+          totals.itemsFailed += counts.failed;
+          totals.itemsSkipped += batch.skipped + prepared.untracked;
+          deps.onProgress?.(progress);
+        });
+        // Observed here so a failed commit is not reported as unhandled while the next batch is prepared.
+        storing.catch(() => undefined);
+        dispatched += batch.items.length;
+        if (batch.remaining > 0 && overBudget()) {
+          moreAvailable = true;
+          break;
+        }
+      }
+      await storing;
+    }
+  } finally {
+    await source.close();
+    await lease?.release();
+  }
+  return { status: 'synced', ...totals, moreAvailable, responseMs };
+}
+
+interface PreparedBatch {
+  batch: IncomingBatch;
+  emails: IncomingEmail[];
+  errors: ItemError[];
+  untracked: number;
+}
+
+async function prepareBatch(context: MailboxSyncContext, batch: IncomingBatch, deps: IncomingSyncDeps): Promise<PreparedBatch> {
+  const errors: ItemError[] = [];
+  const parsed: { item: IncomingItem; message: EmailMessage }[] = [];
+  for (const item of batch.items) {
+    if (item.kind === 'error') errors.push({ remoteId: item.remoteId, message: item.message });
+    else if (item.kind === 'email') parsed.push({ item, message: item.message });
+    else {
+      try {
+        parsed.push({ item, message: await deps.parseMime(item.raw) });
+      } catch (err) {
+        errors.push({ remoteId: item.remoteId, message: `Message could not be parsed: ${(err as Error).message}` });
+      }
+    }
+  }
+
+  const emails = await toIncomingEmails(context, parsed, deps.store);
+  return { batch, emails, errors, untracked: parsed.length - emails.length };
+}
+
+async function commitBatch(context: MailboxSyncContext, folder: string, prepared: PreparedBatch, progress: SyncProgress, deps: IncomingSyncDeps) {
+  const { batch, emails } = prepared;
+  const errors = [...prepared.errors];
+  const commit = {
+    mailboxId: context.mailboxId,
+    mappingVersion: context.mappingVersion,
+    ownerUserId: context.ownerUserId,
+    folder,
+    reset: batch.reset,
+    cursor: batch.cursor,
+    progress,
+  };
+  try {
+    await deps.store.commitIncomingBatch({ ...commit, emails, errors });
+    return { stored: emails.length, failed: errors.length };
+  } catch (err) {
+    if (!ROW_LEVEL_SQLSTATE.test(String((err as { code?: unknown }).code ?? ''))) throw err;
+  }
+  // One message the database refuses must not hold back the rest: store them one by one, then
+  // move the cursor with the refusals recorded as item errors.
+  let stored = 0;
+  for (const email of emails) {
+    try {
+      await deps.store.commitIncomingBatch({ ...commit, cursor: undefined, progress: undefined, reset: false, emails: [email], errors: [] });
+      stored++;
+    } catch (err) {
+      errors.push({ remoteId: email.remoteId, message: `Message could not be stored: ${(err as Error).message}` });
+    }
+  }
+  await deps.store.commitIncomingBatch({ ...commit, emails: [], errors });
+  return { stored, failed: errors.length };
+}
+
+async function toIncomingEmails(
+  context: MailboxSyncContext,
+  parsed: { item: IncomingItem; message: EmailMessage }[],
+  store: SyncStore,
+): Promise<IncomingEmail[]> {
+  if (parsed.length === 0) return [];
+  const addresses = parsed.flatMap(({ message: m }) => [...m.from, ...m.to, ...m.cc, ...m.bcc].map((a) => a.address));
+  const records = await store.resolveAddresses(addresses);
+  const replied =
+    context.trackingOption === 'replies_to_crm'
+      ? await store.findTrackedMessageIds(parsed.flatMap(({ message: m }) => [...(m.inReplyTo ? [m.inReplyTo] : []), ...m.references]))
+      : new Set<string>();
+
+  const emails: IncomingEmail[] = [];
+  for (const { item, message } of parsed) {
+    const sender = message.from[0] ? records.get(message.from[0].address) : undefined;
+    const track = shouldTrack(context.trackingOption, {
+      senderRecordType: sender?.type ?? null,
+      repliesToTrackedEmail: [message.inReplyTo, ...message.references].some((id) => id !== null && replied.has(id)),
+    });
+    if (!track) continue;
+    const parties: StoredParty[] = [];
+    const seen = new Set<string>();
+    for (const role of ['from', 'to', 'cc', 'bcc'] as const) {
+      for (const a of message[role]) {
+        const key = `${role}\u0000${a.address}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        parties.push({ role, address: a.address, name: a.name ?? null, record: records.get(a.address) ?? null });
+      }
+    }
+    emails.push({ remoteId: item.remoteId, message, receivedAt: item.kind === 'error' ? null : item.receivedAt, parties });
+  }
+  return emails;
+}

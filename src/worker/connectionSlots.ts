@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { Client } from 'pg';
+
+export interface ConnectionLease {
+  slot: number;
+  release(): Promise<void>;
+}
+
+export interface AcquireOptions {
+  /** Called while waiting, so the activity keeps heartbeating. */
+  onWait?: () => void;
+  signal?: AbortSignal;
+  /** Longest pause between attempts while every slot is taken. */
+  maxPollMs?: number;
+}
+
+/** The first advisory-lock key of a profile's slots (the second is the slot number). */
+export function slotLockKey(profileId: string): number {
+  return createHash('sha256').update(`mail-server-slot:${profileId}`).digest().readInt32BE(0);
+}
+
+// Releases announce themselves here, so a waiter takes a freed slot at once instead of at its next poll.
+const RELEASE_CHANNEL = 'crm_sync_connection_slot_freed';
+
+/**
+ * The mail server's connection cap, held across every worker process: a connection to a
+ * server needs one of its `cap` slots, and a slot is a PostgreSQL session advisory lock. A
+ * worker that dies loses its database session and with it its slots, so nothing leaks. Each
+ * lease has its own database session, apart from the pool the sync writes through, so waiting
+ * for a slot can never starve the writes of those holding one.
+ */
+export class ConnectionSlots {
+  constructor(private readonly databaseUrl: string) {}
+
+  async acquire(profileId: string, cap: number, opts: AcquireOptions = {}): Promise<ConnectionLease> {
+    // Two int4 advisory-lock keys: the profile, and the slot within it.
+    const key = slotLockKey(profileId);
+    const client = new Client({ connectionString: this.databaseUrl });
+    client.on('error', () => undefined);
+    await client.connect();
+    let pause = 10;
+    let wake: (() => void) | undefined;
+    // Set by a release seen while trying the slots, so that one is not slept through.
+    let freed = false;
+    client.on('notification', (n) => {
+      if (n.payload !== String(key)) return;
+      freed = true;
+      wake?.();
+    });
+    try {
+      await client.query(`LISTEN ${RELEASE_CHANNEL}`);
+      // Start at a random slot so waiting workers do not all contend for slot 0.
+      const offset = Math.floor(Math.random() * cap);
+      for (;;) {
+        freed = false;
+        for (let i = 0; i < cap; i++) {
+          const slot = (offset + i) % cap;
+          const { rows } = await client.query(`SELECT pg_try_advisory_lock($1, $2) AS ok`, [key, slot]);
+          if (rows[0].ok) {
+            await client.query(`UNLISTEN ${RELEASE_CHANNEL}`);
+            return this.lease(client, key, slot);
+          }
+        }
+        if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('Cancelled while waiting for a connection slot');
+        opts.onWait?.();
+        if (freed) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pause);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+        pause = Math.min(pause * 2, opts.maxPollMs ?? 1000);
+      }
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private lease(client: Client, key: number, slot: number): ConnectionLease {
+    let released = false;
+    return {
+      slot,
+      release: async () => {
+        if (released) return;
+        released = true;
+        await client.query(`SELECT pg_advisory_unlock($1, $2), pg_notify('${RELEASE_CHANNEL}', $1::text)`, [key, slot]).catch(() => undefined);
+        // Ending the session frees the lock in any case, whatever state the session is in.
+        await client.end().catch(() => undefined);
+      },
+    };
+  }
+}

@@ -1,0 +1,187 @@
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
+import type { Pool } from 'pg';
+import { createAsyncWorkActivities, createMailboxActivities, createMailServerActivities, type ActivityConfig } from '../../activities';
+import type { AppConfig } from '../config';
+import type { Logger } from '../logger';
+import type { SyncStore } from '../store/syncStore';
+import { taskQueues } from '../temporal/names';
+import { SecretBox } from '../secrets/secretBox';
+import { PgSyncStore } from '../store/pgSyncStore';
+import { createDataConverter } from '../temporal/dataConverter';
+import { ConnectionSlots } from './connectionSlots';
+
+export interface WorkerSetOptions {
+  connection: NativeConnection;
+  namespace: string;
+  pool: Pool;
+  store: SyncStore;
+  slots: ConnectionSlots;
+  activityConfig: ActivityConfig;
+  queues: AppConfig['queues'];
+  /** A prebuilt bundle (tests, production images); otherwise the workflows are bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  profileRefreshMs: number;
+  log: Logger;
+  /** Encrypts payloads (see src/temporal/dataConverter.ts); the SDK default when absent. */
+  dataConverter?: DataConverter;
+}
+
+interface ProfileWorker {
+  maxConnections: number;
+  worker: Worker;
+  running: Promise<void>;
+}
+
+/**
+ * The workflow worker plus one activity worker per email server profile, each capped at the
+ * profile's maximum concurrent connections. Profiles added or changed later are picked up by
+ * a periodic refresh, without a restart.
+ */
+export class WorkerSet {
+  private readonly profileWorkers = new Map<string, ProfileWorker>();
+  private workflowWorker?: { worker: Worker; running: Promise<void> };
+  private asyncWorker?: { worker: Worker; running: Promise<void> };
+  private refreshTimer?: NodeJS.Timeout;
+  private refreshing: Promise<void> = Promise.resolve();
+  private stopping = false;
+
+  constructor(private readonly opts: WorkerSetOptions) {}
+
+  async start(): Promise<void> {
+    const queues = taskQueues(this.opts.activityConfig.taskQueuePrefix);
+    const worker = await Worker.create({
+      connection: this.opts.connection,
+      namespace: this.opts.namespace,
+      taskQueue: queues.mailboxSync,
+      ...(this.opts.workflowBundle ? { workflowBundle: this.opts.workflowBundle } : { workflowsPath: require.resolve('../../workflows') }),
+      activities: createMailboxActivities(this.opts.store, this.opts.activityConfig),
+      dataConverter: this.opts.dataConverter,
+      maxConcurrentWorkflowTaskExecutions: this.opts.queues.workflowTaskConcurrency,
+      maxCachedWorkflows: this.opts.queues.workflowCacheSize,
+    });
+    this.workflowWorker = { worker, running: this.watch(worker, queues.mailboxSync) };
+    const asyncWorker = await Worker.create({
+      connection: this.opts.connection,
+      namespace: this.opts.namespace,
+      taskQueue: queues.asyncWork,
+      activities: createAsyncWorkActivities(this.opts.store, this.opts.slots),
+      maxConcurrentActivityTaskExecutions: this.opts.queues.asyncWorkConcurrency,
+      dataConverter: this.opts.dataConverter,
+    });
+    this.asyncWorker = { worker: asyncWorker, running: this.watch(asyncWorker, queues.asyncWork) };
+    await this.refreshProfiles();
+    this.refreshTimer = setInterval(() => {
+      this.refreshing = this.refreshing.then(() => this.refreshProfiles()).catch((err) => this.opts.log.error({ err }, 'Profile refresh failed'));
+    }, this.opts.profileRefreshMs);
+  }
+
+  /** Starts workers for new profiles, restarts those whose connection cap changed, stops removed ones. */
+  async refreshProfiles(): Promise<void> {
+    if (this.stopping) return;
+    const { rows } = await this.opts.pool.query<{ id: string; max_concurrent_connections: number }>(
+      `SELECT id, max_concurrent_connections FROM email_server_profiles`,
+    );
+    const wanted = new Map(rows.map((r) => [r.id, r.max_concurrent_connections]));
+    for (const [id, current] of this.profileWorkers) {
+      if (wanted.get(id) !== current.maxConnections) await this.stopProfileWorker(id);
+    }
+    for (const [id, maxConnections] of wanted) {
+      if (!this.profileWorkers.has(id) && !this.stopping) await this.startProfileWorker(id, maxConnections);
+    }
+  }
+
+  private async startProfileWorker(profileId: string, maxConnections: number): Promise<void> {
+    const queue = taskQueues(this.opts.activityConfig.taskQueuePrefix).mailServer(profileId);
+    const worker = await Worker.create({
+      connection: this.opts.connection,
+      namespace: this.opts.namespace,
+      taskQueue: queue,
+      activities: createMailServerActivities(this.opts.store, this.opts.slots, this.opts.activityConfig),
+      maxConcurrentActivityTaskExecutions: maxConnections,
+      dataConverter: this.opts.dataConverter,
+    });
+    this.profileWorkers.set(profileId, { maxConnections, worker, running: this.watch(worker, queue) });
+    this.opts.log.info({ profileId, maxConnections }, 'Mail server worker started');
+  }
+
+  private async stopProfileWorker(profileId: string): Promise<void> {
+    const entry = this.profileWorkers.get(profileId);
+    if (!entry) return;
+    this.profileWorkers.delete(profileId);
+    entry.worker.shutdown();
+    await entry.running;
+  }
+
+  private watch(worker: Worker, name: string): Promise<void> {
+    return worker.run().catch((err) => {
+      this.opts.log.error({ err, taskQueue: name }, 'Worker stopped with an error');
+    });
+  }
+
+  /** Started, not stopping, and the workflow worker still polling. */
+  get running(): boolean {
+    return !this.stopping && this.workflowWorker?.worker.getState() === 'RUNNING';
+  }
+
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.refreshTimer);
+    await this.refreshing;
+    await Promise.all([...this.profileWorkers.keys()].map((id) => this.stopProfileWorker(id)));
+    for (const w of [this.asyncWorker, this.workflowWorker]) {
+      if (!w) continue;
+      w.worker.shutdown();
+      await w.running;
+    }
+  }
+}
+
+export function activityConfigFrom(config: AppConfig): ActivityConfig {
+  return {
+    taskQueuePrefix: config.temporal.taskQueuePrefix,
+    batchSize: config.sync.batchSize,
+    cycleBudget: config.sync.cycleBudget,
+    cyclesPerRun: config.sync.cyclesPerRun,
+    heartbeatTimeoutMs: config.sync.heartbeatTimeoutMs,
+    intervals: {
+      defaultMs: config.sync.defaultIntervalMs,
+      maxIdleMs: config.sync.maxIdleIntervalMs,
+      idleGrowth: config.sync.idleGrowth,
+      errorBaseMs: config.sync.errorBaseMs,
+      errorMaxMs: config.sync.errorMaxMs,
+    },
+  };
+}
+
+const SDK_LOG_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN' };
+
+/**
+ * The Temporal SDK's own logging, at the product's level; once per process, before any worker.
+ * The runtime gets no signals of its own: each entry point shuts down in its own order
+ * (the API before the workers, the workers before Temporal and PostgreSQL).
+ */
+export function installSdkLogging(level: string): void {
+  Runtime.install({ logger: new DefaultLogger(SDK_LOG_LEVELS[level] ?? 'ERROR'), shutdownSignals: [] });
+}
+
+/** The product's worker set for a configuration, as every entry point (worker, npm start, tests) runs it. */
+export function workerSetFor(
+  config: AppConfig,
+  deps: { connection: NativeConnection; pool: Pool; keySpec: string; log: Logger; workflowBundlePath?: string },
+): WorkerSet {
+  const bundlePath = deps.workflowBundlePath ?? process.env.WORKFLOW_BUNDLE_PATH;
+  return new WorkerSet({
+    connection: deps.connection,
+    namespace: config.temporal.namespace,
+    pool: deps.pool,
+    store: new PgSyncStore(deps.pool, new SecretBox(deps.keySpec)),
+    activityConfig: activityConfigFrom(config),
+    slots: new ConnectionSlots(config.databaseUrl),
+    queues: config.queues,
+    workflowBundle: bundlePath ? { codePath: bundlePath } : undefined,
+    profileRefreshMs: config.profileRefreshMs,
+    log: deps.log,
+    dataConverter: createDataConverter(deps.keySpec),
+  });
+}

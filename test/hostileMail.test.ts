@@ -1,0 +1,54 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { eventually, useBedWithDovecot } from './support/testBed';
+
+// The shared corpus sits beside the checkout (CI clones next to shared/); CORPUS_DIR overrides.
+const CORPUS = process.env.CORPUS_DIR ?? path.resolve(__dirname, '..', '..', 'shared', 'corpus', 'mime');
+
+function corpusFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) return corpusFiles(p);
+    // The corpus' empty sample is no message: no server accepts a zero-length APPEND or DATA.
+    return name === 'LICENSE' || statSync(p).size === 0 ? [] : [p];
+  });
+}
+
+const t = useBedWithDovecot();
+
+it('turns every real-world message into an email activity or an item-level error, and keeps the mailbox enabled', async () => {
+  const files = corpusFiles(CORPUS);
+  if (files.length < 100) throw new Error(`Expected the corpus of 100+ messages in ${CORPUS}, found ${files.length}`);
+  const user = 'hostile@example.test';
+  await t.dovecot.addUser(user, 'secret');
+  // APPEND stores each file byte for byte, as the server received it.
+  await t.dovecot.append(user, 'secret', files.map((f) => readFileSync(f)));
+
+  const { id: profileId } = await t.bed.admin.createProfile({
+    name: 'Hostile Dovecot',
+    serverType: 'imap',
+    incomingHost: t.dovecot.host,
+    incomingPort: t.dovecot.imapPort,
+    incomingSecurity: 'none',
+    minPollingIntervalSeconds: 1,
+    // Low enough that the corpus' largest messages exercise the size limit (the rest of it stays under).
+    maxMessageBytes: 10_000,
+  });
+  const { id: mailboxId } = await t.bed.admin.createMailbox({ emailApproved: true, emailAddress: user, profileId, password: 'secret' });
+
+  const outcome = await eventually('every message accounted for', async () => {
+    const [r] = await t.bed.query<{ stored: number; failed: number; uid: number | null }>(
+      `SELECT (SELECT count(*) FROM item_links WHERE mailbox_id = $1)::int AS stored,
+              (SELECT count(*) FROM sync_errors WHERE mailbox_id = $1 AND scope = 'item')::int AS failed,
+              (SELECT (cursor->>'lastUid')::int FROM folder_cursors WHERE mailbox_id = $1) AS uid`,
+      [mailboxId],
+    );
+    return r.uid === files.length ? r : undefined;
+  });
+  expect(outcome.stored + outcome.failed).toBe(files.length);
+  expect(outcome.stored).toBeGreaterThan(files.length / 2);
+  const errors = await t.bed.query<{ message: string }>(`SELECT message FROM sync_errors WHERE mailbox_id = $1 AND scope = 'item'`, [mailboxId]);
+  for (const e of errors) expect(e.message).toMatch(/^(Message is \d+ bytes, over the profile's limit|Message could not be (parsed|stored))/);
+  const [mailbox] = await t.bed.query(`SELECT incoming_enabled, incoming_status FROM mailboxes WHERE id = $1`, [mailboxId]);
+  expect(mailbox).toEqual({ incoming_enabled: true, incoming_status: 'success' });
+});

@@ -37,13 +37,15 @@ it('turns every real-world message into an email activity or an item-level error
   const { id: mailboxId } = await t.bed.admin.createMailbox({ emailApproved: true, emailAddress: user, profileId, password: 'secret' });
 
   const outcome = await eventually('every message accounted for', async () => {
-    const [r] = await t.bed.query<{ stored: number; failed: number; uid: number | null }>(
+    const [r] = await t.bed.query<{ stored: number; failed: number; uid: number | null; cycle_done: boolean }>(
       `SELECT (SELECT count(*) FROM item_links WHERE mailbox_id = $1)::int AS stored,
               (SELECT count(*) FROM sync_errors WHERE mailbox_id = $1 AND scope = 'item')::int AS failed,
-              (SELECT (cursor->>'lastUid')::int FROM folder_cursors WHERE mailbox_id = $1) AS uid`,
+              (SELECT (cursor->>'lastUid')::int FROM folder_cursors WHERE mailbox_id = $1) AS uid,
+              (SELECT last_sync_completed_at IS NOT NULL FROM mailboxes WHERE id = $1) AS cycle_done`,
       [mailboxId],
     );
-    return r.uid === files.length ? r : undefined;
+    // The cursor commits with the last batch; the cycle's outcome is recorded just after it.
+    return r.uid === files.length && r.cycle_done ? r : undefined;
   });
   expect(outcome.stored + outcome.failed).toBe(files.length);
   expect(outcome.stored).toBeGreaterThan(files.length / 2);

@@ -26,6 +26,9 @@ function expectResult(result: DirectionResult, status: DirectionResult['status']
   expect(Math.abs(Date.now() - Date.parse(result.testedAt))).toBeLessThan(60_000);
 }
 
+// Time-outs are checked against their configured length, with room for a loaded machine; what they rule out is the OS default of minutes.
+const SLACK_MS = 4000;
+
 /** Runs `fn` and returns its result with how long it took. */
 async function timed<T>(fn: () => Promise<T>): Promise<{ result: T; ms: number }> {
   const start = performance.now();
@@ -97,7 +100,7 @@ describe('IMAP and POP3 against Dovecot', () => {
       const { result, ms } = await timed(() => testImapIncoming(imap({ port: proxy.port, connectionTimeoutMs: 1000 }), ['INBOX']));
       expectResult(result, 'failure', 'Could not reach the mail server (GREETING_TIMEOUT)');
       expect(ms).toBeGreaterThanOrEqual(900);
-      expect(ms).toBeLessThan(2000);
+      expect(ms).toBeLessThan(1000 + SLACK_MS);
       expect(proxy.totalConnections).toBe(1);
     });
 
@@ -115,7 +118,7 @@ describe('IMAP and POP3 against Dovecot', () => {
         const { port } = server.address() as net.AddressInfo;
         const { result, ms } = await timed(() => testImapIncoming(imap({ port, connectionTimeoutMs: 1000 }), ['INBOX']));
         expectResult(result, 'failure', 'Could not reach the mail server (ETIMEOUT)');
-        expect(ms).toBeLessThan(2000);
+        expect(ms).toBeLessThan(1000 + SLACK_MS);
       } finally {
         server.close();
       }
@@ -157,7 +160,7 @@ describe('IMAP and POP3 against Dovecot', () => {
       const { result, ms } = await timed(() => testPop3Incoming(pop3({ port: proxy.port, connectionTimeoutMs: 1000 })));
       expectResult(result, 'failure', 'Could not reach the mail server (GREETING_TIMEOUT)');
       expect(ms).toBeGreaterThanOrEqual(900);
-      expect(ms).toBeLessThan(2000);
+      expect(ms).toBeLessThan(1000 + SLACK_MS);
     });
 
     it('fails when STLS is required but the server refuses it', async () => {
@@ -327,7 +330,7 @@ describe('testPop3Incoming against scripted servers', () => {
     const { result, ms } = await timed(() => testPop3Incoming(endpoint(s.port, { connectionTimeoutMs: 500 })));
     expectResult(result, 'failure', 'Could not reach the mail server (ETIMEDOUT)');
     expect(ms).toBeGreaterThanOrEqual(450);
-    expect(ms).toBeLessThan(1500);
+    expect(ms).toBeLessThan(500 + SLACK_MS);
   });
 
   it('refuses bytes injected before the STLS handshake', async () => {
@@ -424,7 +427,7 @@ describe('SMTP against SmtpSink', () => {
       const { result, ms } = await timed(() => testSmtpOutgoing(smtp({ port: proxy.port, connectionTimeoutMs: 1000 })));
       expectResult(result, 'failure', /^Could not reach the mail server \((GREETING_TIMEOUT|CONNECT_TIMEOUT|ETIMEDOUT)\)$/);
       expect(ms).toBeGreaterThanOrEqual(900);
-      expect(ms).toBeLessThan(2000);
+      expect(ms).toBeLessThan(1000 + SLACK_MS);
     } finally {
       await proxy.close();
     }
@@ -440,7 +443,7 @@ describe('SMTP against SmtpSink', () => {
       const { port } = server.address() as net.AddressInfo;
       const { result, ms } = await timed(() => testSmtpOutgoing(smtp({ port, connectionTimeoutMs: 1000 })));
       expectResult(result, 'failure', 'Could not reach the mail server (ETIMEDOUT)');
-      expect(ms).toBeLessThan(2000);
+      expect(ms).toBeLessThan(1000 + SLACK_MS);
     } finally {
       server.close();
     }

@@ -379,8 +379,8 @@ async function main(): Promise<void> {
   const baseEnv: NodeJS.ProcessEnv = { ...process.env };
   if (!baseEnv.SECRET_KEYS && !baseEnv.SECRET_KEY_FILE) baseEnv.SECRET_KEY_FILE = path.join(dataRoot, 'secret-keys');
   const base = loadConfig(baseEnv);
-  installSdkLogging(base.logLevel);
   const log = createLogger(base.logLevel);
+  installSdkLogging(log);
   say(`data in ${shown(dataRoot)}`);
 
   const database = await startDatabase(env, dataRoot, parts);

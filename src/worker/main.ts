@@ -12,7 +12,7 @@ import { installSdkLogging, workerSetFor } from './workers';
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
-  installSdkLogging(config.logLevel);
+  installSdkLogging(log);
   await verifySchema(config.databaseUrl);
   const pool = createPool(config.databaseUrl);
   const keySpec = loadKeySpec(config.secrets);

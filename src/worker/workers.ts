@@ -154,15 +154,23 @@ export function activityConfigFrom(config: AppConfig): ActivityConfig {
   };
 }
 
-const SDK_LOG_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN' };
+const SDK_LOG_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
+
+// The async-work and mail-server workers run activities only, by design; the SDK warns about each at start.
+const EXPECTED_SDK_WARNING = 'No workflows registered, not polling for workflow tasks';
 
 /**
- * The Temporal SDK's own logging, at the product's level; once per process, before any worker.
- * The runtime gets no signals of its own: each entry point shuts down in its own order
- * (the API before the workers, the workers before Temporal and PostgreSQL).
+ * The Temporal SDK's own logging, into the product's logger (so it is structured and redacted
+ * alike); once per process, before any worker. The runtime gets no signals of its own: each entry
+ * point shuts down in its own order (the API before the workers, the workers before Temporal and
+ * PostgreSQL).
  */
-export function installSdkLogging(level: string): void {
-  Runtime.install({ logger: new DefaultLogger(SDK_LOG_LEVELS[level] ?? 'ERROR'), shutdownSignals: [] });
+export function installSdkLogging(log: Logger): void {
+  const logger = new DefaultLogger(SDK_LOG_LEVELS[log.level] ?? 'ERROR', ({ level, message, meta }) => {
+    if (message === EXPECTED_SDK_WARNING) return;
+    log[level.toLowerCase() as Lowercase<LogLevel>]({ ...meta, source: 'temporal-sdk' }, message);
+  });
+  Runtime.install({ logger, shutdownSignals: [] });
 }
 
 /** The product's worker set for a configuration, as every entry point (worker, npm start, tests) runs it. */

@@ -50,7 +50,7 @@ export class TestBed {
 
   static async create(overrides: Record<string, string> = {}): Promise<TestBed> {
     if (!sdkLoggingInstalled) {
-      installSdkLogging('warn');
+      installSdkLogging(createLogger('warn'));
       sdkLoggingInstalled = true;
     }
     const database = `${process.env.TEST_RUN_ID}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;

@@ -109,6 +109,9 @@ const PROFILE_COLUMNS: Record<keyof z.output<typeof ProfilePatch>, string> = {
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
+/** How long a status query waits for a worker to answer: an admin page should not hang on a stopped worker. */
+export const STATUS_QUERY_DEADLINE_MS = 5000;
+
 function toProfile(r: Record<string, unknown>): ProfileView {
   const view = Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'credentials').map(([k, v]) => [camel(k), v]));
   return view as unknown as ProfileView;
@@ -448,11 +451,14 @@ export class MailboxService {
     await this.signal(id, syncNowSignal);
   }
 
-  /** The mailbox workflow's live state, or null when it is not running. */
+  /**
+   * The mailbox workflow's live state, or null when it is not running. A running workflow that no
+   * worker answers fails after STATUS_QUERY_DEADLINE_MS, not the RPC default of 30 s.
+   */
   async liveStatus(id: string): Promise<MailboxStatus | null> {
-    return this.temporal.workflow
-      .getHandle(mailboxWorkflowId(id))
-      .query(statusQuery)
+    const handle = this.temporal.workflow.getHandle(mailboxWorkflowId(id));
+    return this.temporal.connection
+      .withDeadline(Date.now() + STATUS_QUERY_DEADLINE_MS, () => handle.query(statusQuery))
       .catch((err: Error) => {
         if (err.name === 'WorkflowNotFoundError') return null;
         throw err;

@@ -419,8 +419,8 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
 
   /**
    * The workflow's live status. When it cannot be had (Temporal down; a running workflow no worker
-   * answers, which fails at the query's RPC deadline, 30 s) the mailbox is still worth showing:
-   * it is shown without, saying why.
+   * answers within the status query's deadline) the mailbox is still worth showing: it is shown
+   * without, saying why.
    */
   async function liveStatusOf(request: FastifyRequest, id: string): Promise<{ live: z.infer<typeof LiveStatus>; liveError?: string }> {
     try {

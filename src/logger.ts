@@ -7,8 +7,8 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info') {
   return pino({
     level,
     redact: { paths: [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`)], censor: '[redacted]' },
-    // The Temporal SDK puts its errors under `error`; pino would print an Error there as `{}`.
-    serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+    // pino serializes `err` by default; the Temporal SDK puts its errors under `error`, printed as `{}` otherwise.
+    serializers: { error: pino.stdSerializers.err },
   });
 }
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { MailboxService } from '../admin/mailboxService';
-import { projectRoot } from '../projectRoot';
+import type { MailboxService } from '../../admin/mailboxService';
+import { projectRoot } from '../../projectRoot';
 
 const DASHBOARD_DIR = path.join(projectRoot(), 'src', 'api', 'dashboard');
 const ASSETS: Record<string, { file: string; type: string }> = {

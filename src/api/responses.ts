@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { TRACKING_OPTIONS } from '../policy/tracking';
+
+// Responses ------------------------------------------------------------------
+// They document the API and, being zod objects, drop any field they do not name: a column added
+// to a view (a credential, say) never reaches a client unless it is added here. test/api.test.ts
+// checks that every field of the service's views (UserView, ProfileView, MailboxView, AlertView)
+// is named here, so a field added to a view fails that test until it is added here too.
+
+export const ErrorBody = z.object({
+  error: z.string().describe('A stable code: bad_request, unauthorized, forbidden, not_found, conflict, ...'),
+  message: z.string().describe('What went wrong, for a person'),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const errors = (...codes: (400 | 401 | 403 | 404 | 409 | 422)[]) =>
+  Object.fromEntries(codes.map((c) => [c, ErrorBody])) as Record<400 | 401 | 403 | 404 | 409 | 422, typeof ErrorBody>;
+
+export const UserResponse = z.object({
+  id: z.uuid(),
+  fullName: z.string(),
+  email: z.string(),
+  trackingOption: z.string().describe(TRACKING_OPTIONS.join(' | ')),
+  createdAt: z.date(),
+});
+
+export const security = z.string().describe('none | starttls | tls');
+export const ProfileResponse = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  serverType: z.string().describe('imap | pop3 | exchange_online'),
+  incomingHost: z.string().nullable(),
+  incomingPort: z.number().int().nullable(),
+  incomingSecurity: security,
+  outgoingHost: z.string().nullable(),
+  outgoingPort: z.number().int().nullable(),
+  outgoingSecurity: security,
+  maxConcurrentConnections: z.number().int(),
+  minPollingIntervalSeconds: z.number().int(),
+  processEmailFrom: z.date().nullable(),
+  connectionTimeoutSeconds: z.number().int(),
+  maxMessageBytes: z.number().int(),
+  ownerUserId: z.uuid().nullable(),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+});
+
+export const DirectionResponse = z.object({
+  enabled: z.boolean(),
+  status: z.string().describe('not_run | success | failure'),
+  testedAt: z.date().nullable(),
+  message: z.string().nullable(),
+});
+
+export const StatisticsResponse = z.object({
+  lastSyncStartedAt: z.date().nullable(),
+  lastSyncCompletedAt: z.date().nullable(),
+  lastSuccessAt: z.date().nullable(),
+  itemsProcessedLastCycle: z.number().int(),
+  itemsFailedLastCycle: z.number().int(),
+  consecutiveErrors: z.number().int(),
+  nextSyncAt: z.date().nullable(),
+  lastError: z.string().nullable(),
+  lastErrorAt: z.date().nullable(),
+});
+
+export const MailboxResponse = z.object({
+  id: z.uuid(),
+  emailAddress: z.string(),
+  profileId: z.uuid(),
+  ownerUserId: z.uuid().nullable(),
+  username: z.string().nullable(),
+  folders: z.array(z.string()),
+  emailApproved: z.boolean(),
+  mappingVersion: z.number().int(),
+  minPollingIntervalSeconds: z.number().int().nullable(),
+  incoming: DirectionResponse,
+  outgoing: DirectionResponse,
+  items: DirectionResponse,
+  statistics: StatisticsResponse,
+  progress: z
+    .object({
+      folder: z.string(),
+      itemsDone: z.number().int(),
+      itemsTotal: z.number().int(),
+      startedAt: z.string().nullable().describe('ISO 8601'),
+      updatedAt: z.string().nullable().describe('ISO 8601'),
+    })
+    .nullable()
+    .describe("The running sync's progress (long initial syncs), or null between cycles"),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+});
+
+export const LiveStatus = z
+  .looseObject({ mailboxId: z.string(), state: z.string() })
+  .nullable()
+  .describe("The mailbox workflow's live status (its `status` query), or null when the workflow is not running");
+
+export const LiveError = z
+  .string()
+  .optional()
+  .describe('Present when the workflow could not be asked (Temporal unreachable, no worker answering); `live` is then null');
+export const MailboxWithLive = MailboxResponse.extend({ live: LiveStatus, liveError: LiveError });
+export const StatisticsWithLive = StatisticsResponse.extend({ live: LiveStatus, liveError: LiveError });
+
+export const DirectionResult = z.object({
+  status: z.string().describe('success | failure | not_run ...'),
+  message: z.string(),
+  testedAt: z.string().describe('ISO 8601'),
+});
+export const TestAndEnableResponse = z.object({
+  incoming: DirectionResult,
+  outgoing: DirectionResult,
+  items: DirectionResult,
+  incomingEnabled: z.boolean(),
+  outgoingEnabled: z.boolean(),
+});
+
+export const AlertResponse = z.object({
+  id: z.number().int(),
+  level: z.string().describe('error | warning | information'),
+  scope: z.string(),
+  audience: z.string(),
+  mailboxId: z.uuid().nullable(),
+  profileId: z.uuid().nullable(),
+  userId: z.uuid().nullable(),
+  message: z.string(),
+  createdAt: z.date(),
+});
+
+export const MeResponse = z.object({
+  tokenId: z.uuid(),
+  role: z.enum(['admin', 'user']),
+  userId: z.uuid().nullable(),
+  user: UserResponse.nullable(),
+});
+
+export const OptionsResponse = z.object({ trackingOption: z.string().describe(TRACKING_OPTIONS.join(' | ')) });
+
+// Requests -------------------------------------------------------------------
+// The admin schemas are used strict: a misspelt field is an error rather than silently ignored.
+
+export const IdParams = z.strictObject({ id: z.uuid() });

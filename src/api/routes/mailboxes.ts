@@ -1,0 +1,214 @@
+import type { RouteContext } from './context';
+import { z } from 'zod';
+import { ForbiddenError } from '../../admin/errors';
+import { MailboxPatch, MapRequest, NewMailbox } from '../../admin/schemas';
+import {
+  IdParams,
+  LiveStatus,
+  MailboxResponse,
+  MailboxWithLive,
+  StatisticsWithLive,
+  TestAndEnableResponse,
+  errors,
+} from '../responses';
+
+const MailboxListQuery = z.strictObject({ ownerUserId: z.uuid().optional() });
+
+/** Mailboxes and their sync: lifecycle, mapping, Test & Enable, sync now, statistics. */
+export function registerMailboxRoutes(ctx: RouteContext): void {
+  const { api, service, principalOf, isAdmin, ownUserId, mailboxFor, liveStatusOf } = ctx;
+
+  api.post(
+    '/mailboxes',
+    {
+      schema: {
+        tags: ['mailboxes'],
+        summary: 'Create a mailbox; when enabled its sync starts at once',
+        body: NewMailbox.strict(),
+        response: { 201: MailboxResponse, ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await service.createMailbox(request.body)),
+  );
+
+  api.get(
+    '/mailboxes',
+    {
+      config: { access: 'user' },
+      schema: {
+        tags: ['mailboxes'],
+        summary: 'List mailboxes (a user token: its own)',
+        querystring: MailboxListQuery,
+        response: { 200: z.array(MailboxResponse), ...errors(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      if (isAdmin(principal)) return service.listMailboxes({ ownerUserId: request.query.ownerUserId });
+      if (request.query.ownerUserId && request.query.ownerUserId !== principal.userId) {
+        throw new ForbiddenError("A user token may only list its own mailboxes");
+      }
+      return service.listMailboxes({ ownerUserId: ownUserId(request) });
+    },
+  );
+
+  api.get(
+    '/mailboxes/:id',
+    {
+      config: { access: 'user' },
+      schema: {
+        tags: ['mailboxes'],
+        summary: "A mailbox, its statistics and its workflow's live status",
+        params: IdParams,
+        response: { 200: MailboxWithLive, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const mailbox = await mailboxFor(request, request.params.id);
+      return { ...mailbox, ...(await liveStatusOf(request, mailbox.id)) };
+    },
+  );
+
+  api.patch(
+    '/mailboxes/:id',
+    {
+      schema: {
+        tags: ['mailboxes'],
+        summary: 'Change credentials, folders or polling interval; the workflow re-reads the mailbox at once',
+        params: IdParams,
+        body: MailboxPatch,
+        response: { 200: MailboxResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => service.updateMailbox(request.params.id, request.body),
+  );
+
+  api.delete(
+    '/mailboxes/:id',
+    {
+      schema: {
+        tags: ['mailboxes'],
+        summary: 'Delete a mailbox (its CRM email activities stay)',
+        params: IdParams,
+        response: { 204: z.undefined().describe('Deleted'), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      await service.deleteMailbox(request.params.id);
+      return reply.code(204).send();
+    },
+  );
+
+  api.post(
+    '/mailboxes/:id/map',
+    {
+      schema: {
+        tags: ['mailboxes'],
+        summary: 'Map the mailbox to a user',
+        description:
+          'When another user holds the mailbox the answer is 409 naming that user (`details.currentUser`); ' +
+          'send `details.confirmWith` (`confirm: true`) to take it from them.',
+        params: IdParams,
+        body: MapRequest.strict(),
+        response: { 200: MailboxResponse, ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request) => service.mapMailbox(request.params.id, request.body),
+  );
+
+  api.post(
+    '/mailboxes/:id/approve',
+    {
+      schema: {
+        tags: ['mailboxes'],
+        summary: "Approve the mailbox's email address",
+        params: IdParams,
+        response: { 200: MailboxResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => service.approveMailbox(request.params.id),
+  );
+
+  api.post(
+    '/mailboxes/:id/enable',
+    {
+      schema: {
+        tags: ['mailboxes'],
+        summary: 'Turn incoming sync back on without testing',
+        params: IdParams,
+        response: { 200: MailboxResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => service.enableMailbox(request.params.id),
+  );
+
+  api.post(
+    '/mailboxes/:id/disable',
+    {
+      schema: {
+        tags: ['mailboxes'],
+        summary: 'Stop incoming sync; answers once the workflow is parked',
+        params: IdParams,
+        response: {
+          200: z.object({ mailbox: MailboxResponse, workflow: LiveStatus }),
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { mailbox, workflow } = await service.disableMailbox(request.params.id);
+      return { mailbox, workflow: workflow as z.infer<typeof LiveStatus> };
+    },
+  );
+
+  api.post(
+    '/mailboxes/:id/test-and-enable',
+    {
+      config: { access: 'user' },
+      schema: {
+        tags: ['mailboxes'],
+        summary: 'Test each direction against the mail server and enable those that pass',
+        params: IdParams,
+        response: { 200: TestAndEnableResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const mailbox = await mailboxFor(request, request.params.id);
+      return service.testAndEnable(mailbox.id);
+    },
+  );
+
+  api.post(
+    '/mailboxes/:id/sync-now',
+    {
+      config: { access: 'user' },
+      schema: {
+        tags: ['mailboxes'],
+        summary: 'Sync the mailbox now (starting its workflow if needed)',
+        params: IdParams,
+        response: { 202: z.object({ mailboxId: z.uuid(), syncRequested: z.literal(true) }), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const mailbox = await mailboxFor(request, request.params.id);
+      await service.syncNow(mailbox.id);
+      return reply.code(202).send({ mailboxId: mailbox.id, syncRequested: true as const });
+    },
+  );
+
+  api.get(
+    '/mailboxes/:id/statistics',
+    {
+      schema: {
+        tags: ['mailboxes'],
+        summary: "The mailbox's sync statistics and its workflow's live status",
+        params: IdParams,
+        response: { 200: StatisticsWithLive, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const mailbox = await service.getMailbox(request.params.id);
+      return { ...mailbox.statistics, ...(await liveStatusOf(request, mailbox.id)) };
+    },
+  );
+}

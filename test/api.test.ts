@@ -126,7 +126,8 @@ describe('authentication', () => {
     expect(own).toHaveProperty('live');
     expect((await ok<any[]>({ method: 'GET', url: '/mailboxes', token })).map((m) => m.id)).toEqual([mine.id]);
     expect((await call({ method: 'GET', url: `/mailboxes?ownerUserId=${bob.id}`, token })).statusCode).toBe(403);
-    expect(await ok({ method: 'POST', url: `/mailboxes/${mine.id}/sync-now`, token }, 202)).toEqual({ mailboxId: mine.id, syncRequested: true });
+    // Its incoming sync is disabled: sync now says so instead of doing nothing.
+    expect(await call({ method: 'POST', url: `/mailboxes/${mine.id}/sync-now`, token })).toMatchObject({ statusCode: 409 });
     expect((await call({ method: 'POST', url: `/mailboxes/${theirs.id}/sync-now`, token })).statusCode).toBe(403);
     expect((await call({ method: 'POST', url: `/mailboxes/${theirs.id}/test-and-enable`, token })).statusCode).toBe(403);
 

@@ -7,6 +7,7 @@ import type { TestAndEnableResult } from '../store/syncStore';
 import { mailboxWorkflowId, taskQueues } from '../temporal/names';
 import { MailboxIdAttribute } from '../temporal/searchAttributes';
 import { disableUpdate, mailboxChangedSignal, mailboxSyncWorkflow, statusQuery, syncNowSignal, testAndEnableUpdate, type MailboxStatus } from '../../workflows';
+import { syncNowRefusal } from '../policy/syncNow';
 import { dashboardSummary, type DashboardSummary } from './dashboard';
 import { ConflictError, NotFoundError } from './errors';
 import { AlertQuery, MailboxPatch, MapRequest, NewMailbox, NewProfile, NewUser, ProfilePatch, UserOptions } from './schemas';
@@ -446,8 +447,24 @@ export class MailboxService {
     return ids.length;
   }
 
+  /**
+   * Cuts the mailbox's wait short, also while it backs off from errors. A mailbox whose sync is
+   * parked (disabled, failed, awaiting approval) is refused with a ConflictError saying why and
+   * what to do, rather than accepted and silently ignored.
+   */
   async syncNow(id: string): Promise<void> {
-    await this.getMailbox(id);
+    const { rows } = await this.pool.query(
+      `SELECT m.incoming_enabled, m.incoming_status, m.last_error, NOT m.email_approved AND o.require_email_approval AS awaiting_approval
+         FROM mailboxes m CROSS JOIN organization_settings o WHERE m.id = $1`,
+      [id],
+    );
+    const r = rows[0];
+    if (!r) throw new NotFoundError('Mailbox', id);
+    const refusal = syncNowRefusal(
+      { incomingEnabled: r.incoming_enabled, disabledByFailure: r.incoming_status === 'failure', awaitingApproval: r.awaiting_approval, lastError: r.last_error },
+      id,
+    );
+    if (refusal) throw new ConflictError(refusal.message, { reason: refusal.reason });
     await this.signal(id, syncNowSignal);
   }
 

@@ -184,9 +184,12 @@ export function registerMailboxRoutes(ctx: RouteContext): void {
       config: { access: 'user' },
       schema: {
         tags: ['mailboxes'],
-        summary: 'Sync the mailbox now (starting its workflow if needed)',
+        summary: 'Sync the mailbox now (starting its workflow if needed), also while it backs off from errors',
+        description:
+          'A mailbox whose incoming sync cannot run (disabled, disabled by a failure, awaiting approval) gets 409 with the reason ' +
+          '(`details.reason`: disabled | disabled_by_failure | awaiting_approval) and what to do.',
         params: IdParams,
-        response: { 202: z.object({ mailboxId: z.uuid(), syncRequested: z.literal(true) }), ...errors(400, 401, 403, 404) },
+        response: { 202: z.object({ mailboxId: z.uuid(), syncRequested: z.literal(true) }), ...errors(400, 401, 403, 404, 409) },
       },
     },
     async (request, reply) => {

@@ -145,7 +145,8 @@ describe('enable, disable, Test & Enable', () => {
     const { workflow } = await bed.admin.disableMailbox(mailbox.id);
     expect(workflow?.state).toBe('disabled');
     const loginsAtDisable = await dovecot.loginCount(address);
-    await bed.admin.syncNow(mailbox.id);
+    // Sync now on a disabled mailbox is refused, not silently dropped.
+    await expect(bed.admin.syncNow(mailbox.id)).rejects.toThrow(/is disabled/);
     await new Promise((r) => setTimeout(r, 6000)); // two default intervals of the test configuration
     expect(await dovecot.loginCount(address)).toBe(loginsAtDisable);
     expect(await bed.admin.liveStatus(mailbox.id)).toMatchObject({ state: 'disabled', nextSyncAt: null });

@@ -26,11 +26,12 @@ export function registerRecordRoutes<New extends z.ZodObject, Patch extends z.Zo
   // The untyped router: the zod type provider cannot follow these generics. The schemas still validate.
   const { app } = ctx;
   const tags = [r.tag];
+  const a = /^[aeiou]/.test(r.noun) ? `an ${r.noun}` : `a ${r.noun}`;
   const idOf = (request: FastifyRequest) => (request.params as z.infer<typeof IdParams>).id;
 
   app.post(
     r.path,
-    { schema: { tags, summary: `Create a ${r.noun}`, body: r.create.strict(), response: { 201: r.response, ...errors(400, 401, 403, 409) } } },
+    { schema: { tags, summary: `Create ${a}`, body: r.create.strict(), response: { 201: r.response, ...errors(400, 401, 403, 409) } } },
     async (request, reply) => reply.code(201).send(await r.store.create(request.body as z.input<New>)),
   );
 
@@ -49,7 +50,7 @@ export function registerRecordRoutes<New extends z.ZodObject, Patch extends z.Zo
 
   app.get(
     `${r.path}/:id`,
-    { schema: { tags, summary: `A ${r.noun}`, params: IdParams, response: { 200: r.response, ...errors(400, 401, 403, 404) } } },
+    { schema: { tags, summary: a.replace(/^a/, 'A'), params: IdParams, response: { 200: r.response, ...errors(400, 401, 403, 404) } } },
     async (request) => r.store.get(idOf(request)),
   );
 
@@ -58,7 +59,7 @@ export function registerRecordRoutes<New extends z.ZodObject, Patch extends z.Zo
     {
       schema: {
         tags,
-        summary: `Change a ${r.noun} (null clears an optional field); sync resolves addresses against it from its next batch`,
+        summary: `Change ${a} (null clears an optional field); sync resolves addresses against it from its next batch`,
         params: IdParams,
         body: r.patch,
         response: { 200: r.response, ...errors(400, 401, 403, 404) },
@@ -72,7 +73,7 @@ export function registerRecordRoutes<New extends z.ZodObject, Patch extends z.Zo
     {
       schema: {
         tags,
-        summary: `Delete a ${r.noun}; email activities that named it stay, with the party unresolved`,
+        summary: `Delete ${a}; email activities that named it stay, with the party unresolved`,
         params: IdParams,
         response: { 204: z.undefined().describe('Deleted'), ...errors(400, 401, 403, 404) },
       },

@@ -1,7 +1,7 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { PayloadCodec } from '@temporalio/common';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -51,7 +51,8 @@ export interface ApiServerDeps {
   codec?: PayloadCodec;
   /** Origin of the Temporal UI allowed to call the codec routes from the browser. */
   uiOrigin?: string;
-  logger?: boolean;
+  /** true: log at info to stdout; or the logger to use (tests read its lines). */
+  logger?: boolean | FastifyBaseLogger;
 }
 
 type Access = 'admin' | 'user' | 'public';
@@ -164,9 +165,11 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
   const uiOrigin = deps.uiOrigin ?? DEFAULT_UI_ORIGIN;
 
   const app = Fastify({
-    logger: deps.logger ? { level: 'info', redact: ['req.headers.authorization'] } : false,
-    // One line per request instead, from the onResponse hook below.
-    disableRequestLogging: true,
+    ...(typeof deps.logger === 'object'
+      ? { loggerInstance: deps.logger }
+      : { logger: deps.logger ? { level: 'info', redact: ['req.headers.authorization'] } : false }),
+    // Not fastify's two lines per request: one, from the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     return503OnClosing: true,
   });

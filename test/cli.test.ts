@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { makeMessages } from './support/messages';
 import { dovecotProfile, useBedWithDovecot } from './support/testBed';
 
 // The real CLI, as `npm run cli` runs it, in a child process against this file's database, the
@@ -152,9 +153,40 @@ describe('against a real mail server', () => {
     expect(changed.json()).toEqual({ passwordChanged: mailbox.id, next: expect.stringContaining(`npm run cli -- mailbox test-and-enable ${mailbox.id}`) });
     expect(changed.stdout).not.toContain('gina-RIGHT-Pa55');
 
+    await ctx.dovecot.deliver('gina@example.test', makeMessages(300, { to: 'gina@example.test' }));
     const passed = await cli(['mailbox', 'test-and-enable', mailbox.id]);
     expect(passed.code).toBe(0);
     expect(passed.json()).toMatchObject({ incoming: { status: 'success' }, incomingEnabled: true });
     expect((await ctx.bed.admin.getMailbox(mailbox.id)).incoming).toMatchObject({ enabled: true, status: 'success' });
+
+    // The sync that enabling started: --watch follows it to its end, then prints the status.
+    const watched = await cli(['mailbox', 'status', mailbox.id, '--watch']);
+    expect(watched.code).toBe(0);
+    expect(watched.json()).toMatchObject({ mailbox: { id: mailbox.id } });
+    // Whatever bar lines it drew: never "ETA 0s" short of the end.
+    expect(watched.stderr).not.toMatch(/\| ([0-9]|[1-9][0-9])% \| ETA 0s/);
+    const [{ count }] = await ctx.bed.query<{ count: number }>(`SELECT count(*)::int AS count FROM item_links WHERE mailbox_id = $1`, [mailbox.id]);
+    expect(count).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+describe('me password', () => {
+  it("changes the password of the token holder's own mailbox, and says what to do next", async () => {
+    const user = await ok(['user', 'create', '--name', 'Mia Me', '--email', 'mia@example.test']);
+    const profile = await ok(['profile', 'create', '--name', 'Me profile', '--type', 'imap', '--host', '127.0.0.1', '--port', '1', '--security', 'none']);
+    const mailbox = await ok(['mailbox', 'create', '--email', 'mia@example.test', '--profile', profile.id, '--user', user.id, '--disabled'], {
+      MAILBOX_PASSWORD: 'mia-OLD',
+    });
+    const { token } = await ok(['token', 'create', '--role', 'user', '--user', user.id]);
+
+    const run = await cli(['me', 'password', '--password-stdin'], { CRM_SYNC_TOKEN: token }, 'mia-NEW-Pa55\n');
+    expect(run.code).toBe(0);
+    expect(run.json()).toEqual({ passwordChanged: mailbox.id, next: expect.stringContaining(`mailbox test-and-enable ${mailbox.id}`) });
+    const [{ credentials }] = await ctx.bed.query<{ credentials: string }>(`SELECT credentials FROM mailboxes WHERE id = $1`, [mailbox.id]);
+    expect(ctx.bed.secrets.decrypt(credentials)).toBe('mia-NEW-Pa55');
+
+    const withoutToken = await cli(['me', 'password'], { MAILBOX_PASSWORD: 'x' });
+    expect(withoutToken.code).toBe(2);
+    expect(withoutToken.stderr).toMatch(/CRM_SYNC_TOKEN/);
   }, 120_000);
 });

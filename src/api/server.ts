@@ -275,7 +275,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
     docs.addHook('onRoute', (route) => {
       route.config = { ...route.config, access: 'public' };
     });
-    await docs.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
+    await docs.register(fastifySwaggerUi, { routePrefix: '/docs' });
   });
 
   const ctx = routeContext(app, service);

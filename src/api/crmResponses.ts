@@ -25,9 +25,6 @@ export const AccountResponse = z.object({
   createdAt: z.date(),
 });
 
-// Activities come from SQL's json_agg and timestamps: dates arrive as Date or ISO text.
-const time = z.union([z.date(), z.string()]).nullable();
-
 export const EmailPartyResponse = z.object({
   role: z.string().describe('from | to | cc | bcc'),
   address: z.string(),
@@ -41,8 +38,8 @@ export const EmailActivitySummaryResponse = z.object({
   messageId: z.string(),
   direction: z.string().describe('incoming | outgoing'),
   subject: z.string().nullable(),
-  sentAt: time,
-  receivedAt: time,
+  sentAt: z.date().nullable(),
+  receivedAt: z.date().nullable(),
   sizeBytes: z.number().int().nullable(),
   createdAt: z.date(),
   mailboxIds: z.array(z.uuid()).describe('The mailboxes it was synced from'),

@@ -35,7 +35,8 @@ import { registerUserRoutes } from './routes/users';
  * errors, authentication and the OpenAPI document.
  *
  * Authentication is `Authorization: Bearer <token>` (see ApiTokens) on every route but
- * `GET /openapi.json`, `GET /healthz` and the browsable document under `/docs`. Each route declares who may call it (`config.access`):
+ * `GET /openapi.json`, `GET /healthz` and the browsable document under `/docs`. Each route
+ * declares who may call it (`config.access`):
  *  - `admin`: admin tokens only;
  *  - `user`: user tokens too, limited to what is theirs (their mailbox, their alerts, their options);
  *  - `public`: no token.

@@ -164,7 +164,9 @@ const TASK_TOKEN_KEY = /^(base64)?_?task_?token$/i;
 /** A copy of `value` without task tokens: they are credentials for completing a task, not for logs. */
 function withoutTaskTokens(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return value.replace(/TaskToken\([^)]*\)/g, 'TaskToken([redacted])');
-  if (depth > 3 || value === null || typeof value !== 'object' || value instanceof Error || Array.isArray(value)) return value;
+  // Plain objects only: errors, dates and other instances go through as they are.
+  const plain = value !== null && typeof value === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(value));
+  if (depth > 3 || !plain) return value;
   return Object.fromEntries(
     Object.entries(value as Record<string, unknown>)
       .filter(([key]) => !TASK_TOKEN_KEY.test(key))

@@ -13,6 +13,11 @@ describe('the Temporal SDK log, as the product writes it', () => {
       meta: { activityType: 'syncIncoming', fields: { attempt: 3 }, source: 'temporal-sdk' },
     });
     expect(JSON.stringify(entry)).not.toContain('CiQ4ZjY2ZmM=');
+    // Errors and dates go through whole.
+    const error = new Error('boom');
+    const at = new Date('2026-12-01T00:00:00Z');
+    expect(sdkLogEntry('ERROR', 'failed', { error, at })?.meta).toEqual({ error, at, source: 'temporal-sdk' });
+    expect(sdkLogEntry('ERROR', 'failed', { error })?.meta.error).toBe(error);
   });
 
   it("sends the bundler's multi-line webpack report to debug, and keeps one-line info at info", () => {

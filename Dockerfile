@@ -1,5 +1,5 @@
-# The product's image: the worker (and, from the same image, the CLI and migrations).
-FROM node:20-bookworm-slim AS build
+# The product's image: the worker (and, from the same image, the CLI and migrations), on Node 22 LTS.
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +10,7 @@ COPY activities activities
 COPY migrations migrations
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/package.json ./

@@ -3,6 +3,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { ApiTokens } from '../src/admin/apiTokens';
 import { STATUS_QUERY_DEADLINE_MS } from '../src/admin/mailboxService';
 import { apiRoutes, buildApiServer } from '../src/api/server';
+import { PgCrmRecords } from '../src/crm/crmRecords';
 import { EncryptionCodec } from '../src/temporal/payloadCodec';
 import { DovecotServer } from './support/dovecot';
 import { TestBed } from './support/testBed';
@@ -56,7 +57,7 @@ beforeAll(async () => {
   dovecot = await DovecotServer.start({ name: 'api' });
   await bed.startWorkers();
   tokens = new ApiTokens(bed.pool);
-  app = await buildApiServer({ service: bed.admin, tokens, codec: new EncryptionCodec(bed.env.SECRET_KEYS) });
+  app = await buildApiServer({ service: bed.admin, tokens, crm: new PgCrmRecords(bed.pool), codec: new EncryptionCodec(bed.env.SECRET_KEYS) });
   await app.ready();
   adminToken = (await tokens.create({ role: 'admin', label: 'api test' })).token;
 });
@@ -330,6 +331,28 @@ describe('admin', () => {
       ['mailbox', await bed.admin.getMailbox(mailbox.id), await ok({ method: 'GET', url: `/mailboxes/${mailbox.id}` })],
       ['alert', (await bed.admin.listAlerts({ mailboxId: mailbox.id }))[0], (await ok<object[]>({ method: 'GET', url: `/alerts?mailboxId=${mailbox.id}` }))[0]],
     ];
+    const crm = new PgCrmRecords(bed.pool);
+    const account = await crm.accounts.create({ name: 'Views Inc', email: 'views@customer.test' });
+    const contact = await crm.contacts.create({ fullName: 'Vera Views', email: 'vera@customer.test', accountId: account.id });
+    const lead = await crm.leads.create({ fullName: 'Len Lead', email: 'len@prospect.test', company: 'Prospect' });
+    const [{ id: activityId }] = await bed.query<{ id: string }>(
+      `INSERT INTO email_activities (message_id, subject, body_text) VALUES ($1, 'Views', 'Body') RETURNING id`,
+      [`<${randomUUID()}@views.test>`],
+    );
+    await bed.query(`INSERT INTO email_parties (email_activity_id, role, address, party_type, party_id) VALUES ($1, 'from', 'vera@customer.test', 'contact', $2)`, [
+      activityId,
+      contact.id,
+    ]);
+    await bed.query(`INSERT INTO item_links (mailbox_id, folder, remote_id, item_type, crm_record_id) VALUES ($1, 'INBOX', '1:1', 'email', $2)`, [mailbox.id, activityId]);
+    pairs.push(
+      ['account', account, await ok({ method: 'GET', url: `/accounts/${account.id}` })],
+      ['contact', contact, await ok({ method: 'GET', url: `/contacts/${contact.id}` })],
+      ['lead', lead, await ok({ method: 'GET', url: `/leads/${lead.id}` })],
+      ['email activity', await crm.emails.get(activityId), await ok({ method: 'GET', url: `/emails/${activityId}` })],
+      ['email activity page', await crm.emails.list({ mailboxId: mailbox.id }), await ok({ method: 'GET', url: `/emails?mailboxId=${mailbox.id}` })],
+      ['email activity summary', (await crm.emails.list({ mailboxId: mailbox.id })).items[0], (await ok({ method: 'GET', url: `/emails?mailboxId=${mailbox.id}` })).items[0]],
+      ['email party', (await crm.emails.get(activityId)).parties[0], (await ok({ method: 'GET', url: `/emails/${activityId}` })).parties[0]],
+    );
     for (const [view, fromService, fromApi] of pairs) {
       const missing = Object.keys(fromService).filter((k) => !(k in fromApi) && !unpublished.has(k));
       expect({ view, missing }).toEqual({ view, missing: [] });
@@ -393,11 +416,33 @@ describe('admin', () => {
       }
     }
     expect(doc.paths['/openapi.json'].get.security).toEqual([]);
+    expect(doc.paths['/me/mailbox/password'].put).toBeDefined();
+    expect(doc.paths['/emails'].get.parameters.map((p: any) => p.name).sort()).toEqual(['address', 'cursor', 'limit', 'mailboxId', 'since']);
     expect(doc.paths['/healthz'].get.security).toEqual([]);
     expect((await call({ method: 'GET', url: '/healthz', token: null })).json()).toEqual({ status: 'ok' });
     expect(doc.paths['/mailboxes/{id}/map'].post.responses['409']).toBeDefined();
     // Documented responses carry no credentials either.
     expect(JSON.stringify(doc.paths['/mailboxes/{id}'].get.responses['200'])).not.toMatch(/password|credentials/i);
+  });
+});
+
+describe('the browsable API document', () => {
+  it('serves Swagger UI at /docs from the package itself, without a token, and the document it shows', async () => {
+    const page = await call({ method: 'GET', url: '/docs', token: null });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    // Its scripts and styles are local paths, served by this server: no CDN.
+    const assets = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+    expect(assets.length).toBeGreaterThan(0);
+    for (const asset of assets) {
+      expect(asset).not.toMatch(/^(https?:)?\/\//);
+      const res = await call({ method: 'GET', url: new URL(asset, 'http://localhost/docs/').pathname, token: null });
+      expect({ asset, status: res.statusCode }).toEqual({ asset, status: 200 });
+    }
+    const json = await call({ method: 'GET', url: '/docs/json', token: null });
+    expect(json.json().paths['/contacts']).toBeDefined();
+    // The page is not an API route: it is neither in the document nor in the route table below.
+    expect(json.json().paths['/docs']).toBeUndefined();
   });
 });
 
@@ -535,6 +580,110 @@ const TABLE: Record<string, Row> = {
       { what: 'a number for a string', body: { trackingOption: 1 }, message: /trackingOption/ },
       { what: 'an unknown option', body: { trackingOption: 'everything' }, message: /trackingOption/ },
       extra({ trackingOption: 'all' }),
+    ],
+  },
+  'POST /contacts': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { fullName: 1, email: 'not-an-email', accountId: 'acme' }, message: /fullName: .*email: .*accountId/ },
+      { what: 'a missing name', body: { email: 'a@example.test' }, message: /[Nn]ame/ },
+      extra({ fullName: 'A' }),
+    ],
+  },
+  'GET /contacts': {
+    access: 'admin',
+    query: true,
+    cases: [
+      { what: 'a string for a number', query: 'limit=lots', message: /limit/ },
+      { what: 'a negative offset', query: 'offset=-1', message: /offset/ },
+      { what: 'an unknown query parameter', query: 'mail=x', message: /Unrecognized key: "mail"/ },
+    ],
+  },
+  'GET /contacts/:id': { access: 'admin', cases: [] },
+  'PATCH /contacts/:id': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { fullName: '', accountId: 7 }, message: /fullName: .*accountId/ },
+      { what: 'a field that cannot be patched', body: { id: VALID_UUID }, message: /Unrecognized key: "id"/ },
+    ],
+  },
+  'DELETE /contacts/:id': { access: 'admin', cases: [] },
+  'POST /leads': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { fullName: 1, email: 'x', company: 2 }, message: /fullName: .*email: .*company/ },
+      { what: 'a missing name', body: { email: 'a@example.test' }, message: /[Nn]ame/ },
+      extra({ fullName: 'A' }),
+    ],
+  },
+  'GET /leads': {
+    access: 'admin',
+    query: true,
+    cases: [
+      { what: 'a string for a number', query: 'limit=lots', message: /limit/ },
+      { what: 'a negative offset', query: 'offset=-1', message: /offset/ },
+      { what: 'an unknown query parameter', query: 'mail=x', message: /Unrecognized key: "mail"/ },
+    ],
+  },
+  'GET /leads/:id': { access: 'admin', cases: [] },
+  'PATCH /leads/:id': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { fullName: 5, company: '' }, message: /fullName: .*company/ },
+      { what: 'a field that cannot be patched', body: { id: VALID_UUID }, message: /Unrecognized key: "id"/ },
+    ],
+  },
+  'DELETE /leads/:id': { access: 'admin', cases: [] },
+  'POST /accounts': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { name: 1, email: 'x' }, message: /name: .*email/ },
+      { what: 'a missing name', body: { email: 'a@example.test' }, message: /[Nn]ame/ },
+      extra({ name: 'A' }),
+    ],
+  },
+  'GET /accounts': {
+    access: 'admin',
+    query: true,
+    cases: [
+      { what: 'a string for a number', query: 'limit=lots', message: /limit/ },
+      { what: 'a negative offset', query: 'offset=-1', message: /offset/ },
+      { what: 'an unknown query parameter', query: 'mail=x', message: /Unrecognized key: "mail"/ },
+    ],
+  },
+  'GET /accounts/:id': { access: 'admin', cases: [] },
+  'PATCH /accounts/:id': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { name: '', email: 3 }, message: /name: .*email/ },
+      { what: 'a field that cannot be patched', body: { id: VALID_UUID }, message: /Unrecognized key: "id"/ },
+    ],
+  },
+  'DELETE /accounts/:id': { access: 'admin', cases: [] },
+  'GET /emails': {
+    access: 'user',
+    query: true,
+    cases: [
+      { what: 'out of range', query: 'limit=0', message: /limit/ },
+      { what: 'a non-UUID mailbox and a bad date', query: 'mailboxId=7&since=yesterday', message: /mailboxId: .*since/ },
+      { what: 'a non-UUID cursor', query: 'cursor=next', message: /cursor/ },
+      { what: 'an unknown query parameter', query: 'from=x', message: /Unrecognized key: "from"/ },
+    ],
+  },
+  'GET /emails/:id': { access: 'user', cases: [] },
+  'PUT /me/mailbox/password': {
+    access: 'user',
+    body: true,
+    cases: [
+      { what: 'a number for the password', body: { password: 5 }, message: /password/ },
+      { what: 'an empty password', body: { password: '' }, message: /password/ },
+      extra({ password: 'x' }),
     ],
   },
   'POST /codec/encode': {

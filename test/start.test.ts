@@ -158,7 +158,9 @@ describe('npm start on embedded defaults', () => {
     expect(statSync(path.join(dataDir, 'admin-token')).mode & 0o777).toBe(0o600);
     expect(banner).toContain(`http://127.0.0.1:${ports.API_PORT}/dashboard`);
     expect(banner).toContain(`Temporal UI  http://127.0.0.1:${ports.TEMPORAL_UI_PORT}`);
-    expect(banner).toContain('set -a; . ');
+    // The CLI reads .data/env itself: the banner says so, and no longer asks to source it.
+    expect(banner).toContain('npm run cli -- help');
+    expect(banner).not.toContain('set -a');
     expect(banner).not.toMatch(/postgres:\/\/postgres:[0-9a-f]{8,}@/); // the password stays in the env file
 
     const local = parseLocalEnv(readFileSync(path.join(dataDir, 'env'), 'utf8'));

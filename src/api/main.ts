@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ApiTokens } from '../admin/apiTokens';
 import { MailboxService } from '../admin/mailboxService';
 import { loadConfig } from '../config';
+import { PgCrmRecords } from '../crm/crmRecords';
 import { verifySchema } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { loadKeySpec, SecretBox } from '../secrets/secretBox';
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
   const app = await buildApiServer({
     service,
     tokens: new ApiTokens(pool),
+    crm: new PgCrmRecords(pool),
     codec: new EncryptionCodec(keySpec),
     uiOrigin,
     logger: true,

@@ -1,6 +1,7 @@
 import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { PayloadCodec } from '@temporalio/common';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -12,11 +13,16 @@ import { z } from 'zod';
 import type { ApiTokens, Principal } from '../admin/apiTokens';
 import { AdminError, ForbiddenError } from '../admin/errors';
 import type { MailboxService } from '../admin/mailboxService';
+import type { CrmRecords } from '../crm/crmRecords';
 import { registerDashboard } from './routes/dashboard';
 import type { ErrorBody } from './responses';
+import { registerAccountRoutes } from './routes/accounts';
 import { registerAlertRoutes } from './routes/alerts';
 import { DEFAULT_UI_ORIGIN, registerCodecCors, registerCodecRoutes } from './routes/codec';
+import { registerContactRoutes } from './routes/contacts';
 import { routeContext } from './routes/context';
+import { registerEmailRoutes } from './routes/emails';
+import { registerLeadRoutes } from './routes/leads';
 import { registerMailboxRoutes } from './routes/mailboxes';
 import { registerMeRoutes } from './routes/me';
 import { registerMetaRoutes } from './routes/meta';
@@ -29,7 +35,8 @@ import { registerUserRoutes } from './routes/users';
  * errors, authentication and the OpenAPI document.
  *
  * Authentication is `Authorization: Bearer <token>` (see ApiTokens) on every route but
- * `GET /openapi.json` and `GET /healthz`. Each route declares who may call it (`config.access`):
+ * `GET /openapi.json`, `GET /healthz` and the browsable document under `/docs`. Each route
+ * declares who may call it (`config.access`):
  *  - `admin`: admin tokens only;
  *  - `user`: user tokens too, limited to what is theirs (their mailbox, their alerts, their options);
  *  - `public`: no token.
@@ -39,11 +46,14 @@ import { registerUserRoutes } from './routes/users';
 export interface ApiServerDeps {
   service: MailboxService;
   tokens: ApiTokens;
+  /** The CRM records (contacts, leads, accounts, email activities): their routes are served when given. */
+  crm?: CrmRecords;
   /** Serves Temporal UI's remote codec protocol at /codec/encode and /codec/decode when given. */
   codec?: PayloadCodec;
   /** Origin of the Temporal UI allowed to call the codec routes from the browser. */
   uiOrigin?: string;
-  logger?: boolean;
+  /** true: log at info to stdout; or the logger to use (tests read its lines). */
+  logger?: boolean | FastifyBaseLogger;
 }
 
 type Access = 'admin' | 'user' | 'public';
@@ -156,13 +166,19 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
   const uiOrigin = deps.uiOrigin ?? DEFAULT_UI_ORIGIN;
 
   const app = Fastify({
-    logger: deps.logger ? { level: 'info', redact: ['req.headers.authorization'] } : false,
+    ...(typeof deps.logger === 'object'
+      ? { loggerInstance: deps.logger }
+      : { logger: deps.logger ? { level: 'info', redact: ['req.headers.authorization'] } : false }),
+    // Not fastify's two lines per request: one, from the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     return503OnClosing: true,
   });
   const routes: { method: string; url: string }[] = [];
   registeredRoutes.set(app, routes);
   app.addHook('onRoute', (r) => {
+    // Hidden routes (the browsable document's page and assets) are not part of the API.
+    if (r.schema?.hide) return;
     for (const method of [r.method].flat()) routes.push({ method, url: r.url });
   });
 
@@ -191,6 +207,15 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}` }),
   );
+
+  // A short line per request: method, route, status, time, the token's id (never the token).
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? request.url.split('?')[0];
+    request.log.info(
+      { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime), tokenId: request.principal?.tokenId },
+      `${request.method} ${route} ${reply.statusCode} ${Math.round(reply.elapsedTime)}ms`,
+    );
+  });
 
   // CORS, for Temporal UI calling the codec routes from the browser: those two routes only.
   if (codec) registerCodecCors(app, uiOrigin);
@@ -222,9 +247,10 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
       info: {
         title: 'CRM mail sync: admin API',
         description:
-          'Server profiles, CRM users and their mailboxes, sync control and alerts. Every route but this document and /healthz needs ' +
+          'Server profiles, CRM users and their mailboxes, sync control and alerts; the CRM records sync resolves against and the email ' +
+          'activities it writes. Browsable at /docs. Every route but this document and /healthz needs ' +
           '`Authorization: Bearer <token>` (`npm run cli -- token create`). Admin tokens may do everything; user tokens ' +
-          'may read and sync their own mailbox, read their own alerts and set their own options.',
+          "may read and sync their own mailbox, change its password, read its email activities, read their own alerts and set their own options.",
         version: '1.0.0',
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
@@ -235,13 +261,23 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
         { name: 'mailboxes', description: 'Mailboxes and their sync' },
         { name: 'alerts', description: 'Alerts raised by the sync' },
         { name: 'me', description: 'The caller' },
+        { name: 'contacts', description: 'CRM contacts (sync resolves email addresses against them)' },
+        { name: 'leads', description: 'CRM leads' },
+        { name: 'accounts', description: 'CRM accounts' },
+        { name: 'emails', description: 'CRM email activities written by the sync, with their parties' },
         { name: 'codec', description: 'Temporal remote codec (Temporal UI / CLI), admin tokens only' },
         { name: 'meta', description: 'This document and the health check' },
       ],
     },
     transform: jsonSchemaTransform,
   });
-
+  // The document, browsable: Swagger UI served from the package (no CDN), public like the document itself.
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, access: 'public' };
+    });
+    await docs.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  });
 
   const ctx = routeContext(app, service);
   registerMetaRoutes(ctx);
@@ -250,6 +286,12 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
   registerMailboxRoutes(ctx);
   registerAlertRoutes(ctx);
   registerMeRoutes(ctx);
+  if (deps.crm) {
+    registerContactRoutes(ctx, deps.crm);
+    registerLeadRoutes(ctx, deps.crm);
+    registerAccountRoutes(ctx, deps.crm);
+    registerEmailRoutes(ctx, deps.crm);
+  }
   if (codec) registerCodecRoutes(ctx, codec, uiOrigin);
   registerDashboard(app, service);
 

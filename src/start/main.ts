@@ -23,6 +23,7 @@ import { ApiTokens } from '../admin/apiTokens';
 import { MailboxService } from '../admin/mailboxService';
 import { buildApiServer } from '../api/server';
 import { loadConfig, type AppConfig } from '../config';
+import { PgCrmRecords } from '../crm/crmRecords';
 import { migrateUp, verifySchema } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { createLogger, type Logger } from '../logger';
@@ -262,6 +263,7 @@ async function startApi(config: AppConfig, env: StartEnv, keySpec: string, pool:
   const app = await buildApiServer({
     service: new MailboxService(pool, new SecretBox(keySpec), temporal, config.temporal.taskQueuePrefix),
     tokens: new ApiTokens(pool),
+    crm: new PgCrmRecords(pool),
     codec: new EncryptionCodec(keySpec),
     uiOrigin,
     logger: config.logLevel === 'debug' || config.logLevel === 'trace',
@@ -311,7 +313,7 @@ function printBanner(o: {
   const lines = [
     '',
     'CRM mail sync is ready.',
-    `  Admin API    ${o.apiUrl}   (OpenAPI: ${o.apiUrl}/openapi.json)`,
+    `  Admin API    ${o.apiUrl}   (browse it: ${o.apiUrl}/docs; OpenAPI: ${o.apiUrl}/openapi.json)`,
     `  Dashboard    ${o.apiUrl}/dashboard`,
     `  Temporal UI  ${o.temporal.uiUrl ?? '(the UI of the Temporal server at TEMPORAL_ADDRESS)'}`,
     o.newToken
@@ -320,10 +322,8 @@ function printBanner(o: {
     `  Database     ${o.database.description}`,
     `  Temporal     ${o.temporal.description}`,
     '',
-    `Point the CLI (npm run cli -- --help) at it with the settings in ${shown(o.envFile)}:`,
-    `  set -a; . ${shown(o.envFile)}; set +a`,
-    `  (DATABASE_URL=${masked(o.config.databaseUrl)}  TEMPORAL_ADDRESS=${o.config.temporal.address})`,
-    ...(o.config.secrets.keys ? ['  and the same SECRET_KEYS as this shell.'] : []),
+    `The CLI works as is from this folder: \`npm run cli -- help\` (it reads ${shown(o.envFile)}).`,
+    ...(o.config.secrets.keys ? ['  Give it the same SECRET_KEYS as this shell.'] : []),
     '',
     `Ctrl-C stops everything; the data stays in ${shown(o.dataRoot)}.`,
     '',

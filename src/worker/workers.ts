@@ -159,16 +159,50 @@ const SDK_LOG_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG
 // The async-work and mail-server workers run activities only, by design; the SDK warns about each at start.
 const EXPECTED_SDK_WARNING = 'No workflows registered, not polling for workflow tasks';
 
+const TASK_TOKEN_KEY = /^(base64)?_?task_?token$/i;
+
+/** A copy of `value` without task tokens: they are credentials for completing a task, not for logs. */
+function withoutTaskTokens(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.replace(/TaskToken\([^)]*\)/g, 'TaskToken([redacted])');
+  // Plain objects only: errors, dates and other instances go through as they are.
+  const plain = value !== null && typeof value === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(value));
+  if (depth > 3 || !plain) return value;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>)
+      .filter(([key]) => !TASK_TOKEN_KEY.test(key))
+      .map(([key, v]) => [key, withoutTaskTokens(v, depth + 1)]),
+  );
+}
+
+/**
+ * What the product logs for one entry of the Temporal SDK's log, or null to drop it: no task
+ * tokens, and multi-line reports (the workflow bundler's webpack summary, when a worker bundles
+ * the workflows at start) at debug rather than info.
+ */
+export function sdkLogEntry(
+  level: LogLevel,
+  message: string,
+  meta: Record<string, unknown> | undefined,
+): { level: Lowercase<LogLevel>; message: string; meta: Record<string, unknown> } | null {
+  if (message === EXPECTED_SDK_WARNING) return null;
+  const multiLine = message.includes('\n');
+  return {
+    level: level === 'INFO' && multiLine ? 'debug' : (level.toLowerCase() as Lowercase<LogLevel>),
+    message: withoutTaskTokens(message) as string,
+    meta: { ...(withoutTaskTokens(meta ?? {}) as Record<string, unknown>), source: 'temporal-sdk' },
+  };
+}
+
 /**
  * The Temporal SDK's own logging, into the product's logger (so it is structured and redacted
- * alike); once per process, before any worker. The runtime gets no signals of its own: each entry
- * point shuts down in its own order (the API before the workers, the workers before Temporal and
- * PostgreSQL).
+ * alike; see sdkLogEntry); once per process, before any worker. The runtime gets no signals of
+ * its own: each entry point shuts down in its own order (the API before the workers, the workers
+ * before Temporal and PostgreSQL).
  */
 export function installSdkLogging(log: Logger): void {
   const logger = new DefaultLogger(SDK_LOG_LEVELS[log.level] ?? 'ERROR', ({ level, message, meta }) => {
-    if (message === EXPECTED_SDK_WARNING) return;
-    log[level.toLowerCase() as Lowercase<LogLevel>]({ ...meta, source: 'temporal-sdk' }, message);
+    const entry = sdkLogEntry(level, message, meta);
+    if (entry) log[entry.level](entry.meta, entry.message);
   });
   Runtime.install({ logger, shutdownSignals: [] });
 }

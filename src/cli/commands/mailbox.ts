@@ -1,0 +1,135 @@
+import { MapRequest, NewMailbox } from '../../admin/schemas';
+import { CLI, command } from '../command';
+import { PASSWORD_STDIN, list, readPassword } from '../input';
+import { watchProgress } from '../progress';
+
+const MAILBOX_ID = { name: 'MAILBOX_ID', description: 'the mailbox', uuid: true };
+
+/** What to run after a password change: the sync tries it from its next cycle; a disabled mailbox needs a test. */
+export const nextAfterPasswordChange = (mailboxId: string) =>
+  `Run \`${CLI} mailbox test-and-enable ${mailboxId}\` to test the new password and re-enable sync ` +
+  `(a wrong password disables the mailbox); an enabled mailbox uses it from its next sync.`;
+
+const simple = (action: 'approve' | 'enable', summary: string) =>
+  command({
+    path: ['mailbox', action],
+    summary,
+    args: [MAILBOX_ID],
+    options: {},
+    run: async ({ args: [id] }, ctx) => {
+      const admin = await ctx.admin();
+      return { output: action === 'approve' ? await admin.approveMailbox(id) : await admin.enableMailbox(id) };
+    },
+  });
+
+export const mailboxCommands = [
+  command({
+    path: ['mailbox', 'create'],
+    summary: 'Create a mailbox; when enabled its sync starts at once',
+    details: ['The password comes from MAILBOX_PASSWORD, or from stdin with --password-stdin.'],
+    schema: NewMailbox,
+    options: {
+      email: { type: 'string', placeholder: 'ADDRESS', description: "the mailbox's email address", field: 'emailAddress', required: true },
+      profile: { type: 'string', placeholder: 'PROFILE_ID', description: 'the email server profile it syncs through', field: 'profileId', required: true },
+      user: { type: 'string', placeholder: 'USER_ID', description: 'the CRM user it belongs to', field: 'ownerUserId' },
+      username: { type: 'string', placeholder: 'NAME', description: 'login name on the mail server (default: the email address)', field: 'username' },
+      folders: { type: 'string', placeholder: 'LIST', description: 'folders to sync, comma-separated', field: 'folders' },
+      approve: { type: 'boolean', description: 'approve its email address at once', field: 'emailApproved', default: 'not approved' },
+      disabled: { type: 'boolean', description: 'create it with incoming sync off', field: 'incomingEnabled', default: 'enabled' },
+      'min-poll-seconds': { type: 'string', placeholder: 'SECONDS', description: "shortest interval between two syncs (default: the profile's)", field: 'minPollingIntervalSeconds' },
+      'password-stdin': PASSWORD_STDIN,
+    },
+    run: async ({ opts: o }, ctx) => ({
+      output: await (await ctx.admin()).createMailbox({
+        emailAddress: o.email!,
+        profileId: o.profile!,
+        ownerUserId: o.user,
+        username: o.username,
+        password: readPassword(o['password-stdin']),
+        folders: list(o.folders),
+        incomingEnabled: !o.disabled,
+        emailApproved: o.approve ?? false,
+        minPollingIntervalSeconds: o['min-poll-seconds'],
+      }),
+    }),
+  }),
+  command({
+    path: ['mailbox', 'list'],
+    summary: 'List mailboxes',
+    options: { user: { type: 'string', placeholder: 'USER_ID', description: "only this user's mailbox", field: 'ownerUserId' } },
+    run: async ({ opts }, ctx) => ({ output: await (await ctx.admin()).listMailboxes({ ownerUserId: opts.user }) }),
+  }),
+  command({
+    path: ['mailbox', 'delete'],
+    summary: 'Delete a mailbox; its sync stops (its CRM email activities stay)',
+    args: [MAILBOX_ID],
+    options: {},
+    run: async ({ args: [id] }, ctx) => {
+      await (await ctx.admin()).deleteMailbox(id);
+      return { output: { deleted: id } };
+    },
+  }),
+  command({
+    path: ['mailbox', 'map'],
+    summary: 'Map the mailbox to a user',
+    args: [MAILBOX_ID],
+    options: {
+      user: { type: 'string', placeholder: 'USER_ID', description: 'the user to map it to', field: 'userId', required: true },
+      confirm: { type: 'boolean', description: 'take it from the user who holds it', field: 'confirm' },
+    },
+    schema: MapRequest,
+    run: async ({ args: [id], opts }, ctx) => ({ output: await (await ctx.admin()).mapMailbox(id, { userId: opts.user!, confirm: opts.confirm ?? false }) }),
+  }),
+  simple('approve', "Approve the mailbox's email address"),
+  command({
+    path: ['mailbox', 'test-and-enable'],
+    summary: 'Test each direction against the mail server and enable those that pass',
+    details: ['Exits with 1 when a direction fails its test (the output says why).'],
+    args: [MAILBOX_ID],
+    options: {},
+    run: async ({ args: [id] }, ctx) => {
+      const result = await (await ctx.admin()).testAndEnable(id);
+      return { output: result, failed: [result.incoming, result.outgoing, result.items].some((d) => d.status === 'failure') };
+    },
+  }),
+  simple('enable', 'Turn incoming sync back on without testing'),
+  command({
+    path: ['mailbox', 'disable'],
+    summary: 'Stop incoming sync (returns once the workflow has stopped)',
+    args: [MAILBOX_ID],
+    options: {},
+    run: async ({ args: [id] }, ctx) => ({ output: await (await ctx.admin()).disableMailbox(id) }),
+  }),
+  command({
+    path: ['mailbox', 'sync-now'],
+    summary: "Sync now (starting the mailbox's workflow if needed)",
+    args: [MAILBOX_ID],
+    options: {},
+    run: async ({ args: [id] }, ctx) => {
+      await (await ctx.admin()).syncNow(id);
+      return { output: { syncRequested: id } };
+    },
+  }),
+  command({
+    path: ['mailbox', 'password'],
+    summary: 'Set a new password for the mailbox (from MAILBOX_PASSWORD, or stdin with --password-stdin)',
+    details: [`Then run \`${CLI} mailbox test-and-enable MAILBOX_ID\` to test it and re-enable sync.`],
+    args: [MAILBOX_ID],
+    options: { 'password-stdin': PASSWORD_STDIN },
+    run: async ({ args: [id], opts }, ctx) => {
+      await (await ctx.admin()).updateMailbox(id, { password: readPassword(opts['password-stdin']) });
+      return { output: { passwordChanged: id, next: nextAfterPasswordChange(id) } };
+    },
+  }),
+  command({
+    path: ['mailbox', 'status'],
+    summary: "The mailbox, its statistics and its workflow's live status",
+    args: [MAILBOX_ID],
+    options: { watch: { type: 'boolean', description: "first show a running sync's progress bar, until the cycle ends" } },
+    run: async ({ args: [id], opts }, ctx) => {
+      const admin = await ctx.admin();
+      if (opts.watch) await watchProgress(admin, id);
+      return { output: { mailbox: await admin.getMailbox(id), workflow: await admin.liveStatus(id) } };
+    },
+  }),
+];

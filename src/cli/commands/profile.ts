@@ -1,0 +1,59 @@
+import { NewProfile } from '../../admin/schemas';
+import { command } from '../command';
+
+const PROFILE_ID = { name: 'PROFILE_ID', description: 'the profile', uuid: true };
+
+export const profileCommands = [
+  command({
+    path: ['profile', 'create'],
+    summary: 'Create an email server profile',
+    schema: NewProfile,
+    options: {
+      name: { type: 'string', placeholder: 'NAME', description: 'a name for the profile (unique)', field: 'name', required: true },
+      type: { type: 'string', placeholder: 'imap', description: 'server type', field: 'serverType', required: true },
+      host: { type: 'string', placeholder: 'HOST', description: 'incoming mail server host', field: 'incomingHost' },
+      port: { type: 'string', placeholder: 'PORT', description: 'incoming mail server port', field: 'incomingPort' },
+      security: { type: 'string', placeholder: 'none|starttls|tls', description: 'connection security', field: 'incomingSecurity' },
+      'max-connections': {
+        type: 'string',
+        placeholder: 'N',
+        description: 'most connections to the server at once, over all its mailboxes',
+        field: 'maxConcurrentConnections',
+      },
+      'min-poll-seconds': { type: 'string', placeholder: 'SECONDS', description: 'shortest interval between two syncs of a mailbox', field: 'minPollingIntervalSeconds' },
+      'process-from': { type: 'string', placeholder: 'DATE', description: 'ignore messages older than this (ISO 8601 date)', field: 'processEmailFrom' },
+      'timeout-seconds': { type: 'string', placeholder: 'SECONDS', description: 'connection timeout', field: 'connectionTimeoutSeconds' },
+      owner: { type: 'string', placeholder: 'USER_ID', description: 'the user who gets its alerts (besides admins)', field: 'ownerUserId' },
+    },
+    run: async ({ opts: o }, ctx) => ({
+      output: await (await ctx.admin()).createProfile({
+        name: o.name!,
+        serverType: o.type as never,
+        incomingHost: o.host,
+        incomingPort: o.port,
+        incomingSecurity: o.security as never,
+        maxConcurrentConnections: o['max-connections'],
+        minPollingIntervalSeconds: o['min-poll-seconds'],
+        processEmailFrom: o['process-from'],
+        connectionTimeoutSeconds: o['timeout-seconds'],
+        ownerUserId: o.owner,
+      }),
+    }),
+  }),
+  command({
+    path: ['profile', 'list'],
+    summary: 'List email server profiles',
+    options: {},
+    run: async (_, ctx) => ({ output: await (await ctx.admin()).listProfiles() }),
+  }),
+  command({
+    path: ['profile', 'delete'],
+    summary: 'Delete a profile that no mailbox uses',
+    args: [PROFILE_ID],
+    options: {},
+    run: async ({ args: [id] }, ctx) => {
+      await (await ctx.admin()).deleteProfile(id);
+      return { output: { deleted: id } };
+    },
+  }),
+];

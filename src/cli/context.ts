@@ -1,0 +1,51 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { ApiTokens } from '../admin/apiTokens';
+import { MailboxService } from '../admin/mailboxService';
+import type { AppConfig } from '../config';
+import { PgCrmRecords, type CrmRecords } from '../crm/crmRecords';
+import { verifySchema } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { loadKeySpec, SecretBox } from '../secrets/secretBox';
+import { createDataConverter } from '../temporal/dataConverter';
+
+/**
+ * What commands use, made on first use: a command that needs only the database never connects
+ * to Temporal, and `help` connects to nothing. `close` releases whatever was made.
+ */
+export class CliContext {
+  private poolReady?: Promise<Pool>;
+  private pool?: Pool;
+  private connection?: Connection;
+
+  constructor(readonly config: AppConfig) {}
+
+  /** The database, once its schema is checked to be this build's. */
+  db(): Promise<Pool> {
+    this.poolReady ??= verifySchema(this.config.databaseUrl).then(() => (this.pool = createPool(this.config.databaseUrl, 2)));
+    return this.poolReady;
+  }
+
+  async admin(): Promise<MailboxService> {
+    const pool = await this.db();
+    // Lazy: listing users or profiles needs no Temporal, and connects to none.
+    this.connection ??= Connection.lazy({ address: this.config.temporal.address });
+    const keySpec = loadKeySpec(this.config.secrets);
+    const temporal = new Client({ connection: this.connection, namespace: this.config.temporal.namespace, dataConverter: createDataConverter(keySpec) });
+    return new MailboxService(pool, new SecretBox(keySpec), temporal, this.config.temporal.taskQueuePrefix);
+  }
+
+  async tokens(): Promise<ApiTokens> {
+    return new ApiTokens(await this.db());
+  }
+
+  async crm(): Promise<CrmRecords> {
+    return new PgCrmRecords(await this.db());
+  }
+
+  async close(): Promise<void> {
+    await this.poolReady?.catch(() => undefined);
+    await this.pool?.end();
+    await this.connection?.close();
+  }
+}

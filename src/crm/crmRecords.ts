@@ -1,0 +1,249 @@
+import type { Pool } from 'pg';
+import type { z } from 'zod';
+import { InvalidRequestError, NotFoundError } from '../admin/errors';
+import {
+  AccountPatch,
+  ContactPatch,
+  EmailActivityQuery,
+  LeadPatch,
+  NewAccount,
+  NewContact,
+  NewLead,
+  RecordQuery,
+} from '../admin/crmSchemas';
+import { inTransaction } from '../store/pgSyncStore';
+
+/**
+ * The CRM side the sync resolves addresses against and writes email activities to, for
+ * administrators: contacts, leads and accounts (create, list, read, edit, delete) and the email
+ * activities with their parties (list, read). An interface, so that a CRM with another schema
+ * can plug in; PgCrmRecords is the implementation for this product's own tables.
+ */
+export interface CrmRecords {
+  contacts: RecordStore<Contact, typeof NewContact, typeof ContactPatch>;
+  leads: RecordStore<Lead, typeof NewLead, typeof LeadPatch>;
+  accounts: RecordStore<Account, typeof NewAccount, typeof AccountPatch>;
+  emails: EmailActivities;
+}
+
+export interface RecordStore<View, New extends z.ZodType, Patch extends z.ZodType> {
+  /** What one record is called in messages ("Contact"). */
+  readonly kind: string;
+  create(input: z.input<New>): Promise<View>;
+  list(query: z.input<typeof RecordQuery>): Promise<View[]>;
+  get(id: string): Promise<View>;
+  update(id: string, patch: z.input<Patch>): Promise<View>;
+  /** Deletes the record; email parties that resolved to it stay, unresolved. */
+  delete(id: string): Promise<void>;
+}
+
+export interface Contact {
+  id: string;
+  fullName: string;
+  email: string | null;
+  accountId: string | null;
+  createdAt: Date;
+}
+
+export interface Lead {
+  id: string;
+  fullName: string;
+  email: string | null;
+  company: string | null;
+  createdAt: Date;
+}
+
+export interface Account {
+  id: string;
+  name: string;
+  email: string | null;
+  createdAt: Date;
+}
+
+export interface EmailParty {
+  role: string;
+  address: string;
+  displayName: string | null;
+  partyType: string | null;
+  partyId: string | null;
+}
+
+export interface EmailActivitySummary {
+  id: string;
+  messageId: string;
+  direction: string;
+  subject: string | null;
+  sentAt: Date | null;
+  receivedAt: Date | null;
+  sizeBytes: number | null;
+  createdAt: Date;
+  /** The mailboxes it was synced from. */
+  mailboxIds: string[];
+  parties: EmailParty[];
+}
+
+export interface EmailActivity extends EmailActivitySummary {
+  bodyText: string | null;
+  inReplyTo: string | null;
+  references: string[];
+  attachments: unknown[];
+}
+
+export interface EmailActivityPage {
+  items: EmailActivitySummary[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface EmailActivities {
+  list(query: z.input<typeof EmailActivityQuery>): Promise<EmailActivityPage>;
+  get(id: string): Promise<EmailActivity>;
+}
+
+// PostgreSQL ---------------------------------------------------------------------------------
+
+/** A record table: its name, the party type sync gives its rows, and field -> column. */
+interface TableSpec {
+  kind: string;
+  table: string;
+  partyType: string;
+  columns: Record<string, string>;
+}
+
+class PgRecordStore<View, New extends z.ZodType, Patch extends z.ZodType> implements RecordStore<View, New, Patch> {
+  readonly kind: string;
+  private readonly select: string;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly spec: TableSpec,
+    private readonly schemas: { create: New; patch: Patch },
+  ) {
+    this.kind = spec.kind;
+    this.select = ['id', ...Object.entries(spec.columns).map(([field, column]) => `${column} AS "${field}"`), 'created_at AS "createdAt"'].join(', ');
+  }
+
+  async create(input: z.input<New>): Promise<View> {
+    const values = this.schemas.create.parse(input) as Record<string, unknown>;
+    const fields = Object.keys(this.spec.columns).filter((f) => values[f] !== undefined);
+    const { rows } = await this.pool.query(
+      `INSERT INTO ${this.spec.table} (${fields.map((f) => this.spec.columns[f]).join(', ')})
+       VALUES (${fields.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${this.select}`,
+      fields.map((f) => values[f]),
+    );
+    return rows[0];
+  }
+
+  async list(query: z.input<typeof RecordQuery>): Promise<View[]> {
+    const q = RecordQuery.parse(query);
+    const { rows } = await this.pool.query(
+      `SELECT ${this.select} FROM ${this.spec.table}
+        WHERE $1::text IS NULL OR lower(email) = lower($1)
+        ORDER BY created_at, id LIMIT $2 OFFSET $3`,
+      [q.email ?? null, q.limit, q.offset],
+    );
+    return rows;
+  }
+
+  async get(id: string): Promise<View> {
+    const { rows } = await this.pool.query(`SELECT ${this.select} FROM ${this.spec.table} WHERE id = $1`, [id]);
+    if (!rows[0]) throw new NotFoundError(this.kind, id);
+    return rows[0];
+  }
+
+  async update(id: string, patch: z.input<Patch>): Promise<View> {
+    const values = this.schemas.patch.parse(patch) as Record<string, unknown>;
+    const fields = Object.keys(this.spec.columns).filter((f) => values[f] !== undefined);
+    if (fields.length === 0) return this.get(id);
+    const { rows } = await this.pool.query(
+      `UPDATE ${this.spec.table} SET ${fields.map((f, i) => `${this.spec.columns[f]} = $${i + 2}`).join(', ')}
+        WHERE id = $1 RETURNING ${this.select}`,
+      [id, ...fields.map((f) => values[f])],
+    );
+    if (!rows[0]) throw new NotFoundError(this.kind, id);
+    return rows[0];
+  }
+
+  async delete(id: string): Promise<void> {
+    await inTransaction(this.pool, async (db) => {
+      const { rowCount } = await db.query(`DELETE FROM ${this.spec.table} WHERE id = $1`, [id]);
+      if (!rowCount) throw new NotFoundError(this.kind, id);
+      // email_parties has no foreign key (a party may be any of four tables): unlink by hand.
+      await db.query(`UPDATE email_parties SET party_type = NULL, party_id = NULL WHERE party_type = $1 AND party_id = $2`, [
+        this.spec.partyType,
+        id,
+      ]);
+    });
+  }
+}
+
+const ACTIVITY_SUMMARY = `
+  a.id, a.message_id AS "messageId", a.direction, a.subject, a.sent_at AS "sentAt", a.received_at AS "receivedAt",
+  a.size_bytes AS "sizeBytes", a.created_at AS "createdAt",
+  ARRAY(SELECT DISTINCT l.mailbox_id FROM item_links l WHERE l.item_type = 'email' AND l.crm_record_id = a.id) AS "mailboxIds",
+  COALESCE((SELECT json_agg(json_build_object('role', p.role, 'address', p.address, 'displayName', p.display_name,
+                                              'partyType', p.party_type, 'partyId', p.party_id)
+                            ORDER BY array_position(ARRAY['from', 'to', 'cc', 'bcc'], p.role), p.address)
+              FROM email_parties p WHERE p.email_activity_id = a.id), '[]'::json) AS parties`;
+
+class PgEmailActivities implements EmailActivities {
+  constructor(private readonly pool: Pool) {}
+
+  // Newest first (by when the CRM got them); the cursor is the last activity of the page.
+  async list(query: z.input<typeof EmailActivityQuery>): Promise<EmailActivityPage> {
+    const q = EmailActivityQuery.parse(query);
+    if (q.cursor) {
+      const { rowCount } = await this.pool.query(`SELECT 1 FROM email_activities WHERE id = $1`, [q.cursor]);
+      if (!rowCount) throw new InvalidRequestError('The cursor names an activity that no longer exists: list again from the first page');
+    }
+    const { rows } = await this.pool.query(
+      `SELECT ${ACTIVITY_SUMMARY}
+         FROM email_activities a
+        WHERE ($1::uuid IS NULL OR EXISTS (SELECT 1 FROM item_links l WHERE l.item_type = 'email' AND l.crm_record_id = a.id AND l.mailbox_id = $1))
+          AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM email_parties p WHERE p.email_activity_id = a.id AND lower(p.address) = lower($2)))
+          AND ($3::timestamptz IS NULL OR COALESCE(a.received_at, a.sent_at, a.created_at) >= $3)
+          AND ($4::uuid IS NULL OR (a.created_at, a.id) < (SELECT c.created_at, c.id FROM email_activities c WHERE c.id = $4))
+        ORDER BY a.created_at DESC, a.id DESC
+        LIMIT $5`,
+      [q.mailboxId ?? null, q.address ?? null, q.since ?? null, q.cursor ?? null, q.limit + 1],
+    );
+    const items = rows.slice(0, q.limit);
+    return { items, nextCursor: rows.length > q.limit ? items[items.length - 1].id : null };
+  }
+
+  async get(id: string): Promise<EmailActivity> {
+    const { rows } = await this.pool.query(
+      `SELECT ${ACTIVITY_SUMMARY}, a.body_text AS "bodyText", a.in_reply_to AS "inReplyTo", a."references", a.attachments
+         FROM email_activities a WHERE a.id = $1`,
+      [id],
+    );
+    if (!rows[0]) throw new NotFoundError('Email activity', id);
+    return rows[0];
+  }
+}
+
+export class PgCrmRecords implements CrmRecords {
+  readonly contacts: RecordStore<Contact, typeof NewContact, typeof ContactPatch>;
+  readonly leads: RecordStore<Lead, typeof NewLead, typeof LeadPatch>;
+  readonly accounts: RecordStore<Account, typeof NewAccount, typeof AccountPatch>;
+  readonly emails: EmailActivities;
+
+  constructor(pool: Pool) {
+    this.contacts = new PgRecordStore(
+      pool,
+      { kind: 'Contact', table: 'contacts', partyType: 'contact', columns: { fullName: 'full_name', email: 'email', accountId: 'account_id' } },
+      { create: NewContact, patch: ContactPatch },
+    );
+    this.leads = new PgRecordStore(
+      pool,
+      { kind: 'Lead', table: 'leads', partyType: 'lead', columns: { fullName: 'full_name', email: 'email', company: 'company' } },
+      { create: NewLead, patch: LeadPatch },
+    );
+    this.accounts = new PgRecordStore(
+      pool,
+      { kind: 'Account', table: 'accounts', partyType: 'account', columns: { name: 'name', email: 'email' } },
+      { create: NewAccount, patch: AccountPatch },
+    );
+    this.emails = new PgEmailActivities(pool);
+  }
+}

@@ -1,0 +1,192 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { makeMessages } from './support/messages';
+import { dovecotProfile, useBedWithDovecot } from './support/testBed';
+
+// The real CLI, as `npm run cli` runs it, in a child process against this file's database, the
+// shared Temporal and its own Dovecot.
+
+const ROOT = path.resolve(__dirname, '..');
+const ctx = useBedWithDovecot();
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: () => any;
+}
+
+function cli(args: string[], env: Record<string, string> = {}, input?: string): Promise<Run> {
+  const base: NodeJS.ProcessEnv = { ...process.env, ...ctx.bed.env, LOG_LEVEL: 'warn', ...env };
+  if (!env.MAILBOX_PASSWORD) delete base.MAILBOX_PASSWORD;
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts'), ...args],
+      { cwd: ROOT, env: base, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr, json: () => JSON.parse(stdout) });
+      },
+    );
+    if (input !== undefined) child.stdin!.end(input);
+    else child.stdin!.end();
+  });
+}
+
+/** Runs and expects exit code 0; returns the parsed JSON output. */
+async function ok(args: string[], env: Record<string, string> = {}): Promise<any> {
+  const run = await cli(args, env);
+  if (run.code !== 0) throw new Error(`cli ${args.join(' ')}: exit ${run.code}\n${run.stderr}\n${run.stdout}`);
+  return run.json();
+}
+
+const noStackTrace = (text: string) => expect(text).not.toMatch(/^\s+at .+[jt]s:\d+/m);
+
+describe('help', () => {
+  it('`help` lists every command group and the exit codes', async () => {
+    const run = await cli(['help']);
+    expect(run.code).toBe(0);
+    for (const line of ['mailbox create', 'mailbox list', 'mailbox delete MAILBOX_ID', 'profile list', 'user list', 'alerts list', 'contact create', 'email list']) {
+      expect(run.stdout).toContain(line);
+    }
+    expect(run.stdout).toMatch(/Exit codes: 0 success; 1 .*; 2 a usage error/s);
+  });
+
+  it('`mailbox create --help` and `help mailbox create` list its options, their meaning and defaults', async () => {
+    const [flag, word] = await Promise.all([cli(['mailbox', 'create', '--help']), cli(['help', 'mailbox', 'create'])]);
+    expect([flag.code, word.code]).toEqual([0, 0]);
+    expect(word.stdout).toBe(flag.stdout);
+    expect(flag.stdout).toMatch(/--email ADDRESS +the mailbox's email address \(required\)/);
+    expect(flag.stdout).toMatch(/--folders LIST +folders to sync, comma-separated \(default: INBOX\)/);
+    expect(flag.stdout).toMatch(/--password-stdin/);
+    expect(flag.stdout).toContain('MAILBOX_PASSWORD');
+    // Defaults come from the service's own schema.
+    expect((await cli(['profile', 'create', '--help'])).stdout).toMatch(/--max-connections N .*\(default: 10\)/);
+  });
+
+  it('describes a user token as what it is, not as an admin token', async () => {
+    const help = (await cli(['token', 'create', '--help'])).stdout;
+    expect(help).toMatch(/A user token: only that user's mailbox/);
+    const user = await ok(['user', 'create', '--name', 'Tina Token', '--email', 'tina@example.test']);
+    const token = await ok(['token', 'create', '--role', 'user', '--user', user.id]);
+    expect(token).toMatchObject({ role: 'user', userId: user.id, token: expect.stringMatching(/^cms_/), mayDo: expect.stringMatching(/^A user token/) });
+    expect(JSON.stringify(token)).not.toMatch(/admin/i);
+  });
+});
+
+describe('usage errors: exit code 2 and one clean line', () => {
+  it('names an unknown flag, suggests the right one and where to get help', async () => {
+    const run = await cli(['profile', 'create', '--name', 'P', '--type', 'imap', '--prot', '993']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/Unknown option --prot for "profile create" \(did you mean --port\?\)\. Run `npm run cli -- profile create --help`/);
+    noStackTrace(run.stderr);
+  });
+
+  it('names the flag the user typed for a bad value, not the internal field', async () => {
+    const run = await cli(['profile', 'create', '--name', 'Bad port', '--type', 'imap', '--host', '127.0.0.1', '--port', 'abc']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^Invalid input: --port: /);
+    expect(run.stderr).not.toContain('incomingPort');
+    noStackTrace(run.stderr);
+    expect(await ctx.bed.query(`SELECT id FROM email_server_profiles WHERE name = 'Bad port'`)).toEqual([]);
+  });
+
+  it('refuses unknown commands, a missing argument and a malformed id', async () => {
+    const unknown = await cli(['mailbox', 'crate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown command "mailbox crate" \(did you mean create\?\)/);
+    const missing = await cli(['mailbox', 'status']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/needs MAILBOX_ID/);
+    const malformed = await cli(['mailbox', 'status', '42']);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/MAILBOX_ID: "42" is not an id/);
+    for (const run of [unknown, missing, malformed]) noStackTrace(run.stderr);
+  });
+});
+
+describe('list and delete', () => {
+  it('lists the users, profiles, mailboxes, alerts and CRM records created, and deletes profiles and mailboxes', async () => {
+    const user = await ok(['user', 'create', '--name', 'Lisa List', '--email', 'lisa@example.test']);
+    const profile = await ok(['profile', 'create', '--name', 'Listed', '--type', 'imap', '--host', '127.0.0.1', '--port', '1', '--security', 'none']);
+    const mailbox = await ok(['mailbox', 'create', '--email', 'lisa@example.test', '--profile', profile.id, '--user', user.id, '--disabled'], {
+      MAILBOX_PASSWORD: 'lisa-Pa55',
+    });
+    await ctx.bed.query(`INSERT INTO alerts (level, scope, audience, mailbox_id, message) VALUES ('warning', 'mailbox', 'admins', $1, 'Listed alert')`, [mailbox.id]);
+    const contact = await ok(['contact', 'create', '--name', 'Cleo Contact', '--email', 'cleo@customer.test']);
+
+    expect((await ok(['user', 'list'])).map((u: any) => u.id)).toContain(user.id);
+    expect((await ok(['profile', 'list'])).map((p: any) => p.id)).toContain(profile.id);
+    expect((await ok(['mailbox', 'list', '--user', user.id])).map((m: any) => m.id)).toEqual([mailbox.id]);
+    expect((await ok(['alerts', 'list', '--mailbox', mailbox.id])).map((a: any) => a.message)).toEqual(['Listed alert']);
+    expect((await ok(['alerts', '--mailbox', mailbox.id])).map((a: any) => a.message)).toEqual(['Listed alert']);
+    expect((await ok(['contact', 'list', '--email', 'CLEO@customer.test'])).map((c: any) => c.id)).toEqual([contact.id]);
+    expect(await ok(['contact', 'update', contact.id, '--email', ''])).toMatchObject({ id: contact.id, email: null });
+
+    // A profile in use cannot go: exit 1 (the command ran; its outcome is a conflict).
+    const inUse = await cli(['profile', 'delete', profile.id]);
+    expect(inUse.code).toBe(1);
+    expect(await ok(['mailbox', 'delete', mailbox.id])).toEqual({ deleted: mailbox.id });
+    expect(await ok(['profile', 'delete', profile.id])).toEqual({ deleted: profile.id });
+    expect((await ok(['mailbox', 'list'])).map((m: any) => m.id)).not.toContain(mailbox.id);
+    expect((await ok(['profile', 'list'])).map((p: any) => p.id)).not.toContain(profile.id);
+    expect(await ctx.bed.query(`SELECT id FROM mailboxes WHERE id = $1`, [mailbox.id])).toEqual([]);
+  }, 120_000);
+});
+
+describe('against a real mail server', () => {
+  it('exits 1 when Test & Enable fails; `mailbox password` names the next step, which then succeeds', async () => {
+    await ctx.dovecot.addUser('gina@example.test', 'gina-RIGHT-Pa55');
+    const profile = await ok(['profile', 'create', '--name', 'CLI Dovecot', '--type', 'imap', '--host', ctx.dovecot.host, '--port', String(ctx.dovecot.imapPort), '--security', 'none', '--timeout-seconds', '5']);
+    expect(profile).toMatchObject(dovecotProfile('CLI Dovecot', ctx.dovecot, { minPollingIntervalSeconds: 60 }));
+    const mailbox = await ok(['mailbox', 'create', '--email', 'gina@example.test', '--profile', profile.id, '--approve', '--disabled'], { MAILBOX_PASSWORD: 'gina-WRONG' });
+
+    const failed = await cli(['mailbox', 'test-and-enable', mailbox.id]);
+    expect(failed.code).toBe(1);
+    expect(failed.json()).toMatchObject({ incoming: { status: 'failure', message: expect.stringMatching(/Authentication failed/) }, incomingEnabled: false });
+
+    const changed = await cli(['mailbox', 'password', mailbox.id, '--password-stdin'], {}, 'gina-RIGHT-Pa55\n');
+    expect(changed.code).toBe(0);
+    expect(changed.json()).toEqual({ passwordChanged: mailbox.id, next: expect.stringContaining(`npm run cli -- mailbox test-and-enable ${mailbox.id}`) });
+    expect(changed.stdout).not.toContain('gina-RIGHT-Pa55');
+
+    await ctx.dovecot.deliver('gina@example.test', makeMessages(300, { to: 'gina@example.test' }));
+    const passed = await cli(['mailbox', 'test-and-enable', mailbox.id]);
+    expect(passed.code).toBe(0);
+    expect(passed.json()).toMatchObject({ incoming: { status: 'success' }, incomingEnabled: true });
+    expect((await ctx.bed.admin.getMailbox(mailbox.id)).incoming).toMatchObject({ enabled: true, status: 'success' });
+
+    // The sync that enabling started: --watch follows it to its end, then prints the status.
+    const watched = await cli(['mailbox', 'status', mailbox.id, '--watch']);
+    expect(watched.code).toBe(0);
+    expect(watched.json()).toMatchObject({ mailbox: { id: mailbox.id } });
+    // Whatever bar lines it drew: never "ETA 0s" short of the end.
+    expect(watched.stderr).not.toMatch(/\| ([0-9]|[1-9][0-9])% \| ETA 0s/);
+    const [{ count }] = await ctx.bed.query<{ count: number }>(`SELECT count(*)::int AS count FROM item_links WHERE mailbox_id = $1`, [mailbox.id]);
+    expect(count).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+describe('me password', () => {
+  it("changes the password of the token holder's own mailbox, and says what to do next", async () => {
+    const user = await ok(['user', 'create', '--name', 'Mia Me', '--email', 'mia@example.test']);
+    const profile = await ok(['profile', 'create', '--name', 'Me profile', '--type', 'imap', '--host', '127.0.0.1', '--port', '1', '--security', 'none']);
+    const mailbox = await ok(['mailbox', 'create', '--email', 'mia@example.test', '--profile', profile.id, '--user', user.id, '--disabled'], {
+      MAILBOX_PASSWORD: 'mia-OLD',
+    });
+    const { token } = await ok(['token', 'create', '--role', 'user', '--user', user.id]);
+
+    const run = await cli(['me', 'password', '--password-stdin'], { CRM_SYNC_TOKEN: token }, 'mia-NEW-Pa55\n');
+    expect(run.code).toBe(0);
+    expect(run.json()).toEqual({ passwordChanged: mailbox.id, next: expect.stringContaining(`mailbox test-and-enable ${mailbox.id}`) });
+    const [{ credentials }] = await ctx.bed.query<{ credentials: string }>(`SELECT credentials FROM mailboxes WHERE id = $1`, [mailbox.id]);
+    expect(ctx.bed.secrets.decrypt(credentials)).toBe('mia-NEW-Pa55');
+
+    const withoutToken = await cli(['me', 'password'], { MAILBOX_PASSWORD: 'x' });
+    expect(withoutToken.code).toBe(2);
+    expect(withoutToken.stderr).toMatch(/CRM_SYNC_TOKEN/);
+  }, 120_000);
+});

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { ApiTokens } from '../admin/apiTokens';
 import { MailboxService } from '../admin/mailboxService';
 import { loadConfig } from '../config';
+import { createLogger } from '../logger';
+import { waitForDatabase } from '../db/availability';
 import { verifySchema } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { loadKeySpec, SecretBox } from '../secrets/secretBox';
@@ -26,8 +28,11 @@ async function main(): Promise<void> {
   }
   const { API_HOST: host, API_PORT: port, TEMPORAL_UI_ORIGIN: uiOrigin } = env.data;
 
+  const log = createLogger(config.logLevel);
+  // Started during a database outage (or before the database, in a deployment), it waits.
+  await waitForDatabase(config.databaseUrl, log);
   await verifySchema(config.databaseUrl);
-  const pool = createPool(config.databaseUrl);
+  const pool = createPool(config.databaseUrl, undefined, log);
   const keySpec = loadKeySpec(config.secrets);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keySpec) });

@@ -78,7 +78,7 @@ export function settleEndpoints(before: EndpointSettings | null, change: Partial
   const incomingKeys = ['serverType', 'incomingHost', 'incomingPort', 'incomingSecurity'] as const;
   const touchesIncoming = before === null || incomingKeys.some((k) => change[k] !== undefined);
   if (protocol && touchesIncoming && !after.incomingHost) {
-    return { ok: false, problem: `A ${after.serverType} profile needs the host name of its incoming server (incomingHost)` };
+    return { ok: false, problem: `A profile of server type ${after.serverType} needs the host name of its incoming server (incomingHost)` };
   }
 
   const settle = (

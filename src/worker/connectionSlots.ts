@@ -111,10 +111,13 @@ export class ConnectionSlots {
 
   private held(client: Client, key: number, slot: number, profileId: string): HeldSlot {
     let released = false;
+    let lost = false;
     // The lock went with the session: the connection in use finishes, and the next one waits again.
     client.removeAllListeners('error');
     client.on('error', (err) => {
-      if (!released) this.log.warn(`Lost connection slot ${slot} of profile ${profileId}: its database session ended (${describeDatabaseError(err)})`);
+      if (released || lost) return;
+      lost = true;
+      this.log.warn(`Lost connection slot ${slot} of profile ${profileId}: its database session ended (${describeDatabaseError(err)})`);
     });
     return {
       slot,

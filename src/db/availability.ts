@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import type { Logger } from '../logger';
-import { describeDatabaseError, isDatabaseUnavailable, RAISED_BY_DATABASE } from '../policy/databaseAvailability';
+import { databaseRetryDelayMs, describeDatabaseError, isDatabaseUnavailable, RAISED_BY_DATABASE } from '../policy/databaseAvailability';
 
 /** Marks an error as the database's, so that a socket code it shares with a mail server is read right. */
 export function markDatabaseError(err: unknown): unknown {
@@ -48,8 +48,8 @@ export function databaseEndpoint(databaseUrl: string): string {
   }
 }
 
-const FIRST_WAIT_MS = 250;
-const LONGEST_WAIT_MS = 5000;
+// A server that accepts the connection but never answers counts as down after this long.
+const CONNECT_TIMEOUT_MS = 5000;
 
 /**
  * Returns once the database answers. While it is unreachable (not started yet, restarting,
@@ -59,9 +59,9 @@ const LONGEST_WAIT_MS = 5000;
  */
 export async function waitForDatabase(databaseUrl: string, log: Pick<Logger, 'warn' | 'info'>): Promise<void> {
   const where = databaseEndpoint(databaseUrl);
-  let waitMs = FIRST_WAIT_MS;
   for (let attempt = 1; ; attempt++) {
-    const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: LONGEST_WAIT_MS });
+    const waitMs = databaseRetryDelayMs(attempt);
+    const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     // A session that fails while connecting rejects connect() with the same error.
     client.on('error', () => undefined);
     try {
@@ -76,6 +76,5 @@ export async function waitForDatabase(databaseUrl: string, log: Pick<Logger, 'wa
       await client.end().catch(() => undefined);
     }
     await new Promise((resolve) => setTimeout(resolve, waitMs));
-    waitMs = Math.min(waitMs * 2, LONGEST_WAIT_MS);
   }
 }

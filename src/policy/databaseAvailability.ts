@@ -53,6 +53,18 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return attempts.some((a) => typeof a === 'object' && a !== null && SOCKET_CODES.has(String((a as ErrorFacts).code)));
 }
 
+const FIRST_WAIT_MS = 250;
+const LONGEST_WAIT_MS = 5000;
+
+/**
+ * How long to wait before attempt `attempt + 1` at something the database's absence stopped:
+ * doubling from 250 ms to 5 s, so that work resumes within seconds of the database's return
+ * without hammering it meanwhile.
+ */
+export function databaseRetryDelayMs(attempt: number): number {
+  return Math.min(FIRST_WAIT_MS * 2 ** Math.max(0, attempt - 1), LONGEST_WAIT_MS);
+}
+
 /** A short reason for a log line or an activity failure: the SQLSTATE or socket code, and the message. */
 export function describeDatabaseError(err: unknown): string {
   if (typeof err !== 'object' || err === null) return String(err);

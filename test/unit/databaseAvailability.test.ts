@@ -1,4 +1,4 @@
-import { describeDatabaseError, isDatabaseUnavailable, RAISED_BY_DATABASE } from '../../src/policy/databaseAvailability';
+import { databaseRetryDelayMs, describeDatabaseError, isDatabaseUnavailable, RAISED_BY_DATABASE } from '../../src/policy/databaseAvailability';
 
 const err = (message: string, fields: Record<string, unknown> = {}) => Object.assign(new Error(message), fields);
 const fromDatabase = (message: string, fields: Record<string, unknown> = {}) => err(message, { ...fields, raisedBy: RAISED_BY_DATABASE });
@@ -49,5 +49,11 @@ describe('describeDatabaseError', () => {
       'ECONNREFUSED: connect ECONNREFUSED ::1:5432; connect ECONNREFUSED 127.0.0.1:5432',
     );
     expect(describeDatabaseError('boom')).toBe('boom');
+  });
+});
+
+describe('databaseRetryDelayMs', () => {
+  it('doubles from 250 ms up to 5 s', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 50].map(databaseRetryDelayMs)).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
   });
 });

@@ -1,6 +1,7 @@
 import { WithStartWorkflowOperation, WorkflowUpdateStage, type Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { z } from 'zod';
+import { settleEndpoints, type EndpointSettings } from '../policy/serverProfiles';
 import type { SecretBox } from '../secrets/secretBox';
 import { inTransaction } from '../store/pgSyncStore';
 import type { TestAndEnableResult } from '../store/syncStore';
@@ -8,7 +9,6 @@ import { mailboxWorkflowId, taskQueues } from '../temporal/names';
 import { MailboxIdAttribute } from '../temporal/searchAttributes';
 import { disableUpdate, mailboxChangedSignal, mailboxSyncWorkflow, statusQuery, syncNowSignal, testAndEnableUpdate, type MailboxStatus } from '../../workflows';
 import { dashboardSummary, type DashboardSummary } from './dashboard';
-import { settleEndpoints, type EndpointSettings } from '../policy/serverProfiles';
 import { ConflictError, InvalidRequestError, NotFoundError } from './errors';
 import { AlertQuery, MailboxPatch, MapRequest, NewMailbox, NewProfile, NewUser, ProfilePatch, UserOptions } from './schemas';
 

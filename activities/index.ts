@@ -1,9 +1,12 @@
-import { Context, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { markingDatabaseErrors } from '../src/db/availability';
 import { testImapIncoming, testPop3Incoming, testSmtpOutgoing, type DirectionResult } from '../src/mail/connectivity';
 import { ImapMailSource } from '../src/mail/imapMailSource';
-import type { MailSource } from '../src/mail/mailSource';
+import type { MailServerEndpoint, MailSource } from '../src/mail/mailSource';
 import { parseMimeMessage } from '../src/mail/mimeParser';
+import { describeDatabaseError, isDatabaseUnavailable } from '../src/policy/databaseAvailability';
 import { classifyMailError, type ErrorClass } from '../src/policy/errorClassification';
+import { unsupportedServerTypeMessage } from '../src/policy/serverProfiles';
 import type { SyncIntervals } from '../src/policy/syncDelay';
 import {
   SyncSupersededError,
@@ -53,9 +56,8 @@ function openSource(context: MailboxSyncContext): MailSource {
     case 'imap':
       return new ImapMailSource(context.endpoint);
     default:
-      throw Object.assign(new Error(`Incoming sync for ${context.serverType} servers is not available in this version`), {
-        errorClass: 'permanent',
-      });
+      // A profile an older version accepted: the mailbox fails for good until its profile changes.
+      throw Object.assign(new Error(unsupportedServerTypeMessage(context.serverType)), { errorClass: 'permanent' });
   }
 }
 
@@ -92,15 +94,26 @@ export function createMailboxActivities(store: SyncStore, config: ActivityConfig
 
 const notRun = (message: string): DirectionResult => ({ status: 'not_run', message, testedAt: new Date().toISOString() });
 
-/** Holds one of the mailbox's server connection slots while the activity keeps heartbeating. */
+/** Runs `use` holding one of the mailbox's server connection slots; the activity keeps heartbeating while it waits. */
 function slotFor(slots: ConnectionSlots) {
-  return (context: { profileId: string; maxConcurrentConnections: number }) => {
+  return <T>(context: { profileId: string; maxConcurrentConnections: number }, use: () => Promise<T>): Promise<T> => {
     const ctx = Context.current();
-    return slots.acquire(context.profileId, context.maxConcurrentConnections, {
-      onWait: () => ctx.heartbeat(),
-      signal: ctx.cancellationSignal,
-    });
+    return slots.withSlot(context.profileId, context.maxConcurrentConnections, { onWait: () => ctx.heartbeat(), signal: ctx.cancellationSignal }, use);
   };
+}
+
+/**
+ * A database outage is nobody's failure but the deployment's: the activity fails as retryable,
+ * so Temporal runs it again once the database answers, and the mailbox is not told it failed.
+ */
+function retryWhenDatabaseDown(err: unknown): unknown {
+  if (!isDatabaseUnavailable(err)) return err;
+  return ApplicationFailure.create({
+    message: `The database is unavailable (${describeDatabaseError(err)}); retrying`,
+    type: 'DatabaseUnavailable',
+    nonRetryable: false,
+    cause: err instanceof Error ? err : undefined,
+  });
 }
 
 /** Activities that sync with a mail server: they run on that server's own task queue. */
@@ -109,38 +122,48 @@ export function createMailServerActivities(
   slots: ConnectionSlots,
   config: Pick<ActivityConfig, 'batchSize' | 'cycleBudget'>,
 ) {
+  // Its errors are the database's: a socket code it shares with the mail server is read as such.
+  const db = markingDatabaseErrors(store);
   return {
     async syncIncoming(mailboxId: string): Promise<SyncIncomingOutcome> {
       const ctx = Context.current();
       const resumedFrom = ctx.info.heartbeatDetails as SyncProgress | undefined;
       if (resumedFrom) log.info('Resuming incoming sync after an interrupted attempt', { mailboxId, ...resumedFrom });
-      let profileId: string | undefined;
+      let server: { profileId: string; endpoint: MailServerEndpoint } | undefined;
       try {
         const result = await runIncomingSync(mailboxId, {
-          store,
+          store: db,
           openSource: (context) => {
-            profileId = context.profileId;
+            server = { profileId: context.profileId, endpoint: context.endpoint };
             return openSource(context);
           },
           parseMime: parseMimeMessage,
           batchSize: config.batchSize,
           budget: config.cycleBudget,
-          acquireConnectionSlot: slotFor(slots),
+          withConnectionSlot: slotFor(slots),
           onProgress: (progress) => ctx.heartbeat(progress),
         });
         if (result.status === 'disabled') return result;
-        await store.recordServerSample(profileId!, { responseMs: result.responseMs, connectionFailed: false });
+        await db.recordServerSample(server!.profileId, { responseMs: result.responseMs, connectionFailed: false });
         const { responseMs: _responseMs, ...outcome } = result;
         return outcome;
       } catch (err) {
         if (err instanceof SyncSupersededError) return { status: 'superseded' };
-        const classified = classifyMailError(err);
+        if (isDatabaseUnavailable(err)) {
+          log.warn('Incoming sync waits for the database', { mailboxId, reason: describeDatabaseError(err) });
+          throw retryWhenDatabaseDown(err);
+        }
+        const classified = classifyMailError(err, server?.endpoint);
         log.warn('Incoming sync failed', { mailboxId, errorClass: classified.errorClass, reason: classified.message });
-        if (profileId && classified.errorClass === 'transient') {
-          await store.recordServerSample(profileId, {
-            connectionFailed: !classified.throttled,
-            throttledForMs: classified.throttled ? (classified.retryAfterMs ?? 60_000) : undefined,
-          });
+        if (server && classified.errorClass === 'transient') {
+          await db
+            .recordServerSample(server.profileId, {
+              connectionFailed: !classified.throttled,
+              throttledForMs: classified.throttled ? (classified.retryAfterMs ?? 60_000) : undefined,
+            })
+            .catch((sampleErr: unknown) => {
+              throw retryWhenDatabaseDown(sampleErr);
+            });
         }
         return { status: 'failed', ...classified };
       }
@@ -150,17 +173,17 @@ export function createMailServerActivities(
 
 /** Other asynchronous work, on its own queue: a flood of it never holds up sync. */
 export function createAsyncWorkActivities(store: SyncStore, slots: ConnectionSlots) {
+  const db = markingDatabaseErrors(store);
   return {
     /** Test & Enable's checks: each direction the mailbox's profile serves, against the real server. */
     async testConnectivity(mailboxId: string): Promise<ConnectivityResults> {
-      const context = await store.loadSyncContext(mailboxId);
-      if (!context) throw new Error(`Mailbox ${mailboxId} does not exist`);
-      // Testing opens connections to the server too: they count against its cap.
-      const lease = await slotFor(slots)(context);
       try {
-        return await testDirections(context);
-      } finally {
-        await lease.release();
+        const context = await db.loadSyncContext(mailboxId);
+        if (!context) throw new Error(`Mailbox ${mailboxId} does not exist`);
+        // Testing opens connections to the server too: they count against its cap.
+        return await slotFor(slots)(context, () => testDirections(context));
+      } catch (err) {
+        throw retryWhenDatabaseDown(err);
       }
     },
   };

@@ -193,7 +193,7 @@ describe('admin', () => {
     expect((await ok<any[]>({ method: 'GET', url: '/profiles' })).map((p) => p.id)).toContain(profile.id);
     const patched = await ok({ method: 'PATCH', url: `/profiles/${profile.id}`, payload: { name: 'Round trip 2', incomingSecurity: 'none', maxConcurrentConnections: 4 } });
     expect(patched).toMatchObject({ id: profile.id, name: 'Round trip 2', maxConcurrentConnections: 4 });
-    const dup = await call({ method: 'POST', url: '/profiles', payload: { name: 'round TRIP 2', serverType: 'imap' } });
+    const dup = await call({ method: 'POST', url: '/profiles', payload: { name: 'round TRIP 2', serverType: 'imap', incomingHost: '127.0.0.1' } });
     expect(dup.statusCode).toBe(409);
     expect(dup.json()).toMatchObject({ error: 'conflict', message: expect.stringMatching(/exists already/) });
 
@@ -376,7 +376,7 @@ describe('admin', () => {
       [{ processEmailFrom: '-100000-01-01T00:00:00Z' }, /Invalid value|out of range/],
     ];
     for (const [overrides, message] of cases) {
-      const res = await call({ method: 'POST', url: '/profiles', payload: { name: `Refused ${randomUUID()}`, serverType: 'imap', ...overrides } });
+      const res = await call({ method: 'POST', url: '/profiles', payload: { name: `Refused ${randomUUID()}`, serverType: 'imap', incomingHost: '127.0.0.1', ...overrides } });
       expect({ overrides, status: res.statusCode }).toEqual({ overrides, status: 400 });
       expect(res.json().message).toMatch(message);
     }

@@ -1,6 +1,7 @@
 import { WithStartWorkflowOperation, WorkflowUpdateStage, type Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { z } from 'zod';
+import { settleEndpoints, type EndpointSettings } from '../policy/serverProfiles';
 import type { SecretBox } from '../secrets/secretBox';
 import { inTransaction } from '../store/pgSyncStore';
 import type { TestAndEnableResult } from '../store/syncStore';
@@ -9,7 +10,7 @@ import { MailboxIdAttribute } from '../temporal/searchAttributes';
 import { disableUpdate, mailboxChangedSignal, mailboxSyncWorkflow, statusQuery, syncNowSignal, testAndEnableUpdate, type MailboxStatus } from '../../workflows';
 import { syncNowRefusal } from '../policy/syncNow';
 import { dashboardSummary, type DashboardSummary } from './dashboard';
-import { ConflictError, NotFoundError } from './errors';
+import { ConflictError, InvalidRequestError, NotFoundError } from './errors';
 import { AlertQuery, MailboxPatch, MapRequest, NewMailbox, NewProfile, NewUser, ProfilePatch, UserOptions } from './schemas';
 
 export interface UserView {
@@ -155,6 +156,13 @@ function toMailbox(r: Record<string, any>): MailboxView {
   };
 }
 
+/** The ports to store for a new or changed profile; a profile this version cannot use is refused. */
+function settledPorts(before: EndpointSettings | null, change: Partial<EndpointSettings>): { incomingPort: number | null; outgoingPort: number | null } {
+  const settled = settleEndpoints(before, change);
+  if (!settled.ok) throw new InvalidRequestError(settled.problem);
+  return { incomingPort: settled.incomingPort, outgoingPort: settled.outgoingPort };
+}
+
 function isUniqueViolation(err: unknown, constraint: string): boolean {
   return (err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
 }
@@ -217,9 +225,11 @@ export class MailboxService {
 
   // Server profiles --------------------------------------------------------
 
+  /** A port left out is the security setting's default, stored so the profile shows it. */
   async createProfile(input: z.input<typeof NewProfile>): Promise<ProfileView> {
     const p = NewProfile.parse(input);
-    const entries = Object.entries(p).filter(([, v]) => v !== undefined) as [keyof typeof PROFILE_COLUMNS, unknown][];
+    const ports = settledPorts(null, p);
+    const entries = Object.entries({ ...p, ...ports }).filter(([, v]) => v !== undefined && v !== null) as [keyof typeof PROFILE_COLUMNS, unknown][];
     try {
       const { rows } = await this.pool.query(
         `INSERT INTO email_server_profiles (${entries.map(([k]) => PROFILE_COLUMNS[k]).join(', ')})
@@ -247,15 +257,23 @@ export class MailboxService {
   /** Changes apply to the profile's mailboxes from their next cycle; its worker picks up a new connection cap. */
   async updateProfile(id: string, input: z.input<typeof ProfilePatch>): Promise<ProfileView> {
     const patch = ProfilePatch.parse(input);
-    const entries = Object.entries(patch).filter(([, v]) => v !== undefined) as [keyof typeof PROFILE_COLUMNS, unknown][];
-    if (entries.length === 0) return this.getProfile(id);
-    const { rows } = await this.pool.query(
-      `UPDATE email_server_profiles SET ${entries.map(([k], i) => `${PROFILE_COLUMNS[k]} = $${i + 2}`).join(', ')}, updated_at = now()
-        WHERE id = $1 RETURNING *`,
-      [id, ...entries.map(([, v]) => v)],
-    );
-    if (!rows[0]) throw new NotFoundError('Server profile', id);
-    return toProfile(rows[0]);
+    if (Object.values(patch).every((v) => v === undefined)) return this.getProfile(id);
+    const row = await inTransaction(this.pool, async (client) => {
+      const { rows: current } = await client.query(`SELECT * FROM email_server_profiles WHERE id = $1 FOR UPDATE`, [id]);
+      if (!current[0]) throw new NotFoundError('Server profile', id);
+      // The row holds what the schema and the table's checks allowed.
+      const before = toProfile(current[0]) as unknown as EndpointSettings;
+      // Ports follow the change: one left unset, or the old setting's default, takes the new default.
+      const changes = { ...patch, ...settledPorts(before, patch) };
+      const entries = Object.entries(changes).filter(([, v]) => v !== undefined) as [keyof typeof PROFILE_COLUMNS, unknown][];
+      const { rows } = await client.query(
+        `UPDATE email_server_profiles SET ${entries.map(([k], i) => `${PROFILE_COLUMNS[k]} = $${i + 2}`).join(', ')}, updated_at = now()
+          WHERE id = $1 RETURNING *`,
+        [id, ...entries.map(([, v]) => v)],
+      );
+      return rows[0];
+    });
+    return toProfile(row);
   }
 
   async deleteProfile(id: string): Promise<void> {

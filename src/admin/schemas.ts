@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SERVER_TYPES } from '../policy/serverProfiles';
 import { TRACKING_OPTIONS } from '../policy/tracking';
 
 /** Inputs of the admin operations, shared by the HTTP API (and its OpenAPI document) and the CLI. */
@@ -14,9 +15,11 @@ export const NewUser = z.object({
 
 export const UserOptions = z.object({ trackingOption: z.enum(TRACKING_OPTIONS) });
 
+// A port left out is the security setting's default (IMAP 993/143, POP3 995/110, SMTP 465/587/25),
+// stored with the profile; the service refuses a server type this version cannot sync.
 export const NewProfile = z.object({
   name: z.string().min(1).max(200),
-  serverType: z.enum(['imap', 'pop3', 'exchange_online']),
+  serverType: z.enum(SERVER_TYPES),
   incomingHost: z.string().min(1).max(255).optional(),
   incomingPort: port.optional(),
   incomingSecurity: security.default('tls'),

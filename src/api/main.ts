@@ -4,6 +4,8 @@ import { ApiTokens } from '../admin/apiTokens';
 import { MailboxService } from '../admin/mailboxService';
 import { loadConfig } from '../config';
 import { PgCrmRecords } from '../crm/crmRecords';
+import { waitForDatabase } from '../db/availability';
+import { createLogger } from '../logger';
 import { verifySchema } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { loadKeySpec, SecretBox } from '../secrets/secretBox';
@@ -27,8 +29,11 @@ async function main(): Promise<void> {
   }
   const { API_HOST: host, API_PORT: port, TEMPORAL_UI_ORIGIN: uiOrigin } = env.data;
 
+  const log = createLogger(config.logLevel);
+  // Started during a database outage (or before the database, in a deployment), it waits.
+  await waitForDatabase(config.databaseUrl, log);
   await verifySchema(config.databaseUrl);
-  const pool = createPool(config.databaseUrl);
+  const pool = createPool(config.databaseUrl, undefined, log);
   const keySpec = loadKeySpec(config.secrets);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keySpec) });

@@ -29,6 +29,8 @@ export async function migrateUp(databaseUrl: string, log: (msg: string) => void 
 export async function verifySchema(databaseUrl: string): Promise<void> {
   const expected = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).map((f) => f.replace(/\.sql$/, '')).sort();
   const client = new Client({ connectionString: databaseUrl });
+  // A session lost mid-check rejects the query in flight with the same error.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     const exists = await client.query(`SELECT to_regclass($1) AS t`, [MIGRATIONS_TABLE]);

@@ -50,8 +50,8 @@ function redactSecret(message: string, secret: string): string {
   return out;
 }
 
-function failure(err: unknown, password: string, prefix = ''): DirectionResult {
-  const message = redactSecret(prefix + classifyMailError(err).message, password);
+function failure(err: unknown, endpoint: MailServerEndpoint, prefix = ''): DirectionResult {
+  const message = redactSecret(prefix + classifyMailError(err, endpoint).message, endpoint.password);
   return { status: 'failure', message, testedAt: new Date().toISOString() };
 }
 
@@ -60,15 +60,18 @@ function describeMs(ms: number): string {
 }
 
 /** An error classifyMailError reports as is (it honours an explicit errorClass and message). */
-function timeoutFacts(what: string, ms: number) {
-  return { errorClass: 'transient' as const, message: `The mail server did not answer in time (${what}; limit ${describeMs(ms)})` };
+function timeoutFacts(endpoint: MailServerEndpoint, what: string, ms: number) {
+  return {
+    errorClass: 'transient' as const,
+    message: `The mail server ${endpoint.host}:${endpoint.port} did not answer in time (${what}; limit ${describeMs(ms)})`,
+  };
 }
 
 /**
  * Waits for `promise` at most `ms`; on time-out calls `onTimeout` (to tear the connection
  * down) and rejects with a readable time-out. A late rejection of `promise` is swallowed.
  */
-function within<T>(promise: Promise<T>, ms: number, what: string, onTimeout: () => void): Promise<T> {
+function within<T>(promise: Promise<T>, endpoint: MailServerEndpoint, ms: number, what: string, onTimeout: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       try {
@@ -76,7 +79,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string, onTimeout: () 
       } catch {
         /* tearing down is best effort */
       }
-      reject(timeoutFacts(what, ms));
+      reject(timeoutFacts(endpoint, what, ms));
     }, ms);
     promise.then(
       (v) => {
@@ -110,15 +113,15 @@ export async function testImapIncoming(endpoint: MailServerEndpoint, folders: st
   const unique = [...new Set(folders)];
   try {
     try {
-      await within(client.connect(), t + GUARD_GRACE_MS, 'connecting and logging in', drop);
+      await within(client.connect(), endpoint, t + GUARD_GRACE_MS, 'connecting and logging in', drop);
     } catch (err) {
-      return failure(imapConnectFacts(err), endpoint.password);
+      return failure(imapConnectFacts(err), endpoint);
     }
     for (const folder of unique) {
       try {
-        await within(client.mailboxOpen(folder, { readOnly: true }), t + GUARD_GRACE_MS, `opening folder "${folder}"`, drop);
+        await within(client.mailboxOpen(folder, { readOnly: true }), endpoint, t + GUARD_GRACE_MS, `opening folder "${folder}"`, drop);
       } catch (err) {
-        return failure(folderFacts(err, folder), endpoint.password, folderPrefix(err, folder));
+        return failure(folderFacts(err, folder), endpoint, folderPrefix(err, folder));
       }
     }
     const where = `${endpoint.host}:${endpoint.port}`;
@@ -128,7 +131,7 @@ export async function testImapIncoming(endpoint: MailServerEndpoint, folders: st
         : `Logged in to ${where} over IMAP and opened ${unique.length === 1 ? 'folder' : `all ${unique.length} folders`}: ${unique.map((f) => `"${f}"`).join(', ')}`,
     );
   } finally {
-    await closeImap(client, t);
+    await closeImap(client, endpoint);
   }
 }
 
@@ -161,9 +164,9 @@ function folderPrefix(err: unknown, folder: string): string {
   return missing ? '' : `Folder "${folder}" could not be opened: `;
 }
 
-async function closeImap(client: ImapFlow, t: number): Promise<void> {
+async function closeImap(client: ImapFlow, endpoint: MailServerEndpoint): Promise<void> {
   if (client.usable) {
-    await within(client.logout(), t, 'logging out', () => client.close()).catch(() => client.close());
+    await within(client.logout(), endpoint, endpoint.connectionTimeoutMs, 'logging out', () => client.close()).catch(() => client.close());
   } else {
     client.close();
   }
@@ -190,11 +193,11 @@ export async function testSmtpOutgoing(endpoint: OutgoingEndpoint): Promise<Dire
   });
   try {
     // nodemailer's own time-outs end the connection; this guard only makes sure we return.
-    await within(transport.verify(), t + GUARD_GRACE_MS, 'connecting and authenticating', () => transport.close());
+    await within(transport.verify(), endpoint, t + GUARD_GRACE_MS, 'connecting and authenticating', () => transport.close());
     const how = endpoint.security === 'tls' ? ' over TLS' : endpoint.security === 'starttls' ? ' with STARTTLS' : '';
     return success(`Connected to ${endpoint.host}:${endpoint.port}${how}${endpoint.username ? ' and authenticated' : ''} over SMTP`);
   } catch (err) {
-    return failure(smtpFacts(err), endpoint.password);
+    return failure(smtpFacts(err), endpoint);
   } finally {
     transport.close();
   }
@@ -485,7 +488,7 @@ export async function testPop3Incoming(endpoint: MailServerEndpoint): Promise<Di
         (m ? `; the mailbox holds ${m[1]} message${m[1] === '1' ? '' : 's'} (${m[2]} bytes)` : ''),
     );
   } catch (err) {
-    return failure(err, endpoint.password);
+    return failure(err, endpoint);
   } finally {
     await conn?.quit();
   }

@@ -2,7 +2,7 @@
  * Decides whether a failure talking to a mail server is permanent (the admin must act:
  * wrong credentials, TLS misconfiguration, missing mailbox) or transient (retry later).
  * Pure: it reads the well-known fields that imapflow, Node's socket layer and HTTP
- * clients put on their errors.
+ * clients put on their errors. Given the server's endpoint, a connection failure names it.
  */
 export type ErrorClass = 'permanent' | 'transient';
 
@@ -49,22 +49,34 @@ const TLS_CODES = new Set([
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ]);
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ETIMEOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'CONNECT_TIMEOUT',
-  'GREETING_TIMEOUT',
-  'NoConnection',
-  'EConnectionClosed',
-  'ClosedAfterConnectText',
-]);
+// Each with what it means, for an administrator who does not know the codes.
+const NETWORK_CODES: Record<string, string> = {
+  ECONNREFUSED: 'nothing accepts connections on that port',
+  ECONNRESET: 'the connection was reset',
+  ETIMEDOUT: 'the connection timed out',
+  ETIMEOUT: 'the server stopped answering',
+  EPIPE: 'the connection broke while sending',
+  EHOSTUNREACH: 'the host cannot be reached',
+  ENETUNREACH: 'the network cannot be reached',
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name could not be resolved for now',
+  CONNECT_TIMEOUT: 'no connection within the time-out',
+  GREETING_TIMEOUT: 'the server did not greet within the time-out',
+  NoConnection: 'the connection closed',
+  EConnectionClosed: 'the server closed the connection',
+  ClosedAfterConnectText: 'the server closed the connection after connecting',
+};
+
+/** Where the mail server is: named in every connection failure. */
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+/** ` imap.example.test:993`, or nothing when the endpoint is not known. */
+function at(endpoint: ServerAddress | undefined): string {
+  return endpoint ? ` ${endpoint.host}:${endpoint.port}` : '';
+}
 
 // IMAP response codes (RFC 5530) that mean "not now" rather than "never".
 const BUSY_RESPONSE_CODES = new Set(['UNAVAILABLE', 'INUSE', 'LIMIT', 'SERVERBUG', 'OVERQUOTA']);
@@ -84,7 +96,7 @@ function serverSaid(facts: ErrorFacts): string {
   return said ? ` (server said: ${said})` : '';
 }
 
-export function classifyMailError(err: unknown): ClassifiedError {
+export function classifyMailError(err: unknown, endpoint?: ServerAddress): ClassifiedError {
   const facts: ErrorFacts = typeof err === 'object' && err !== null ? (err as ErrorFacts) : { message: String(err) };
   const code = text(facts.code);
   const responseCode = text(facts.serverResponseCode)?.toUpperCase();
@@ -98,7 +110,10 @@ export function classifyMailError(err: unknown): ClassifiedError {
     return { errorClass: 'permanent', message: `Authentication failed: the mail server rejected the user name or password${serverSaid(facts)}` };
   }
   if (facts.tlsFailed === true || (code !== undefined && TLS_CODES.has(code))) {
-    return { errorClass: 'permanent', message: `TLS connection failed (${code ?? 'handshake error'}): check the profile's security setting and the server certificate` };
+    return {
+      errorClass: 'permanent',
+      message: `TLS connection to the mail server${at(endpoint)} failed (${code ?? 'handshake error'}): check the profile's security setting and the server certificate`,
+    };
   }
   if (facts.mailboxMissing === true || responseCode === 'NONEXISTENT') {
     const folder = text(facts.path);
@@ -114,8 +129,8 @@ export function classifyMailError(err: unknown): ClassifiedError {
   if (status !== undefined && status >= 500) {
     return { errorClass: 'transient', retryAfterMs, message: `The mail server is unavailable (HTTP ${status})` };
   }
-  if (code !== undefined && NETWORK_CODES.has(code)) {
-    return { errorClass: 'transient', message: `Could not reach the mail server (${code})` };
+  if (code !== undefined && Object.hasOwn(NETWORK_CODES, code)) {
+    return { errorClass: 'transient', message: `Could not reach the mail server${at(endpoint)} (${code}: ${NETWORK_CODES[code]})` };
   }
   if (responseCode !== undefined && BUSY_RESPONSE_CODES.has(responseCode)) {
     return { errorClass: 'transient', message: `The mail server is busy (${responseCode})${serverSaid(facts)}` };

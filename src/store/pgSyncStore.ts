@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { CrmRecordRef, CrmRecordType } from '../domain/email';
 import type { SourceCursor } from '../mail/mailSource';
 import { observeServer, type ServerHealth } from '../policy/serverLoad';
+import { defaultPort } from '../policy/serverProfiles';
 import type { SecretBox } from '../secrets/secretBox';
 import {
   SyncSupersededError,
@@ -121,14 +122,15 @@ export class PgSyncStore implements SyncStore {
       serverType: r.server_type,
       endpoint: {
         host: r.incoming_host,
-        port: r.incoming_port,
+        // A profile stored before ports were defaulted may have none.
+        port: r.incoming_port ?? defaultPort(r.server_type === 'pop3' ? 'pop3' : 'imap', r.incoming_security),
         security: r.incoming_security,
         username,
         password,
         connectionTimeoutMs,
       },
       outgoing: r.outgoing_host
-        ? { host: r.outgoing_host, port: r.outgoing_port ?? 587, security: r.outgoing_security, username, password, connectionTimeoutMs }
+        ? { host: r.outgoing_host, port: r.outgoing_port ?? defaultPort('smtp', r.outgoing_security), security: r.outgoing_security, username, password, connectionTimeoutMs }
         : null,
       processEmailFrom: r.process_email_from,
       maxMessageBytes: r.max_message_bytes,

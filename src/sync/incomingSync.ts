@@ -17,8 +17,8 @@ export interface IncomingSyncDeps {
   batchSize: number;
   /** Called after every committed batch: the activity heartbeats it. */
   onProgress?: (progress: SyncProgress) => void;
-  /** Holds one of the server's connection slots for as long as the connection is open. */
-  acquireConnectionSlot?: (context: MailboxSyncContext) => Promise<{ release(): Promise<void> }>;
+  /** Runs `use` holding one of the server's connection slots, released when it settles. */
+  withConnectionSlot: <T>(context: MailboxSyncContext, use: () => Promise<T>) => Promise<T>;
   /** A cycle stops after the batch that reaches either limit; the rest waits for the next cycle. */
   budget?: { maxItems: number; maxMs: number };
 }
@@ -44,6 +44,10 @@ const ROW_LEVEL_SQLSTATE = /^(22|23|54)/;
 export async function runIncomingSync(mailboxId: string, deps: IncomingSyncDeps): Promise<IncomingSyncResult> {
   const context = await deps.store.loadSyncContext(mailboxId);
   if (!context || !context.incomingEnabled) return { status: 'disabled' };
+  return deps.withConnectionSlot(context, () => syncWithSlot(context, deps));
+}
+
+async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps): Promise<IncomingSyncResult> {
   const totals = { itemsFound: 0, itemsStored: 0, itemsFailed: 0, itemsSkipped: 0 };
   const started = Date.now();
   // Counted as batches are handed to storage, so the cycle never takes more than its budget.
@@ -51,10 +55,9 @@ export async function runIncomingSync(mailboxId: string, deps: IncomingSyncDeps)
   const overBudget = () => !!deps.budget && (dispatched >= deps.budget.maxItems || Date.now() - started >= deps.budget.maxMs);
   let moreAvailable = false;
   let responseMs = 0;
-  const lease = await deps.acquireConnectionSlot?.(context);
   const source = deps.openSource(context);
-  await deps.store.recordCycleStart(mailboxId);
   try {
+    await deps.store.recordCycleStart(context.mailboxId);
     const connecting = Date.now();
     await source.connect();
     responseMs = Date.now() - connecting;
@@ -96,7 +99,6 @@ export async function runIncomingSync(mailboxId: string, deps: IncomingSyncDeps)
     }
   } finally {
     await source.close();
-    await lease?.release();
   }
   return { status: 'synced', ...totals, moreAvailable, responseMs };
 }

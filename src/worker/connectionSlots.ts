@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Client } from 'pg';
+import { markDatabaseError } from '../db/availability';
+import { createLogger, type Logger } from '../logger';
+import { describeDatabaseError } from '../policy/databaseAvailability';
 
+/** The slot held while a connection to the mail server is open. */
 export interface ConnectionLease {
   slot: number;
-  release(): Promise<void>;
 }
 
 export interface AcquireOptions {
@@ -14,6 +17,11 @@ export interface AcquireOptions {
   maxPollMs?: number;
 }
 
+interface HeldSlot {
+  slot: number;
+  release(): Promise<void>;
+}
+
 /** The first advisory-lock key of a profile's slots (the second is the slot number). */
 export function slotLockKey(profileId: string): number {
   return createHash('sha256').update(`mail-server-slot:${profileId}`).digest().readInt32BE(0);
@@ -21,6 +29,9 @@ export function slotLockKey(profileId: string): number {
 
 // Releases announce themselves here, so a waiter takes a freed slot at once instead of at its next poll.
 const RELEASE_CHANNEL = 'crm_sync_connection_slot_freed';
+
+/** How the slot sessions show in pg_stat_activity. */
+export const SLOT_SESSION_NAME = 'crm-sync connection slot';
 
 /**
  * The mail server's connection cap, held across every worker process: a connection to a
@@ -30,14 +41,31 @@ const RELEASE_CHANNEL = 'crm_sync_connection_slot_freed';
  * for a slot can never starve the writes of those holding one.
  */
 export class ConnectionSlots {
-  constructor(private readonly databaseUrl: string) {}
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly log: Pick<Logger, 'warn'> = createLogger(),
+  ) {}
 
-  async acquire(profileId: string, cap: number, opts: AcquireOptions = {}): Promise<ConnectionLease> {
+  /**
+   * Runs `use` holding one of the profile's `cap` slots, waiting for one if all are taken. The
+   * slot is released when `use` settles, whatever it throws. A failure to take one (the database
+   * cannot be reached) rejects with the database's error, marked as such.
+   */
+  async withSlot<T>(profileId: string, cap: number, opts: AcquireOptions, use: (lease: ConnectionLease) => Promise<T>): Promise<T> {
+    const held = await this.acquire(profileId, cap, opts);
+    try {
+      return await use({ slot: held.slot });
+    } finally {
+      await held.release();
+    }
+  }
+
+  private async acquire(profileId: string, cap: number, opts: AcquireOptions): Promise<HeldSlot> {
     // Two int4 advisory-lock keys: the profile, and the slot within it.
     const key = slotLockKey(profileId);
-    const client = new Client({ connectionString: this.databaseUrl });
+    const client = new Client({ connectionString: this.databaseUrl, application_name: SLOT_SESSION_NAME });
+    // While waiting, a lost session rejects the query in flight, which ends the wait below.
     client.on('error', () => undefined);
-    await client.connect();
     let pause = 10;
     let wake: (() => void) | undefined;
     // Set by a release seen while trying the slots, so that one is not slept through.
@@ -48,6 +76,7 @@ export class ConnectionSlots {
       wake?.();
     });
     try {
+      await client.connect();
       await client.query(`LISTEN ${RELEASE_CHANNEL}`);
       // Start at a random slot so waiting workers do not all contend for slot 0.
       const offset = Math.floor(Math.random() * cap);
@@ -58,7 +87,7 @@ export class ConnectionSlots {
           const { rows } = await client.query(`SELECT pg_try_advisory_lock($1, $2) AS ok`, [key, slot]);
           if (rows[0].ok) {
             await client.query(`UNLISTEN ${RELEASE_CHANNEL}`);
-            return this.lease(client, key, slot);
+            return this.held(client, key, slot, profileId);
           }
         }
         if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('Cancelled while waiting for a connection slot');
@@ -76,12 +105,20 @@ export class ConnectionSlots {
       }
     } catch (err) {
       await client.end().catch(() => undefined);
-      throw err;
+      throw opts.signal?.aborted && err === opts.signal.reason ? err : markDatabaseError(err);
     }
   }
 
-  private lease(client: Client, key: number, slot: number): ConnectionLease {
+  private held(client: Client, key: number, slot: number, profileId: string): HeldSlot {
     let released = false;
+    let lost = false;
+    // The lock went with the session: the connection in use finishes, and the next one waits again.
+    client.removeAllListeners('error');
+    client.on('error', (err) => {
+      if (released || lost) return;
+      lost = true;
+      this.log.warn(`Lost connection slot ${slot} of profile ${profileId}: its database session ended (${describeDatabaseError(err)})`);
+    });
     return {
       slot,
       release: async () => {

@@ -2,6 +2,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
 import { createPool } from '../db/pool';
+import { waitForDatabase } from '../db/availability';
 import { verifySchema } from '../db/migrate';
 import { createLogger } from '../logger';
 import { loadKeySpec } from '../secrets/secretBox';
@@ -13,8 +14,10 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   installSdkLogging(log);
+  // Started during a database outage (or before the database, in a deployment), it waits.
+  await waitForDatabase(config.databaseUrl, log);
   await verifySchema(config.databaseUrl);
-  const pool = createPool(config.databaseUrl);
+  const pool = createPool(config.databaseUrl, undefined, log);
   const keySpec = loadKeySpec(config.secrets);
 
   const client = await Connection.connect({ address: config.temporal.address });

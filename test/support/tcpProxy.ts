@@ -9,6 +9,7 @@
  *   as the rest of the same command, so APPENDed messages are not miscounted. Continuation
  *   lines such as IDLE's "DONE" or SASL responses do not match the pattern.
  * - `{ blackhole: true }`: accepts connections but never answers nor forwards (hung server).
+ * - `{ delayMs }`: holds each chunk from the server that long before passing it on (a slow server).
  */
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +17,8 @@ import { performance } from 'node:perf_hooks';
 export interface CountingTcpProxyOptions {
   /** Accept connections but never forward or answer anything. */
   blackhole?: boolean;
+  /** Hold each chunk the server sends this long before passing it on. */
+  delayMs?: number;
 }
 
 const COMMAND_RE = /^[A-Za-z0-9.]+ [A-Za-z]/;
@@ -89,7 +92,14 @@ export class CountingTcpProxy {
   private area = 0;
   private closed = false;
 
-  private constructor(server: net.Server, port: number, targetHost: string, targetPort: number, blackhole: boolean) {
+  private constructor(
+    server: net.Server,
+    port: number,
+    targetHost: string,
+    targetPort: number,
+    blackhole: boolean,
+    private readonly delayMs: number,
+  ) {
     this.server = server;
     this.port = port;
     this.targetHost = targetHost;
@@ -108,7 +118,7 @@ export class CountingTcpProxy {
     });
     const addr = server.address();
     if (!addr || typeof addr !== 'object') throw new Error('CountingTcpProxy: no listening address');
-    const proxy = new CountingTcpProxy(server, addr.port, targetHost, targetPort, opts.blackhole ?? false);
+    const proxy = new CountingTcpProxy(server, addr.port, targetHost, targetPort, opts.blackhole ?? false, opts.delayMs ?? 0);
     server.on('connection', (sock) => proxy.onConnection(sock));
     return proxy;
   }
@@ -234,6 +244,17 @@ export class CountingTcpProxy {
     upstream.once('close', closeOther(client));
     client.once('close', closeOther(upstream));
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (this.delayMs > 0) {
+      // Paused while a chunk is held, so the server's end comes after its last chunk.
+      upstream.on('data', (d: Buffer) => {
+        upstream.pause();
+        setTimeout(() => {
+          if (!client.destroyed) client.write(d);
+          upstream.resume();
+        }, this.delayMs);
+      });
+    } else {
+      upstream.pipe(client);
+    }
   }
 }

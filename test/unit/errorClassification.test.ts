@@ -48,6 +48,23 @@ describe('classifyMailError', () => {
     });
   });
 
+  it('names the server and says what a network code means', () => {
+    const endpoint = { host: 'imap.example.test', port: 993 };
+    expect(classifyMailError(err('getaddrinfo ENOTFOUND imap.example.test', { code: 'ENOTFOUND' }), endpoint).message).toBe(
+      'Could not reach the mail server imap.example.test:993 (ENOTFOUND: the host name does not resolve)',
+    );
+    expect(classifyMailError(err('connect ECONNREFUSED', { code: 'ECONNREFUSED' }), endpoint).message).toBe(
+      'Could not reach the mail server imap.example.test:993 (ECONNREFUSED: nothing accepts connections on that port)',
+    );
+    expect(classifyMailError(err('wrong version number', { code: 'ERR_SSL_WRONG_VERSION_NUMBER' }), endpoint).message).toBe(
+      "TLS connection to the mail server imap.example.test:993 failed (ERR_SSL_WRONG_VERSION_NUMBER): check the profile's security setting and the server certificate",
+    );
+    // Without the endpoint (a caller that does not know it), the reason still reads.
+    expect(classifyMailError(err('timed out', { code: 'GREETING_TIMEOUT' })).message).toBe(
+      'Could not reach the mail server (GREETING_TIMEOUT: the server did not greet within the time-out)',
+    );
+  });
+
   it('gives an administrator a readable reason that quotes the server', () => {
     const c = classifyMailError(err('Command failed', { authenticationFailed: true, responseText: 'Authentication failed.' }));
     expect(c.message).toBe('Authentication failed: the mail server rejected the user name or password (server said: Authentication failed.)');

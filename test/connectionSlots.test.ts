@@ -1,0 +1,120 @@
+/**
+ * A mail server's connection slots (PostgreSQL advisory locks) are taken and released by one
+ * construct: whatever a sync or a Test & Enable throws, its slot is free afterwards, and a slot
+ * session that dies takes nothing down with it.
+ */
+import { randomUUID } from 'node:crypto';
+import { isDatabaseUnavailable } from '../src/policy/databaseAvailability';
+import { ConnectionSlots, SLOT_SESSION_NAME } from '../src/worker/connectionSlots';
+import { getFreePort } from './support/dovecot';
+import { eventually, useBedWithDovecot } from './support/testBed';
+
+const t = useBedWithDovecot();
+
+/** Advisory locks held in this test file's database, by any session. */
+async function advisoryLocks(): Promise<number> {
+  const [{ n }] = await t.bed.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  );
+  return n;
+}
+
+async function mailboxFailures(mailboxId: string): Promise<number> {
+  const [{ n }] = await t.bed.query<{ n: number }>(`SELECT count(*)::int AS n FROM sync_errors WHERE mailbox_id = $1 AND scope = 'mailbox'`, [mailboxId]);
+  return n;
+}
+
+/** Takes every one of the profile's slots at once (nested), within 10 s; the slot numbers held. */
+async function takeAllSlots(slots: ConnectionSlots, profileId: string, cap: number): Promise<number[]> {
+  const signal = AbortSignal.timeout(10_000);
+  const take = (held: number[]): Promise<number[]> =>
+    held.length === cap ? Promise.resolve(held) : slots.withSlot(profileId, cap, { signal }, (lease) => take([...held, lease.slot]));
+  return take([]);
+}
+
+const CAP = 2;
+
+it('leaves no slot behind after 20 syncs that fail before connecting (a POP3 profile an older version accepted)', async () => {
+  const before = await advisoryLocks();
+  // Inserted as an older version did: this version refuses to create such a profile.
+  const [{ id: profileId }] = await t.bed.query<{ id: string }>(
+    `INSERT INTO email_server_profiles (name, server_type, incoming_host, incoming_port, incoming_security, max_concurrent_connections, min_polling_interval_seconds)
+     VALUES ('Legacy POP3', 'pop3', $1, $2, 'none', $3, 1) RETURNING id`,
+    [t.dovecot.host, t.dovecot.pop3Port, CAP],
+  );
+  const user = 'legacy-pop3@example.test';
+  await t.dovecot.addUser(user, 'secret');
+  const { id: mailboxId } = await t.bed.admin.createMailbox({ emailApproved: true, emailAddress: user, profileId, password: 'secret' });
+
+  // Each enable runs one sync, which fails for good and disables the mailbox again.
+  for (let round = 1; round <= 20; round++) {
+    if (round > 1) await t.bed.admin.enableMailbox(mailboxId);
+    await eventually(`failed sync ${round}`, async () => (await mailboxFailures(mailboxId)) === round && !(await t.bed.admin.getMailbox(mailboxId)).incoming.enabled, 30_000);
+  }
+  const mailbox = await t.bed.admin.getMailbox(mailboxId);
+  expect(mailbox.statistics.lastError).toBe(
+    'Incoming sync for pop3 servers is not available in this version (supported server types: imap): use a profile of a supported type',
+  );
+  expect(await advisoryLocks()).toBe(before);
+  expect((await takeAllSlots(new ConnectionSlots(t.bed.config.databaseUrl), profileId, CAP)).sort()).toEqual([0, 1]);
+});
+
+it('leaves no slot behind after syncs and Test & Enable checks against a server that refuses connections', async () => {
+  const before = await advisoryLocks();
+  const port = await getFreePort();
+  const { id: profileId } = await t.bed.admin.createProfile({
+    name: 'Refuses connections',
+    serverType: 'imap',
+    incomingHost: '127.0.0.1',
+    incomingPort: port,
+    incomingSecurity: 'none',
+    maxConcurrentConnections: CAP,
+    minPollingIntervalSeconds: 1,
+  });
+  const { id: mailboxId } = await t.bed.admin.createMailbox({ emailApproved: true, emailAddress: 'refused@example.test', profileId, password: 'x' });
+  await eventually('five failed syncs', async () => (await mailboxFailures(mailboxId)) >= 5, 60_000);
+  for (let i = 0; i < 3; i++) {
+    const result = await t.bed.admin.testAndEnable(mailboxId);
+    expect(result.incoming).toMatchObject({ status: 'failure', message: expect.stringContaining(`Could not reach the mail server 127.0.0.1:${port} (ECONNREFUSED: `) });
+  }
+  await t.bed.admin.disableMailbox(mailboxId);
+
+  expect(await advisoryLocks()).toBe(before);
+  expect((await takeAllSlots(new ConnectionSlots(t.bed.config.databaseUrl), profileId, CAP)).sort()).toEqual([0, 1]);
+});
+
+describe('a slot whose database session dies', () => {
+  const slots = () => new ConnectionSlots(t.bed.config.databaseUrl);
+  const terminateSlotSessions = (which: 'holding' | 'waiting') =>
+    t.bed.query<{ ok: boolean }>(
+      `SELECT pg_terminate_backend(a.pid) AS ok FROM pg_stat_activity a
+        WHERE a.application_name = $1 AND a.datname = current_database()
+          AND ${which === 'holding' ? '' : 'NOT'} EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`,
+      [SLOT_SESSION_NAME],
+    );
+
+  it('lets the holder finish and frees the slot, without an unhandled error', async () => {
+    const profileId = randomUUID();
+    const outcome = await slots().withSlot(profileId, 1, {}, async () => {
+      expect(await terminateSlotSessions('holding')).toEqual([{ ok: true }]);
+      await eventually('the session gone', async () => (await advisoryLocks()) === 0, 10_000);
+      return 'finished';
+    });
+    expect(outcome).toBe('finished');
+    expect(await takeAllSlots(slots(), profileId, 1)).toEqual([0]);
+  });
+
+  it('ends a wait for a slot with an error read as a database outage', async () => {
+    const profileId = randomUUID();
+    const s = slots();
+    let waiting: Promise<unknown> | undefined;
+    await s.withSlot(profileId, 1, {}, async () => {
+      waiting = s.withSlot(profileId, 1, {}, async () => 'should not get the slot').catch((err: unknown) => err);
+      await eventually('a waiter', async () => (await terminateSlotSessions('waiting')).length === 1, 10_000);
+      const err = await waiting;
+      expect(err).toBeInstanceOf(Error);
+      expect(isDatabaseUnavailable(err)).toBe(true);
+    });
+    expect(await takeAllSlots(s, profileId, 1)).toEqual([0]);
+  });
+});

@@ -15,7 +15,7 @@ import type { MailboxService } from '../admin/mailboxService';
 import { registerDashboard } from './routes/dashboard';
 import type { ErrorBody } from './responses';
 import { registerAlertRoutes } from './routes/alerts';
-import { DEFAULT_UI_ORIGIN, registerCodecCors, registerCodecRoutes } from './routes/codec';
+import { DEFAULT_UI_ORIGIN, registerCodecCors, registerCodecRoutes, registerLocalUiCodecAccess } from './routes/codec';
 import { routeContext } from './routes/context';
 import { registerMailboxRoutes } from './routes/mailboxes';
 import { registerMeRoutes } from './routes/me';
@@ -43,6 +43,11 @@ export interface ApiServerDeps {
   codec?: PayloadCodec;
   /** Origin of the Temporal UI allowed to call the codec routes from the browser. */
   uiOrigin?: string;
+  /**
+   * Origins of a Temporal UI on this machine that may call the codec routes without a token, from
+   * loopback (`npm start`'s dev server UI, which has no login). Only for an API listening on loopback.
+   */
+  localUiOrigins?: string[];
   logger?: boolean;
 }
 
@@ -153,7 +158,8 @@ export function apiRoutes(app: FastifyInstance): { method: string; url: string }
 
 export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstance> {
   const { service, tokens, codec } = deps;
-  const uiOrigin = deps.uiOrigin ?? DEFAULT_UI_ORIGIN;
+  const localUiOrigins = deps.localUiOrigins ?? [];
+  const uiOrigins = [...new Set([deps.uiOrigin ?? DEFAULT_UI_ORIGIN, ...localUiOrigins])];
 
   const app = Fastify({
     logger: deps.logger ? { level: 'info', redact: ['req.headers.authorization'] } : false,
@@ -193,11 +199,13 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
   );
 
   // CORS, for Temporal UI calling the codec routes from the browser: those two routes only.
-  if (codec) registerCodecCors(app, uiOrigin);
+  if (codec) registerCodecCors(app, uiOrigins);
+  if (codec && localUiOrigins.length > 0) registerLocalUiCodecAccess(app, localUiOrigins);
 
-  // Authentication, then the route's access level: before the body is even read.
+  // Authentication, then the route's access level: before the body is even read. A principal set
+  // already is the local Temporal UI's, on a codec route (registerLocalUiCodecAccess).
   app.addHook('onRequest', async (request, reply) => {
-    if (request.is404) return;
+    if (request.is404 || request.principal) return;
     const access = request.routeOptions.config.access ?? 'admin';
     if (access === 'public') return;
     const token = bearerToken(request);
@@ -250,7 +258,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
   registerMailboxRoutes(ctx);
   registerAlertRoutes(ctx);
   registerMeRoutes(ctx);
-  if (codec) registerCodecRoutes(ctx, codec, uiOrigin);
+  if (codec) registerCodecRoutes(ctx, codec, uiOrigins);
   registerDashboard(app, service);
 
   return app;

@@ -141,12 +141,15 @@ describe('handleCodecRequest', () => {
     const plain = toWire(json('hello'));
     expect(await handleCodecRequest(codec, 'decode', { payloads: [plain, {}] })).toEqual({ payloads: [plain, { metadata: {}, data: '' }] });
     expect(await handleCodecRequest(codec, 'decode', { payloads: [] })).toEqual({ payloads: [] });
+    // proto3 JSON leaves an empty list out: the Temporal CLI posts `{}`.
+    expect(await handleCodecRequest(codec, 'decode', {})).toEqual({ payloads: [] });
+    expect(await handleCodecRequest(codec, 'encode', {})).toEqual({ payloads: [] });
   });
 
   it.each([
     ['no body', undefined],
     ['a string', 'payloads'],
-    ['no payloads', {}],
+    ['payloads null', { payloads: null }],
     ['payloads not an array', { payloads: {} }],
     ['a payload not an object', { payloads: [7] }],
     ['data not base64', { payloads: [{ metadata: {}, data: 'not base64!' }] }],

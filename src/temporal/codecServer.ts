@@ -26,8 +26,8 @@ function fromJson(p: z.infer<typeof JsonPayloadSchema>): Payload {
   };
 }
 
-const base64 = (bytes: Uint8Array | null | undefined) =>
-  bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') : '';
+// Not only Uint8Array: a protobuf-decoded payload without data has a plain empty array there.
+const base64 = (bytes: Uint8Array | number[] | null | undefined) => (bytes ? Buffer.from(bytes).toString('base64') : '');
 
 function toJson(p: Payload): JsonPayload {
   return {

@@ -136,6 +136,13 @@ describe('handleCodecRequest', () => {
     expect(JSON.parse(Buffer.from((decoded.payloads[0] as { data: string }).data, 'base64').toString())).toEqual(SECRET);
   });
 
+  it('decodes an encrypted payload that has no data (undefined, as a workflow without a result stores it)', async () => {
+    const codec = new EncryptionCodec(spec('k1'));
+    const [encrypted] = await codec.encode([json(undefined)]);
+    const decoded = await handleCodecRequest(codec, 'decode', { payloads: [toWire(encrypted)] });
+    expect(decoded).toEqual({ payloads: [{ metadata: { encoding: Buffer.from('binary/null').toString('base64') }, data: '' }] });
+  });
+
   it('passes plain payloads through decode and accepts absent metadata and data', async () => {
     const codec = new EncryptionCodec(spec('k1'));
     const plain = toWire(json('hello'));

@@ -122,9 +122,12 @@ async function expectDecodedInTemporalUi(uiUrl: string, mailboxId: string, summa
     expect(await page.locator('body').innerText()).not.toContain('binary/encrypted');
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'temporal-ui-input.png') });
-    // The summary, on the workflow's User Metadata tab.
+    // The summary, on the workflow's User Metadata tab (rendered as markdown in a frame of its own).
     await page.getByText('User Metadata', { exact: true }).first().click();
-    await page.getByText(summary, { exact: true }).first().waitFor({ timeout: 30_000 });
+    await eventually('the summary on the User Metadata tab', async () => {
+      const texts = await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')));
+      return texts.some((t) => t.includes(summary));
+    }, 30_000, 250);
     await page.screenshot({ path: path.join(ARTIFACTS, 'temporal-ui-summary.png') });
   } finally {
     await browser.close();

@@ -243,7 +243,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
         { name: 'mailboxes', description: 'Mailboxes and their sync' },
         { name: 'alerts', description: 'Alerts raised by the sync' },
         { name: 'me', description: 'The caller' },
-        { name: 'codec', description: 'Temporal remote codec (Temporal UI / CLI), admin tokens only' },
+        { name: 'codec', description: 'Temporal remote codec (Temporal UI / CLI): admin tokens, and npm start\'s own Temporal UI from loopback' },
         { name: 'meta', description: 'This document and the health check' },
       ],
     },

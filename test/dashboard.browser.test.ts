@@ -111,18 +111,6 @@ it('shows a failing mailbox, and its state changes after Test & Enable once the 
   await failedResult.locator('button[data-action="dismiss"]').click();
   await expect(failedResult.count()).resolves.toBe(0);
 
-  // The alert view: the mailbox's open error alert, filtered by level and mailbox.
-  const openAlerts = page.locator('#alerts tbody tr[data-alert]');
-  await eventually('the open alert listed', async () => (await openAlerts.allTextContents()).some((t) => t.includes(user)), 15_000, 200);
-  await page.selectOption('#alert-level', 'warning');
-  await eventually('the error alert filtered out', async () => !(await openAlerts.allTextContents()).some((t) => t.includes(user)), 15_000, 200);
-  await page.selectOption('#alert-level', 'error');
-  await page.selectOption('#alert-mailbox', mailbox.id);
-  await eventually('only this mailbox\'s error alerts', async () => {
-    const rows = await openAlerts.allTextContents();
-    return rows.length > 0 && rows.every((t) => t.includes(user) && t.includes('error'));
-  }, 15_000, 200);
-
   // The admin fixes the password (through the API the dashboard uses), then clicks Test & Enable.
   await bed.admin.updateMailbox(mailbox.id, { password: 'right' });
   await failingRow.locator('button[data-action="test-and-enable"]').click();
@@ -143,11 +131,51 @@ it('shows a failing mailbox, and its state changes after Test & Enable once the 
 
   await expect(mailboxRow.locator('button[data-action="sync-now"]').count()).resolves.toBe(1);
 
-  // The recovered mailbox's alert moves to the resolved ones.
-  await eventually('the alert resolved', async () => (await page.locator('#resolved-alerts tbody tr[data-alert]').allTextContents()).some((t) => t.includes(user)), 60_000, 500);
-  await expect(openAlerts.count()).resolves.toBe(0);
-
   await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
   expect(existsSync(path.join(ARTIFACTS, 'dashboard.png'))).toBe(true);
+  // Nothing the page loads fails, the favicon included (inline). The alert view's reads are the next test's.
+  await expect(page.locator('link[rel="icon"]').getAttribute('href')).resolves.toMatch(/^data:image\/svg\+xml,/);
+  expect(failedLoads.filter((load) => !load.includes('/alerts?'))).toEqual([]);
+});
+
+// Needs the alerts API of issue 8 (`GET /alerts?status=open|resolved`, alerts resolved when their condition clears).
+it('shows open alerts filtered by level and mailbox, and resolved ones apart', async () => {
+  const user = 'alerts@example.test';
+  await dovecot.addUser(user, 'right');
+  const profile = await bed.admin.createProfile(dovecotProfile('Alerts Dovecot', dovecot));
+  const mailbox = await bed.admin.createMailbox({ emailApproved: true, emailAddress: user, profileId: profile.id, password: 'wrong' });
+  await eventually('the mailbox failing', async () => (await bed.admin.getMailbox(mailbox.id)).incoming.status === 'failure');
+
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  const failedLoads: string[] = [];
+  page.on('response', (r) => {
+    if (r.status() >= 400) failedLoads.push(`${r.status()} ${r.url()}`);
+  });
+  await page.goto(`${base}/dashboard#token=${token}`);
+  const openAlerts = page.locator('#alerts tbody tr[data-alert]');
+  const resolvedAlerts = page.locator('#resolved-alerts tbody tr[data-alert]');
+  const mentions = async (rows: typeof openAlerts) => (await rows.allTextContents()).some((t) => t.includes(user));
+  await eventually('the open alert listed', () => mentions(openAlerts), 15_000, 200);
+  expect(await mentions(resolvedAlerts)).toBe(false);
+
+  await page.selectOption('#alert-level', 'warning');
+  await eventually('the error alert filtered out', async () => !(await mentions(openAlerts)), 15_000, 200);
+  await page.selectOption('#alert-level', 'error');
+  await page.selectOption('#alert-mailbox', mailbox.id);
+  await eventually("only this mailbox's error alerts", async () => {
+    const rows: { text: string; level: string }[] = await openAlerts.evaluateAll((trs) =>
+      trs.map((tr) => ({ text: tr.textContent ?? '', level: tr.getAttribute('data-level') ?? '' })),
+    );
+    return rows.length > 0 && rows.every((r) => r.text.includes(user) && r.level === 'error');
+  }, 15_000, 200);
+
+  // The mailbox recovers: its alert moves to the resolved ones.
+  await bed.admin.updateMailbox(mailbox.id, { password: 'right' });
+  await bed.admin.testAndEnable(mailbox.id);
+  await eventually('the alert resolved', () => mentions(resolvedAlerts), 60_000, 500);
+  await expect(openAlerts.count()).resolves.toBe(0);
+
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-alerts.png'), fullPage: true });
   expect(failedLoads).toEqual([]);
 });

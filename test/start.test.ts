@@ -13,8 +13,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
+import { chromium } from 'playwright-core';
 import { stopLeftoverPostgres } from '../src/start/embeddedPostgres';
 import { loadLocalEnv, parseLocalEnv, writeLocalEnv } from '../src/start/localEnv';
+import { mailboxWorkflowId } from '../src/temporal/names';
 import { DovecotServer } from './support/dovecot';
 import { freePort } from './support/env';
 import { makeMessages } from './support/messages';
@@ -26,6 +28,8 @@ const ROOT = path.resolve(__dirname, '..');
 const READY = /Ctrl-C stops everything/;
 const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 60_000;
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = path.resolve(__dirname, '..', 'test-artifacts');
 
 /** Settings of the parent that must not leak into the product (it would use them instead of its embedded parts). */
 const NOT_INHERITED = ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TASK_QUEUE_PREFIX', 'SECRET_KEYS', 'SECRET_KEY_FILE', 'WORKFLOW_BUNDLE_PATH'];
@@ -96,6 +100,38 @@ function listening(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/**
+ * Temporal UI, as an operator opens it: the mailbox workflow's page shows the start input decoded
+ * (through the admin API's codec, with no token: the local UI has no login) and the workflow's summary.
+ */
+async function expectDecodedInTemporalUi(uiUrl: string, mailboxId: string, summary: string): Promise<void> {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const codecAnswers: number[] = [];
+    page.on('response', (r) => {
+      if (r.url().includes('/codec/decode')) codecAnswers.push(r.status());
+    });
+    await page.goto(`${uiUrl}/namespaces/default/workflows/${mailboxWorkflowId(mailboxId)}`);
+    await page.getByText(`"mailboxId": "${mailboxId}"`).first().waitFor({ timeout: 60_000 });
+    expect(codecAnswers.length).toBeGreaterThan(0);
+    expect(codecAnswers.every((status) => status === 200)).toBe(true);
+    expect(await page.locator('body').innerText()).not.toContain('binary/encrypted');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'temporal-ui-input.png') });
+    // The summary, on the workflow's User Metadata tab (rendered as markdown in a frame of its own).
+    await page.getByText('User Metadata', { exact: true }).first().click();
+    await eventually('the summary on the User Metadata tab', async () => {
+      const texts = await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')));
+      return texts.some((t) => t.includes(summary));
+    }, 30_000, 250);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'temporal-ui-summary.png') });
+  } finally {
+    await browser.close();
+  }
 }
 
 async function distinctFreePorts(n: number): Promise<number[]> {
@@ -199,6 +235,10 @@ describe('npm start on embedded defaults', () => {
       [mailbox.id],
     );
     expect(subjects.map((s) => s.subject.replace(/ \S+ #/, ' #'))).toEqual([1, 2, 3, 4, 5].map((i) => `Before restart #${i}`));
+
+    // Temporal UI shows the workflow decoded, with its summary: address and owner.
+    expect(banner).toContain(`decodes payloads with http://127.0.0.1:${ports.API_PORT}/codec`);
+    await expectDecodedInTemporalUi(`http://127.0.0.1:${ports.TEMPORAL_UI_PORT}`, mailbox.id, `${user} (Alice)`);
 
     // Ctrl-C: everything stops, promptly and cleanly, and nothing keeps listening.
     const firstStop = await stopWithSigint(product);

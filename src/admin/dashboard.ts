@@ -7,6 +7,8 @@ export interface DashboardSummary {
   /** Mailboxes per state: syncing, idle, failing (enabled, erroring), error (disabled by an error), disabled, awaiting_approval. */
   mailboxesByState: Record<string, number>;
   failing: { id: string; emailAddress: string; state: string; lastError: string | null; lastErrorAt: string | null; consecutiveErrors: number }[];
+  /** Every mailbox's state (as counted in mailboxesByState) with its owner's and profile's names, for the mailbox table. */
+  mailboxes: { id: string; state: string; ownerName: string | null; profileName: string }[];
   /** Enabled mailboxes by minutes since their last successful sync. */
   syncLag: { bucket: string; mailboxes: number }[];
   /** Email items synced per hour, the last 24 hours, oldest first. */
@@ -35,13 +37,19 @@ const STATE_SQL = `CASE
   ELSE 'idle' END`;
 
 export async function dashboardSummary(pool: Pool): Promise<DashboardSummary> {
-  const [states, failing, lags, hours, profiles, locks, progress, alerts] = await Promise.all([
+  const [states, failing, mailboxes, lags, hours, profiles, locks, progress, alerts] = await Promise.all([
     pool.query(`SELECT ${STATE_SQL} AS state, count(*)::int AS n FROM mailboxes m CROSS JOIN organization_settings o GROUP BY 1`),
     pool.query(
       `SELECT m.id, m.email_address, ${STATE_SQL} AS state, m.last_error, m.last_error_at, m.consecutive_errors
          FROM mailboxes m CROSS JOIN organization_settings o
         WHERE m.last_error IS NOT NULL AND (m.consecutive_errors > 0 OR m.incoming_status = 'failure')
         ORDER BY m.last_error_at DESC NULLS LAST LIMIT 50`,
+    ),
+    pool.query(
+      `SELECT m.id, ${STATE_SQL} AS state, u.full_name AS owner_name, p.name AS profile_name
+         FROM mailboxes m CROSS JOIN organization_settings o
+         JOIN email_server_profiles p ON p.id = m.profile_id
+         LEFT JOIN crm_users u ON u.id = m.owner_user_id`,
     ),
     pool.query(
       `SELECT extract(epoch FROM now() - last_success_at) / 60 AS minutes FROM mailboxes WHERE incoming_enabled AND last_success_at IS NOT NULL`,
@@ -72,6 +80,7 @@ export async function dashboardSummary(pool: Pool): Promise<DashboardSummary> {
       lastErrorAt: r.last_error_at?.toISOString() ?? null,
       consecutiveErrors: r.consecutive_errors,
     })),
+    mailboxes: mailboxes.rows.map((r) => ({ id: r.id, state: r.state, ownerName: r.owner_name, profileName: r.profile_name })),
     syncLag: LAG_BUCKETS.map(([bucket, upTo], i) => ({
       bucket,
       mailboxes: lagMinutes.filter((m) => m < upTo && (i === 0 || m >= LAG_BUCKETS[i - 1][1])).length,

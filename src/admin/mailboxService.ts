@@ -441,7 +441,7 @@ export class MailboxService {
   async testAndEnable(id: string): Promise<TestAndEnableResult> {
     await this.getMailbox(id);
     return this.temporal.workflow.executeUpdateWithStart(testAndEnableUpdate, {
-      startWorkflowOperation: this.startOperation(id, false),
+      startWorkflowOperation: await this.startOperation(id, false),
     });
   }
 
@@ -457,7 +457,7 @@ export class MailboxService {
         const id = ids[next++];
         await this.temporal.workflow.startUpdateWithStart(testAndEnableUpdate, {
           waitForStage: WorkflowUpdateStage.ACCEPTED,
-          startWorkflowOperation: this.startOperation(id, false),
+          startWorkflowOperation: await this.startOperation(id, false),
         });
       }
     };
@@ -546,13 +546,26 @@ export class MailboxService {
     });
   }
 
-  private startOperation(mailboxId: string, syncRequested: boolean) {
+  /**
+   * The workflow's one-line summary in Temporal UI's list, `<address> (<owner>)`: set when the
+   * workflow starts (the SDK's static summary), so an operator finds a mailbox by its address.
+   */
+  private async workflowSummary(mailboxId: string): Promise<string | undefined> {
+    const { rows } = await this.pool.query(
+      `SELECT m.email_address, u.full_name FROM mailboxes m LEFT JOIN crm_users u ON u.id = m.owner_user_id WHERE m.id = $1`,
+      [mailboxId],
+    );
+    return rows[0] ? `${rows[0].email_address} (${rows[0].full_name ?? 'no owner'})` : undefined;
+  }
+
+  private async startOperation(mailboxId: string, syncRequested: boolean) {
     return new WithStartWorkflowOperation(mailboxSyncWorkflow, {
       workflowId: mailboxWorkflowId(mailboxId),
       taskQueue: taskQueues(this.taskQueuePrefix).mailboxSync,
       args: [{ mailboxId, syncRequested }],
       workflowIdConflictPolicy: 'USE_EXISTING',
       typedSearchAttributes: [{ key: MailboxIdAttribute, value: mailboxId }],
+      staticSummary: await this.workflowSummary(mailboxId),
     });
   }
 
@@ -564,6 +577,7 @@ export class MailboxService {
       args: [{ mailboxId }],
       signal,
       typedSearchAttributes: [{ key: MailboxIdAttribute, value: mailboxId }],
+      staticSummary: await this.workflowSummary(mailboxId),
     });
   }
 

@@ -18,7 +18,7 @@ import { registerDashboard } from './routes/dashboard';
 import type { ErrorBody } from './responses';
 import { registerAccountRoutes } from './routes/accounts';
 import { registerAlertRoutes } from './routes/alerts';
-import { DEFAULT_UI_ORIGIN, registerCodecCors, registerCodecRoutes } from './routes/codec';
+import { DEFAULT_UI_ORIGIN, registerCodecCors, registerCodecRoutes, registerLocalUiCodecAccess } from './routes/codec';
 import { registerContactRoutes } from './routes/contacts';
 import { routeContext } from './routes/context';
 import { registerEmailRoutes } from './routes/emails';
@@ -52,6 +52,11 @@ export interface ApiServerDeps {
   codec?: PayloadCodec;
   /** Origin of the Temporal UI allowed to call the codec routes from the browser. */
   uiOrigin?: string;
+  /**
+   * Origins of a Temporal UI on this machine that may call the codec routes without a token, from
+   * loopback (`npm start`'s dev server UI, which has no login). Only for an API listening on loopback.
+   */
+  localUiOrigins?: string[];
   /** true: log at info to stdout; or the logger to use (tests read its lines). */
   logger?: boolean | FastifyBaseLogger;
 }
@@ -163,7 +168,8 @@ export function apiRoutes(app: FastifyInstance): { method: string; url: string }
 
 export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstance> {
   const { service, tokens, codec } = deps;
-  const uiOrigin = deps.uiOrigin ?? DEFAULT_UI_ORIGIN;
+  const localUiOrigins = deps.localUiOrigins ?? [];
+  const uiOrigins = [...new Set([deps.uiOrigin ?? DEFAULT_UI_ORIGIN, ...localUiOrigins])];
 
   const app = Fastify({
     ...(typeof deps.logger === 'object'
@@ -218,11 +224,13 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
   });
 
   // CORS, for Temporal UI calling the codec routes from the browser: those two routes only.
-  if (codec) registerCodecCors(app, uiOrigin);
+  if (codec) registerCodecCors(app, uiOrigins);
+  if (codec && localUiOrigins.length > 0) registerLocalUiCodecAccess(app, localUiOrigins);
 
-  // Authentication, then the route's access level: before the body is even read.
+  // Authentication, then the route's access level: before the body is even read. A principal set
+  // already is the local Temporal UI's, on a codec route (registerLocalUiCodecAccess).
   app.addHook('onRequest', async (request, reply) => {
-    if (request.is404) return;
+    if (request.is404 || request.principal) return;
     const access = request.routeOptions.config.access ?? 'admin';
     if (access === 'public') return;
     const token = bearerToken(request);
@@ -265,7 +273,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
         { name: 'leads', description: 'CRM leads' },
         { name: 'accounts', description: 'CRM accounts' },
         { name: 'emails', description: 'CRM email activities written by the sync, with their parties' },
-        { name: 'codec', description: 'Temporal remote codec (Temporal UI / CLI), admin tokens only' },
+        { name: 'codec', description: 'Temporal remote codec (Temporal UI / CLI): admin tokens, and npm start\'s own Temporal UI from loopback' },
         { name: 'meta', description: 'This document and the health check' },
       ],
     },
@@ -292,7 +300,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
     registerAccountRoutes(ctx, deps.crm);
     registerEmailRoutes(ctx, deps.crm);
   }
-  if (codec) registerCodecRoutes(ctx, codec, uiOrigin);
+  if (codec) registerCodecRoutes(ctx, codec, uiOrigins);
   registerDashboard(app, service);
 
   return app;

@@ -4,7 +4,8 @@
  *  1. the database: DATABASE_URL, else an embedded PostgreSQL in `<data>/postgres`, with the
  *     `crm_sync` database created and migrated;
  *  2. Temporal: TEMPORAL_ADDRESS, else a Temporal dev server with its UI, its state in
- *     `<data>/temporal.sqlite`;
+ *     `<data>/temporal.sqlite`; the UI decodes payloads through the admin API's codec routes
+ *     (without a token, from loopback: see registerLocalUiCodecAccess);
  *  3. `<data>/env`, the settings that point the CLI at this stack;
  *  4. the sync workers (as `npm run worker`) and the admin API (as `npm run api`);
  *  5. an admin API token, created and printed on the first start, saved in `<data>/admin-token`.
@@ -49,6 +50,8 @@ const StartEnv = z.object({
   TEMPORAL_PORT: port.optional(),
   TEMPORAL_UI_PORT: port.optional(),
   TEMPORAL_UI_ORIGIN: z.string().optional(),
+  // `off`: the local Temporal UI gets no codec endpoint, and so shows ciphertext.
+  TEMPORAL_UI_CODEC: z.enum(['local', 'off']).default('local'),
   EMBEDDED_PG_PORT: port.optional(),
   EMBEDDED_PG_USER: z.string().optional(),
 });
@@ -61,8 +64,19 @@ interface Database {
 interface Temporal {
   address: string;
   uiUrl: string | null;
+  /** Origins of the dev server's UI that may call the codec without a token; empty when it is not set up for it. */
+  localUiOrigins: string[];
   description: string;
 }
+
+/** The admin API's address, chosen before Temporal starts: the dev server's UI is told where the codec is. */
+interface ApiAddress {
+  host: string;
+  port: number;
+  url: string;
+}
+
+const isLoopbackHost = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 // Output for people ---------------------------------------------------------------------
 
@@ -183,9 +197,9 @@ async function startDatabase(env: StartEnv, dataRoot: string, parts: Parts): Pro
   return { url, description: `embedded PostgreSQL on 127.0.0.1:${pgPort}, data in ${shown(dataDir)}` };
 }
 
-async function startTemporal(env: StartEnv, dataRoot: string, namespace: string, parts: Parts): Promise<Temporal> {
+async function startTemporal(env: StartEnv, dataRoot: string, namespace: string, api: ApiAddress, parts: Parts): Promise<Temporal> {
   if (env.TEMPORAL_ADDRESS) {
-    return { address: env.TEMPORAL_ADDRESS, uiUrl: null, description: `${env.TEMPORAL_ADDRESS} (TEMPORAL_ADDRESS)` };
+    return { address: env.TEMPORAL_ADDRESS, uiUrl: null, localUiOrigins: [], description: `${env.TEMPORAL_ADDRESS} (TEMPORAL_ADDRESS)` };
   }
   const pidFile = path.join(dataRoot, 'temporal.pid');
   const dbFile = path.join(dataRoot, 'temporal.sqlite');
@@ -193,7 +207,16 @@ async function startTemporal(env: StartEnv, dataRoot: string, namespace: string,
   const grpcPort = await choosePort('TEMPORAL_PORT', env.TEMPORAL_PORT, DEFAULT_PORTS.temporal);
   const uiPort = await choosePort('TEMPORAL_UI_PORT', env.TEMPORAL_UI_PORT, DEFAULT_PORTS.temporalUi);
   say(`starting the Temporal dev server on 127.0.0.1:${grpcPort}`);
-  const server = await startTemporalDevServer({ port: grpcPort, uiPort, dbFile, namespace, detached: true });
+  // Tokenless codec calls only while the API listens on loopback alone (see registerLocalUiCodecAccess).
+  const uiCodec = env.TEMPORAL_UI_CODEC === 'local' && isLoopbackHost(api.host);
+  const server = await startTemporalDevServer({
+    port: grpcPort,
+    uiPort,
+    dbFile,
+    namespace,
+    uiCodecEndpoint: uiCodec ? `${api.url}/codec` : undefined,
+    detached: true,
+  });
   writeFileSync(pidFile, `${server.process.pid}\n`);
   parts.add({
     name: 'Temporal dev server',
@@ -205,7 +228,13 @@ async function startTemporal(env: StartEnv, dataRoot: string, namespace: string,
       if (server.process.exitCode === null && server.process.signalCode === null) server.process.kill('SIGTERM');
     },
   });
-  return { address: server.address, uiUrl: server.uiUrl, description: `Temporal dev server on ${server.address}, state in ${shown(dbFile)}` };
+  return {
+    address: server.address,
+    uiUrl: server.uiUrl,
+    // The UI listens on 127.0.0.1; a browser may call it localhost too.
+    localUiOrigins: uiCodec ? [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`] : [],
+    description: `Temporal dev server on ${server.address}, state in ${shown(dbFile)}`,
+  };
 }
 
 /** A dev server left running by a start that was killed holds our SQLite file: stop it. */
@@ -255,8 +284,14 @@ async function startWorkers(config: AppConfig, keySpec: string, pool: Pool, log:
   await workers.start();
 }
 
-/** The admin API, as `npm run api` runs it. Returns its base URL. */
-async function startApi(config: AppConfig, env: StartEnv, keySpec: string, pool: Pool, uiOrigin: string | undefined, parts: Parts): Promise<string> {
+async function chooseApiAddress(env: StartEnv): Promise<ApiAddress> {
+  const host = env.API_HOST;
+  const apiPort = await choosePort('API_PORT', env.API_PORT, DEFAULT_PORTS.api, host);
+  return { host, port: apiPort, url: `http://${host.includes(':') ? `[${host}]` : host}:${apiPort}` };
+}
+
+/** The admin API, as `npm run api` runs it, with the codec open to the local Temporal UI. */
+async function startApi(config: AppConfig, env: StartEnv, api: ApiAddress, keySpec: string, pool: Pool, temporalServer: Temporal, parts: Parts): Promise<void> {
   const connection = await Connection.connect({ address: config.temporal.address });
   parts.add({ name: 'API connection to Temporal', stop: () => connection.close() });
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keySpec) });
@@ -265,14 +300,12 @@ async function startApi(config: AppConfig, env: StartEnv, keySpec: string, pool:
     tokens: new ApiTokens(pool),
     crm: new PgCrmRecords(pool),
     codec: new EncryptionCodec(keySpec),
-    uiOrigin,
+    uiOrigin: env.TEMPORAL_UI_ORIGIN ?? temporalServer.uiUrl ?? undefined,
+    localUiOrigins: temporalServer.localUiOrigins,
     logger: config.logLevel === 'debug' || config.logLevel === 'trace',
   });
-  const host = env.API_HOST;
-  const apiPort = await choosePort('API_PORT', env.API_PORT, DEFAULT_PORTS.api, host);
-  await app.listen({ host, port: apiPort });
+  await app.listen({ host: api.host, port: api.port });
   parts.add({ name: 'admin API', stop: () => app.close() });
-  return `http://${host.includes(':') ? `[${host}]` : host}:${apiPort}`;
 }
 
 /**
@@ -315,7 +348,9 @@ function printBanner(o: {
     'CRM mail sync is ready.',
     `  Admin API    ${o.apiUrl}   (browse it: ${o.apiUrl}/docs; OpenAPI: ${o.apiUrl}/openapi.json)`,
     `  Dashboard    ${o.apiUrl}/dashboard`,
-    `  Temporal UI  ${o.temporal.uiUrl ?? '(the UI of the Temporal server at TEMPORAL_ADDRESS)'}`,
+    `  Temporal UI  ${o.temporal.uiUrl ?? '(the UI of the Temporal server at TEMPORAL_ADDRESS)'}${
+      o.temporal.uiUrl ? (o.temporal.localUiOrigins.length > 0 ? `   (decodes payloads with ${o.apiUrl}/codec)` : '   (shows payloads encrypted: see README, "Temporal UI and the codec")') : ''
+    }`,
     o.newToken
       ? `  Admin token  ${o.newToken}\n               (shown this once; saved in ${shown(o.tokenFile)})`
       : `  Admin token  in ${shown(o.tokenFile)}`,
@@ -385,7 +420,8 @@ async function main(): Promise<void> {
 
   const database = await startDatabase(env, dataRoot, parts);
   checkpoint();
-  const temporal = await startTemporal(env, dataRoot, base.temporal.namespace, parts);
+  const api = await chooseApiAddress(env);
+  const temporal = await startTemporal(env, dataRoot, base.temporal.namespace, api, parts);
   checkpoint();
 
   const config = loadConfig({ ...baseEnv, DATABASE_URL: database.url, TEMPORAL_ADDRESS: temporal.address });
@@ -400,7 +436,8 @@ async function main(): Promise<void> {
   say('starting the sync workers');
   await startWorkers(config, keySpec, pool, log, parts);
   checkpoint();
-  const apiUrl = await startApi(config, env, keySpec, pool, env.TEMPORAL_UI_ORIGIN ?? temporal.uiUrl ?? undefined, parts);
+  await startApi(config, env, api, keySpec, pool, temporal, parts);
+  const apiUrl = api.url;
   checkpoint();
   const tokenFile = path.join(dataRoot, 'admin-token');
   const newToken = await ensureAdminToken(tokenFile, pool);

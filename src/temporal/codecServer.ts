@@ -12,7 +12,8 @@ const JsonPayloadSchema = z.object({
   data: z.base64({ message: 'data must be base64' }).nullish(),
 });
 
-const CodecRequestSchema = z.object({ payloads: z.array(JsonPayloadSchema) });
+// proto3 JSON leaves out an empty repeated field: the Temporal CLI posts `{}` for no payloads.
+const CodecRequestSchema = z.object({ payloads: z.array(JsonPayloadSchema).default([]) });
 
 export class CodecRequestError extends Error {
   readonly statusCode = 400;
@@ -25,8 +26,8 @@ function fromJson(p: z.infer<typeof JsonPayloadSchema>): Payload {
   };
 }
 
-const base64 = (bytes: Uint8Array | null | undefined) =>
-  bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') : '';
+// Not only Uint8Array: a protobuf-decoded payload without data has a plain empty array there.
+const base64 = (bytes: Uint8Array | number[] | null | undefined) => (bytes ? Buffer.from(bytes).toString('base64') : '');
 
 function toJson(p: Payload): JsonPayload {
   return {
@@ -38,7 +39,7 @@ function toJson(p: Payload): JsonPayload {
 /**
  * Temporal's remote codec protocol (what Temporal UI and `temporal --codec-endpoint` POST to
  * `<endpoint>/encode` and `<endpoint>/decode`), independent of any HTTP framework: the body is
- * `{ payloads: [{ metadata: { key: base64 }, data: base64 }] }` and so is the answer.
+ * `{ payloads: [{ metadata: { key: base64 }, data: base64 }] }` (`{}` for none) and so is the answer.
  *
  * A malformed body throws an Error with `statusCode = 400`. Errors of the codec itself (for
  * example a payload encrypted with a key no longer configured) are thrown unchanged.

@@ -24,6 +24,8 @@ export interface DevServerOptions {
   /** Persist to this SQLite file; in memory when omitted. */
   dbFile?: string;
   namespace?: string;
+  /** Temporal UI's remote codec endpoint (`<api>/codec`): the UI then shows decoded payloads. */
+  uiCodecEndpoint?: string;
   /** In its own process group, so a terminal's Ctrl-C reaches only the parent, which stops it. */
   detached?: boolean;
 }
@@ -40,6 +42,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'error'];
   if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
   else args.push('--headless');
+  if (opts.uiPort && opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   for (const key of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);

@@ -136,17 +136,27 @@ describe('handleCodecRequest', () => {
     expect(JSON.parse(Buffer.from((decoded.payloads[0] as { data: string }).data, 'base64').toString())).toEqual(SECRET);
   });
 
+  it('decodes an encrypted payload that has no data (undefined, as a workflow without a result stores it)', async () => {
+    const codec = new EncryptionCodec(spec('k1'));
+    const [encrypted] = await codec.encode([json(undefined)]);
+    const decoded = await handleCodecRequest(codec, 'decode', { payloads: [toWire(encrypted)] });
+    expect(decoded).toEqual({ payloads: [{ metadata: { encoding: Buffer.from('binary/null').toString('base64') }, data: '' }] });
+  });
+
   it('passes plain payloads through decode and accepts absent metadata and data', async () => {
     const codec = new EncryptionCodec(spec('k1'));
     const plain = toWire(json('hello'));
     expect(await handleCodecRequest(codec, 'decode', { payloads: [plain, {}] })).toEqual({ payloads: [plain, { metadata: {}, data: '' }] });
     expect(await handleCodecRequest(codec, 'decode', { payloads: [] })).toEqual({ payloads: [] });
+    // proto3 JSON leaves an empty list out: the Temporal CLI posts `{}`.
+    expect(await handleCodecRequest(codec, 'decode', {})).toEqual({ payloads: [] });
+    expect(await handleCodecRequest(codec, 'encode', {})).toEqual({ payloads: [] });
   });
 
   it.each([
     ['no body', undefined],
     ['a string', 'payloads'],
-    ['no payloads', {}],
+    ['payloads null', { payloads: null }],
     ['payloads not an array', { payloads: {} }],
     ['a payload not an object', { payloads: [7] }],
     ['data not base64', { payloads: [{ metadata: {}, data: 'not base64!' }] }],

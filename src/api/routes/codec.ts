@@ -1,5 +1,6 @@
 import type { PayloadCodec } from '@temporalio/common';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Principal } from '../../admin/apiTokens';
 import { z } from 'zod';
 import { AdminError } from '../../admin/errors';
 import { handleCodecRequest } from '../../temporal/codecServer';
@@ -14,13 +15,19 @@ const JsonPayload = z.object({
   metadata: z.record(z.string(), z.string().describe('base64')).optional(),
   data: z.string().describe('base64').optional(),
 });
-const CodecBody = z.object({ payloads: z.array(JsonPayload) });
+const CodecBody = z.object({ payloads: z.array(JsonPayload).optional().describe('left out when empty (proto3 JSON)') });
 
-/** CORS for Temporal UI calling the codec routes from the browser: those two routes only. Before authentication. */
-export function registerCodecCors(app: FastifyInstance, uiOrigin: string): void {
+const isCodecRequest = (request: FastifyRequest) => CODEC_PATHS.has(request.url.split('?')[0]);
+
+/**
+ * CORS for Temporal UI calling the codec routes from the browser: those two routes only, before
+ * authentication. The first origin is the one announced to any other caller.
+ */
+export function registerCodecCors(app: FastifyInstance, uiOrigins: string[]): void {
   app.addHook('onRequest', async (request, reply) => {
-    if (!CODEC_PATHS.has(request.url.split('?')[0])) return;
-    reply.header('Access-Control-Allow-Origin', uiOrigin);
+    if (!isCodecRequest(request)) return;
+    const origin = request.headers.origin;
+    reply.header('Access-Control-Allow-Origin', origin && uiOrigins.includes(origin) ? origin : uiOrigins[0]);
     reply.header('Access-Control-Allow-Credentials', 'true');
     reply.header('Access-Control-Allow-Headers', 'content-type,x-namespace,authorization');
     reply.header('Access-Control-Allow-Methods', 'POST, OPTIONS');
@@ -32,8 +39,31 @@ export function registerCodecCors(app: FastifyInstance, uiOrigin: string): void 
   });
 }
 
+/** Who a codec request from the local Temporal UI acts as (it sends no token). */
+export const LOCAL_TEMPORAL_UI: Principal = { tokenId: 'local-temporal-ui', role: 'admin', userId: null };
+
+const isLoopback = (address: string | undefined) =>
+  address !== undefined && (/^127\./.test(address) || address === '::1' || /^::ffff:127\./.test(address));
+
+/**
+ * The local stack's Temporal UI (`npm start`) calls the codec without a token: the dev server's UI
+ * has no login, so it has none to send. Such a request is let through only when it comes from
+ * loopback and its Origin is that UI's, and only for the codec routes; the caller enables this only
+ * when the API itself listens on loopback (so no proxy on this host relays other machines' requests).
+ * A page of any other site cannot present that Origin (the browser sets it), and a simple POST it
+ * sends is refused like any request without a token. See README, "Temporal UI and the codec".
+ * Runs before authentication, which then sees the request as LOCAL_TEMPORAL_UI.
+ */
+export function registerLocalUiCodecAccess(app: FastifyInstance, localUiOrigins: string[]): void {
+  app.addHook('onRequest', async (request) => {
+    if (!isCodecRequest(request) || request.method !== 'POST' || request.headers.authorization) return;
+    const origin = request.headers.origin;
+    if (origin && localUiOrigins.includes(origin) && isLoopback(request.socket.remoteAddress)) request.principal = LOCAL_TEMPORAL_UI;
+  });
+}
+
 /** Temporal's remote codec protocol, for Temporal UI and `temporal --codec-endpoint`. */
-export function registerCodecRoutes(ctx: RouteContext, codec: PayloadCodec, uiOrigin: string): void {
+export function registerCodecRoutes(ctx: RouteContext, codec: PayloadCodec, uiOrigins: string[]): void {
   const { api } = ctx;
   for (const operation of ['encode', 'decode'] as const) {
     api.post(
@@ -48,7 +78,7 @@ export function registerCodecRoutes(ctx: RouteContext, codec: PayloadCodec, uiOr
           summary: `Temporal remote codec: ${operation} payloads`,
           description:
             'The protocol of Temporal UI and `temporal --codec-endpoint`. The optional `X-Namespace` header is accepted. ' +
-            `CORS is answered for ${uiOrigin}.`,
+            `CORS is answered for ${uiOrigins.join(', ')}.`,
           headers: z.looseObject({ 'x-namespace': z.string().optional() }),
           body: CodecBody,
           response: { 200: CodecBody, ...errors(400, 401, 403, 422) },

@@ -59,7 +59,15 @@ it('keeps every mailbox of a server that is down enabled, alerts once at profile
   await eventually('every mailbox caught up', async () => {
     for (const m of mailboxes) if ((await linkCount(m.id)) !== 5) return false;
     return true;
-  }, 60_000);
+  }, 60_000).catch(async (err) => {
+    const { mailboxWorkflowId } = await import('../src/temporal/names');
+    for (const m of mailboxes) {
+      console.log('DEBUG', await linkCount(m.id), JSON.stringify(await bed.query('SELECT consecutive_errors, last_error, next_sync_at, last_sync_started_at, last_sync_completed_at, incoming_enabled FROM mailboxes WHERE id = $1', [m.id])));
+      console.log('DEBUG', JSON.stringify(await bed.temporal.workflow.getHandle(mailboxWorkflowId(m.id)).query('status')));
+    }
+    console.log('DEBUG', new Date().toISOString());
+    throw err;
+  });
 
   await eventually('the alert resolved', async () => (await bed.admin.listAlerts({ profileId: profile.id })).length === 0);
   const resolved = await bed.admin.listAlerts({ profileId: profile.id, status: 'resolved' });

@@ -2,12 +2,12 @@ import {
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
   defineQuery,
   defineSignal,
   defineUpdate,
-  isCancellation,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -268,7 +268,8 @@ async function syncOnce(plan: CyclePlan, mailboxId: string): Promise<SyncIncomin
   try {
     return await mailServer(plan).syncIncoming(mailboxId);
   } catch (err) {
-    if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+    // An attempt cancelled by its worker's shutdown is lost like any other; only the workflow's own cancellation ends it.
+    if (!(err instanceof ActivityFailure) || CancellationScope.current().consideredCancelled) throw err;
     return { status: 'lost', reason: err.cause?.message ?? err.message };
   }
 }

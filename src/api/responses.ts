@@ -116,6 +116,10 @@ export const DirectionResult = z.object({
   status: z.string().describe('success | failure | not_run ...'),
   message: z.string(),
   testedAt: z.string().describe('ISO 8601'),
+  errorClass: z
+    .enum(['transient', 'permanent'])
+    .optional()
+    .describe("A failure's class: a permanent one disabled the direction; a transient one (unreachable, timed out) left it as it was"),
 });
 export const TestAndEnableResponse = z.object({
   incoming: DirectionResult,

@@ -223,6 +223,8 @@ describe('enable, disable, Test & Enable', () => {
     expect(alerts.map((a) => a.message)).toContain(`Mailbox ${address} was tested but is not enabled: its email address is not approved`);
 
     await bed.admin.approveMailbox(mailbox.id);
+    const resolved = await bed.admin.listAlerts({ mailboxId: mailbox.id, status: 'resolved' });
+    expect(resolved.map((a) => a.message)).toContain(`Mailbox ${address} was tested but is not enabled: its email address is not approved`);
     expect((await bed.admin.testAndEnable(mailbox.id)).incomingEnabled).toBe(true);
     await eventually('syncing', async () => (await bed.admin.liveStatus(mailbox.id))?.lastOutcome?.status === 'synced');
   });

@@ -405,6 +405,10 @@ export class MailboxService {
   async approveMailbox(id: string): Promise<MailboxView> {
     const { rowCount } = await this.pool.query(`UPDATE mailboxes SET email_approved = true, updated_at = now() WHERE id = $1`, [id]);
     if (!rowCount) throw new NotFoundError('Mailbox', id);
+    await this.pool.query(
+      `UPDATE alerts SET resolved_at = now() WHERE mailbox_id = $1 AND condition_key = 'awaiting_approval' AND resolved_at IS NULL`,
+      [id],
+    );
     await this.signalIfRunning(id, mailboxChangedSignal);
     return this.getMailbox(id);
   }

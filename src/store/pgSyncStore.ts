@@ -322,8 +322,14 @@ export class PgSyncStore implements SyncStore {
         );
         wake = waiting.map((w) => w.id);
       }
-      const counts = await failingCounts(db, profileId);
-      if (!mostMailboxesFailing(counts)) await resolveAlerts(db, { profileId, conditionKey: 'profile_failing' });
+      // Counting the profile's mailboxes is for an open "most are failing" alert only, not every cycle.
+      const { rowCount: profileFailing } = await db.query(
+        `SELECT 1 FROM alerts WHERE condition_key = 'profile_failing' AND coalesce(mailbox_id, profile_id) = $1 AND resolved_at IS NULL`,
+        [profileId],
+      );
+      if (profileFailing && !mostMailboxesFailing(await failingCounts(db, profileId))) {
+        await resolveAlerts(db, { profileId, conditionKey: 'profile_failing' });
+      }
       return { wake };
     });
   }

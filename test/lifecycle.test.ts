@@ -295,6 +295,28 @@ describe('alerts and statistics', () => {
     expect((await bed.admin.listAlerts({ profileId: profile.id, status: 'resolved' })).map((a) => a.id)).toContain(profileAlerts[0].id);
   });
 
+  it('raises one alert per message that could not be synced, for the owner (the admins when there is none)', async () => {
+    const profile = await bed.admin.createProfile(dovecotProfile('Tiny messages only', dovecot, { maxMessageBytes: 100 }));
+    const owner = await newUser('Itemowner');
+    const views: { id: string }[] = [];
+    for (const [address, ownerUserId] of [['too-big-owned@example.test', owner.id], ['too-big-ownerless@example.test', undefined]] as const) {
+      await dovecot.addUser(address, 'secret');
+      await dovecot.deliver(address, makeMessages(2, { to: address }));
+      views.push(await bed.admin.createMailbox({ emailApproved: true, emailAddress: address, profileId: profile.id, ownerUserId, password: 'secret' }));
+    }
+    const itemAlerts = async (mailboxId: string) => (await bed.admin.listAlerts({ mailboxId })).filter((a) => a.scope === 'email_item');
+    await eventually('two item alerts on each mailbox', async () => (await itemAlerts(views[0].id)).length === 2 && (await itemAlerts(views[1].id)).length === 2);
+    expect((await itemAlerts(views[0].id)).map((a) => [a.audiences, a.userId, a.level])).toEqual([
+      [['mailbox_owner'], owner.id, 'warning'],
+      [['mailbox_owner'], owner.id, 'warning'],
+    ]);
+    expect((await itemAlerts(views[1].id)).map((a) => [a.audiences, a.userId])).toEqual([
+      [['admins'], null],
+      [['admins'], null],
+    ]);
+    expect((await bed.admin.getMailbox(views[0].id)).incoming).toMatchObject({ enabled: true, status: 'success' });
+  });
+
   it('reports per-mailbox statistics and finds mailboxes by state through Temporal search attributes', async () => {
     const profile = await bed.admin.createProfile(dovecotProfile('Searchable', dovecot));
     const ids: string[] = [];

@@ -5,7 +5,7 @@ import { ImapMailSource } from '../src/mail/imapMailSource';
 import type { MailServerEndpoint, MailSource } from '../src/mail/mailSource';
 import { parseMimeMessage } from '../src/mail/mimeParser';
 import { describeDatabaseError, isDatabaseUnavailable } from '../src/policy/databaseAvailability';
-import { classifyMailError, type ErrorClass } from '../src/policy/errorClassification';
+import { classifyMailError, isUnreachableError, type ErrorClass } from '../src/policy/errorClassification';
 import { unsupportedServerTypeMessage } from '../src/policy/serverProfiles';
 import type { SyncIntervals } from '../src/policy/syncDelay';
 import {
@@ -17,8 +17,9 @@ import {
   type TestAndEnableResult,
 } from '../src/store/syncStore';
 import { runIncomingSync, type SyncProgress } from '../src/sync/incomingSync';
-import { taskQueues } from '../src/temporal/names';
+import { mailboxWorkflowId, taskQueues } from '../src/temporal/names';
 import type { ConnectionSlots } from '../src/worker/connectionSlots';
+import { syncNowSignal } from '../workflows/mailboxSync';
 
 export interface ActivityConfig {
   taskQueuePrefix: string;
@@ -45,11 +46,13 @@ export type SyncIncomingOutcome =
   /** Remapped or disabled while it ran; nothing past the change was stored. */
   | { status: 'superseded' }
   | { status: 'synced'; itemsFound: number; itemsStored: number; itemsFailed: number; itemsSkipped: number; moreAvailable: boolean }
-  | { status: 'failed'; errorClass: ErrorClass; message: string; retryAfterMs?: number };
+  /** `unreachable`: the server could not be reached at all, which is the server's fault (see src/policy/failurePolicy.ts). */
+  | { status: 'failed'; errorClass: ErrorClass; message: string; retryAfterMs?: number; unreachable?: boolean };
 
+/** A completed cycle, for the mailbox row. Times are epoch ms (the workflow's clock). */
 export type CycleRecord =
   | { kind: 'success'; itemsProcessed: number; itemsFailed: number; nextSyncAt: number }
-  | { kind: 'failure'; errorClass: ErrorClass; message: string; consecutiveErrors: number; disable: boolean; nextSyncAt: number | null };
+  | { kind: 'failure'; errorClass: ErrorClass; message: string; unreachable: boolean; consecutiveErrors: number; nextSyncAt: number };
 
 function openSource(context: MailboxSyncContext): MailSource {
   switch (context.serverType) {
@@ -78,18 +81,33 @@ export function createMailboxActivities(store: SyncStore, config: ActivityConfig
       };
     },
 
-    async recordCycle(mailboxId: string, record: CycleRecord): Promise<void> {
-      if (record.kind === 'success') {
-        await store.recordCycleSuccess(mailboxId, { ...record, nextSyncAt: new Date(record.nextSyncAt) });
-      } else {
-        await store.recordMailboxFailure(mailboxId, { ...record, nextSyncAt: record.nextSyncAt === null ? null : new Date(record.nextSyncAt) });
-      }
+    /** Records the cycle; says whether a failure disabled the mailbox. A recovered server's other mailboxes are woken. */
+    async recordCycle(mailboxId: string, record: CycleRecord): Promise<{ disabled: boolean }> {
+      if (record.kind === 'failure') return store.recordMailboxFailure(mailboxId, { ...record, nextSyncAt: new Date(record.nextSyncAt) });
+      const { wake } = await store.recordCycleSuccess(mailboxId, { ...record, nextSyncAt: new Date(record.nextSyncAt) });
+      await wakeMailboxes(wake);
+      return { disabled: false };
     },
 
     async recordTestResults(mailboxId: string, results: ConnectivityResults): Promise<TestAndEnableResult> {
       return store.recordTestResults(mailboxId, results);
     },
   };
+}
+
+/** Cuts the wait of these mailboxes' workflows short (their server answers again). One not running is skipped. */
+async function wakeMailboxes(mailboxIds: string[]): Promise<void> {
+  if (mailboxIds.length === 0) return;
+  const { client } = Context.current();
+  for (const id of mailboxIds) {
+    await client.workflow
+      .getHandle(mailboxWorkflowId(id))
+      .signal(syncNowSignal)
+      .catch((err: Error) => {
+        if (err.name !== 'WorkflowNotFoundError') throw err;
+      });
+  }
+  log.info('Woke the mailboxes of a mail server that answers again', { mailboxes: mailboxIds.length });
 }
 
 const notRun = (message: string): DirectionResult => ({ status: 'not_run', message, testedAt: new Date().toISOString() });
@@ -165,7 +183,7 @@ export function createMailServerActivities(
               throw retryWhenDatabaseDown(sampleErr);
             });
         }
-        return { status: 'failed', ...classified };
+        return { status: 'failed', ...classified, unreachable: isUnreachableError(err) };
       }
     },
   };

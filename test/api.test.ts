@@ -138,16 +138,35 @@ describe('authentication', () => {
     expect((await ok({ method: 'GET', url: `/users/${alice.id}` })).trackingOption).toBe('crm_records');
 
     await bed.query(
-      `INSERT INTO alerts (level, scope, audience, mailbox_id, user_id, message) VALUES
-         ('error', 'mailbox', 'mailbox_owner', $1, $2, 'for alice'),
-         ('error', 'mailbox', 'admins', $1, $2, 'for admins only'),
-         ('warning', 'mailbox', 'mailbox_owner', $3, $4, 'for bob')`,
+      `INSERT INTO alerts (level, scope, audiences, mailbox_id, user_id, message, resolved_at) VALUES
+         ('error', 'mailbox', '{mailbox_owner,admins}', $1, $2, 'for alice', NULL),
+         ('error', 'mailbox', '{admins}', $1, $2, 'for admins only', NULL),
+         ('warning', 'mailbox', '{mailbox_owner}', $3, $4, 'for bob', NULL),
+         ('warning', 'mailbox', '{mailbox_owner}', $1, $2, 'resolved, for alice', now())`,
       [mine.id, alice.id, theirs.id, bob.id],
     );
     expect((await ok<any[]>({ method: 'GET', url: '/alerts', token })).map((a) => a.message)).toEqual(['for alice']);
     const all = (await ok<any[]>({ method: 'GET', url: '/alerts' })).map((a) => a.message);
     expect(all).toEqual(expect.arrayContaining(['for alice', 'for admins only', 'for bob']));
     expect((await ok<any[]>({ method: 'GET', url: `/alerts?level=warning&mailboxId=${theirs.id}` })).map((a) => a.message)).toEqual(['for bob']);
+    expect((await ok<any[]>({ method: 'GET', url: '/alerts?status=resolved', token })).map((a) => a.message)).toEqual(['resolved, for alice']);
+    expect((await ok<any[]>({ method: 'GET', url: '/alerts?status=all', token })).map((a) => a.message).sort()).toEqual(['for alice', 'resolved, for alice']);
+    const [alert] = await ok<any[]>({ method: 'GET', url: '/alerts', token });
+    expect(alert).toEqual({
+      id: expect.any(Number),
+      level: 'error',
+      scope: 'mailbox',
+      audiences: ['mailbox_owner', 'admins'],
+      mailboxId: mine.id,
+      profileId: null,
+      userId: alice.id,
+      message: 'for alice',
+      createdAt: expect.any(String),
+      lastSeenAt: expect.any(String),
+      occurrences: 1,
+      resolvedAt: null,
+    });
+    expect(new Date(alert.lastSeenAt).toISOString()).toBe(alert.lastSeenAt);
 
     // Everything else is the admin's.
     for (const [method, url] of [
@@ -319,7 +338,7 @@ describe('admin', () => {
     const profile = await newProfile();
     const user = await newUser();
     const mailbox = await newMailbox(profile.id, user.id);
-    await bed.query(`INSERT INTO alerts (level, scope, audience, mailbox_id, user_id, message) VALUES ('information', 'mailbox', 'admins', $1, $2, 'x')`, [
+    await bed.query(`INSERT INTO alerts (level, scope, audiences, mailbox_id, user_id, message) VALUES ('information', 'mailbox', '{admins}', $1, $2, 'x')`, [
       mailbox.id,
       user.id,
     ]);
@@ -568,6 +587,7 @@ const TABLE: Record<string, Row> = {
       { what: 'a string for a number', query: 'limit=lots', message: /limit/ },
       { what: 'out of range', query: 'limit=0', message: /limit/ },
       { what: 'a non-UUID mailbox and an unknown level', query: 'mailboxId=7&level=fatal', message: /mailboxId: .*level/ },
+      { what: 'an unknown status', query: 'status=closed', message: /status/ },
       { what: 'an unknown query parameter', query: 'mailbox=x', message: /Unrecognized key: "mailbox"/ },
     ],
   },

@@ -94,8 +94,9 @@ describe('mail server errors', () => {
     expect(transient[0].n).toBeGreaterThanOrEqual(2);
   });
 
-  it('treats ten transient failures in a row as permanent', async () => {
+  it('never disables a mailbox whose server refuses connections, however long: the server is marked unreachable instead', async () => {
     const user = 'neverup@example.test';
+    const owner = await bed.admin.createUser({ fullName: 'Never Up', email: 'never-up-owner@crm.test' });
     // A profile pointing at a port where nothing listens: every cycle is refused.
     const { id: deadProfile } = await bed.admin.createProfile({
       name: 'Nothing listens here',
@@ -105,20 +106,31 @@ describe('mail server errors', () => {
       incomingSecurity: 'none',
       minPollingIntervalSeconds: 1,
     });
-    const { id: mailboxId } = await bed.admin.createMailbox({ emailApproved: true, emailAddress: user, profileId: deadProfile, password: 'secret' });
-    const row = await eventually('the mailbox disabled', async () => {
+    const { id: mailboxId } = await bed.admin.createMailbox({
+      emailApproved: true,
+      emailAddress: user,
+      profileId: deadProfile,
+      ownerUserId: owner.id,
+      password: 'secret',
+    });
+    // Well past the ten failures in a row that disable a mailbox failing for its own reasons.
+    const row = await eventually('twelve refused cycles', async () => {
       const r = await mailboxRow(mailboxId);
-      return r.incoming_enabled ? undefined : r;
-    }, 60_000);
-    expect(row.consecutive_errors).toBe(10);
-    expect(row.last_error).toMatch(/10 failures in a row; sync disabled/);
-    const counts = await bed.query<{ error_class: string; n: number }>(
-      `SELECT error_class, count(*)::int AS n FROM sync_errors WHERE mailbox_id = $1 GROUP BY 1 ORDER BY 1`,
-      [mailboxId],
-    );
-    expect(counts).toEqual([
-      { error_class: 'permanent', n: 1 },
-      { error_class: 'transient', n: 9 },
-    ]);
+      return r.consecutive_errors >= 12 || !r.incoming_enabled ? r : undefined;
+    }, 90_000);
+    expect(row).toMatchObject({ incoming_enabled: true, incoming_status: 'not_run' });
+    expect(row.last_error).toMatch(/ECONNREFUSED/);
+    expect(await bed.admin.listAlerts({}, owner.id)).toEqual([]);
+    expect(await bed.admin.listAlerts({ mailboxId })).toEqual([]);
+    const serverAlerts = await bed.admin.listAlerts({ profileId: deadProfile });
+    expect(serverAlerts).toHaveLength(1);
+    expect(serverAlerts[0]).toMatchObject({ level: 'error', scope: 'server_profile', audiences: ['admins'], mailboxId: null });
+    expect(serverAlerts[0].message).toMatch(/^Server profile Nothing listens here: the mail server 127\.0\.0\.1:1 cannot be reached/);
+    expect(serverAlerts[0].occurrences).toBeGreaterThan(1);
+    const [health] = await bed.query<{ unreachable_since: Date | null }>(`SELECT unreachable_since FROM server_health WHERE profile_id = $1`, [deadProfile]);
+    expect(health.unreachable_since).not.toBeNull();
+    const status = await bed.temporal.workflow.getHandle(mailboxWorkflowId(mailboxId)).query(statusQuery);
+    expect(status.state).not.toBe('error');
+    await bed.admin.disableMailbox(mailboxId);
   });
 });

@@ -169,6 +169,7 @@ describe('enable, disable, Test & Enable', () => {
     expect(failed.incoming.message).toMatch(/^Authentication failed/);
     expect(failed.incomingEnabled).toBe(false);
     expect((await bed.admin.getMailbox(mailbox.id)).incoming).toMatchObject({ enabled: false, status: 'failure' });
+    expect((await bed.admin.getMailbox(mailbox.id)).statistics.nextSyncAt).toBeNull();
 
     await bed.admin.updateMailbox(mailbox.id, { password: 'right' });
     const passed = await bed.admin.testAndEnable(mailbox.id);
@@ -177,8 +178,34 @@ describe('enable, disable, Test & Enable', () => {
     expect(passed.incomingEnabled).toBe(true);
     const view = await bed.admin.getMailbox(mailbox.id);
     expect(view.incoming).toMatchObject({ enabled: true, status: 'success' });
-    expect(view.incoming.testedAt).not.toBeNull();
+    expect(view.incoming.statusAt).not.toBeNull();
     await eventually('the waiting message synced', async () => (await links(mailbox.id)).length === 1);
+  });
+
+  it('leaves an enabled mailbox enabled when Test & Enable fails transiently (a host that does not resolve)', async () => {
+    const { id: unresolvable } = await bed.admin.createProfile({
+      name: 'Unresolvable host',
+      serverType: 'imap',
+      incomingHost: 'nonexistent.invalid',
+      incomingPort: 143,
+      incomingSecurity: 'none',
+      minPollingIntervalSeconds: 1,
+      connectionTimeoutSeconds: 5,
+    });
+    const mailbox = await bed.admin.createMailbox({ emailApproved: true, emailAddress: 'unresolvable@example.test', profileId: unresolvable, password: 'x' });
+    await eventually('a failed cycle', async () => (await bed.admin.getMailbox(mailbox.id)).statistics.consecutiveErrors >= 1);
+
+    const result = await bed.admin.testAndEnable(mailbox.id);
+    expect(result.incoming).toMatchObject({ status: 'failure', errorClass: 'transient' });
+    expect(result.incomingEnabled).toBe(true);
+    const view = await bed.admin.getMailbox(mailbox.id);
+    expect(view.incoming).toMatchObject({ enabled: true, status: 'failure' });
+    expect(view.incoming.statusAt).not.toBeNull();
+    // Still enabled, so it goes on backing off (and is never disabled: the host is the server's fault).
+    await eventually('another failed cycle after the test', async () => (await bed.admin.getMailbox(mailbox.id)).statistics.consecutiveErrors >= 3);
+    expect((await bed.admin.getMailbox(mailbox.id)).incoming.enabled).toBe(true);
+    await bed.admin.disableMailbox(mailbox.id);
+    expect((await bed.admin.getMailbox(mailbox.id)).statistics.nextSyncAt).toBeNull();
   });
 
   it('does not enable an unapproved address until it is approved', async () => {
@@ -191,10 +218,14 @@ describe('enable, disable, Test & Enable', () => {
     const untested = await bed.admin.testAndEnable(mailbox.id);
     expect(untested.incoming.status).toBe('success');
     expect(untested.incomingEnabled).toBe(false);
+    // Waiting for approval, the mailbox plans no sync: no next-sync time, stale or not.
+    expect((await bed.admin.getMailbox(mailbox.id)).statistics.nextSyncAt).toBeNull();
     const alerts = await bed.admin.listAlerts({ mailboxId: mailbox.id });
     expect(alerts.map((a) => a.message)).toContain(`Mailbox ${address} was tested but is not enabled: its email address is not approved`);
 
     await bed.admin.approveMailbox(mailbox.id);
+    const resolved = await bed.admin.listAlerts({ mailboxId: mailbox.id, status: 'resolved' });
+    expect(resolved.map((a) => a.message)).toContain(`Mailbox ${address} was tested but is not enabled: its email address is not approved`);
     expect((await bed.admin.testAndEnable(mailbox.id)).incomingEnabled).toBe(true);
     await eventually('syncing', async () => (await bed.admin.liveStatus(mailbox.id))?.lastOutcome?.status === 'synced');
   });
@@ -212,31 +243,79 @@ describe('alerts and statistics', () => {
     const broken = await bed.admin.createMailbox({ emailApproved: true, emailAddress: 'broken1@example.test', profileId: profile.id, ownerUserId: owner.id, password: 'bad' });
     await eventually('the first broken mailbox disabled', async () => !(await bed.admin.getMailbox(broken.id)).incoming.enabled);
 
+    // One alert, for both the owner and the admins.
     const mailboxAlerts = await bed.admin.listAlerts({ mailboxId: broken.id });
-    expect(mailboxAlerts.map((a) => [a.level, a.scope, a.audience])).toEqual(
-      expect.arrayContaining([
-        ['error', 'mailbox', 'mailbox_owner'],
-        ['error', 'mailbox', 'admins'],
-      ]),
-    );
-    expect(mailboxAlerts.find((a) => a.audience === 'mailbox_owner')).toMatchObject({
+    expect(mailboxAlerts).toHaveLength(1);
+    expect(mailboxAlerts[0]).toMatchObject({
+      level: 'error',
+      scope: 'mailbox',
+      audiences: ['mailbox_owner', 'admins'],
       userId: owner.id,
+      occurrences: 1,
+      resolvedAt: null,
       message: expect.stringMatching(/^Mailbox broken1@example.test: Authentication failed/),
     });
-    // Only what the owner should see reaches the owner.
-    expect((await bed.admin.listAlerts({}, owner.id)).every((a) => a.userId === owner.id && a.audience !== 'admins')).toBe(true);
+    // Only what is addressed to the owner reaches the owner.
+    const ownersAlerts = await bed.admin.listAlerts({}, owner.id);
+    expect(ownersAlerts.map((a) => a.id)).toEqual([mailboxAlerts[0].id]);
     // One of three failing is not "most": no profile alert yet.
     expect(await bed.admin.listAlerts({ profileId: profile.id, limit: 100 }).then((a) => a.filter((x) => x.scope === 'server_profile'))).toEqual([]);
 
     const broken2 = await bed.admin.createMailbox({ emailApproved: true, emailAddress: 'broken2@example.test', profileId: profile.id, password: 'bad' });
     await eventually('the second broken mailbox disabled', async () => !(await bed.admin.getMailbox(broken2.id)).incoming.enabled);
+    // The ownerless mailbox's alert is the admins' only; the profile has no owner, so its alert is the admins' too.
+    expect((await bed.admin.listAlerts({ mailboxId: broken2.id }))[0]).toMatchObject({ audiences: ['admins'], userId: null });
     const profileAlerts = (await bed.admin.listAlerts({ profileId: profile.id })).filter((a) => a.scope === 'server_profile');
-    expect(profileAlerts.map((a) => a.audience).sort()).toEqual(['admins', 'profile_owner']);
-    expect(profileAlerts[0].message).toBe('Server profile Mostly failing: 2 of its 3 mailboxes failed to sync within the last hour');
+    expect(profileAlerts).toHaveLength(1);
+    expect(profileAlerts[0]).toMatchObject({ audiences: ['admins'], userId: null });
+    expect(profileAlerts[0].message).toMatch(/^Server profile Mostly failing: 2 of its 3 mailboxes are failing to sync/);
+    const [{ n: addressedToNobody }] = await bed.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM alerts WHERE cardinality(audiences) = 0 OR (user_id IS NULL AND audiences && ARRAY['mailbox_owner', 'profile_owner'])`,
+    );
+    expect(addressedToNobody).toBe(0);
 
     const stats = (await bed.admin.getMailbox(broken.id)).statistics;
     expect(stats).toMatchObject({ consecutiveErrors: 1, nextSyncAt: null, lastError: expect.stringMatching(/^Authentication failed/) });
     expect(stats.lastSyncStartedAt).not.toBeNull();
+
+    // Fixed, the mailbox syncs again: its alert is resolved (and kept), the error cleared with its time.
+    await dovecot.setPassword('broken1@example.test', 'bad');
+    await bed.admin.enableMailbox(broken.id);
+    const recovered = await eventually('the fixed mailbox synced', async () => {
+      const v = await bed.admin.getMailbox(broken.id);
+      return v.incoming.status === 'success' ? v : undefined;
+    });
+    expect(recovered.statistics).toMatchObject({ consecutiveErrors: 0, lastError: null, lastErrorAt: null });
+    expect(recovered.incoming.statusAt).not.toBeNull();
+    expect(await bed.admin.listAlerts({ mailboxId: broken.id })).toEqual([]);
+    const resolved = await bed.admin.listAlerts({ mailboxId: broken.id, status: 'resolved' });
+    expect(resolved.map((a) => a.id)).toEqual([mailboxAlerts[0].id]);
+    expect(resolved[0].resolvedAt).not.toBeNull();
+    expect((await bed.admin.listAlerts({ mailboxId: broken.id, status: 'all' })).map((a) => a.id)).toEqual([mailboxAlerts[0].id]);
+    // One of three failing again: the profile's alert is resolved too.
+    expect((await bed.admin.listAlerts({ profileId: profile.id, status: 'resolved' })).map((a) => a.id)).toContain(profileAlerts[0].id);
+  });
+
+  it('raises one alert per message that could not be synced, for the owner (the admins when there is none)', async () => {
+    const profile = await bed.admin.createProfile(dovecotProfile('Tiny messages only', dovecot, { maxMessageBytes: 100 }));
+    const owner = await newUser('Itemowner');
+    const views: { id: string }[] = [];
+    for (const [address, ownerUserId] of [['too-big-owned@example.test', owner.id], ['too-big-ownerless@example.test', undefined]] as const) {
+      await dovecot.addUser(address, 'secret');
+      await dovecot.deliver(address, makeMessages(2, { to: address }));
+      views.push(await bed.admin.createMailbox({ emailApproved: true, emailAddress: address, profileId: profile.id, ownerUserId, password: 'secret' }));
+    }
+    const itemAlerts = async (mailboxId: string) => (await bed.admin.listAlerts({ mailboxId })).filter((a) => a.scope === 'email_item');
+    await eventually('two item alerts on each mailbox', async () => (await itemAlerts(views[0].id)).length === 2 && (await itemAlerts(views[1].id)).length === 2);
+    expect((await itemAlerts(views[0].id)).map((a) => [a.audiences, a.userId, a.level])).toEqual([
+      [['mailbox_owner'], owner.id, 'warning'],
+      [['mailbox_owner'], owner.id, 'warning'],
+    ]);
+    expect((await itemAlerts(views[1].id)).map((a) => [a.audiences, a.userId])).toEqual([
+      [['admins'], null],
+      [['admins'], null],
+    ]);
+    expect((await bed.admin.getMailbox(views[0].id)).incoming).toMatchObject({ enabled: true, status: 'success' });
   });
 
   it('reports per-mailbox statistics and finds mailboxes by state through Temporal search attributes', async () => {

@@ -1,6 +1,8 @@
 import {
+  ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
   defineQuery,
@@ -8,6 +10,7 @@ import {
   defineUpdate,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -16,15 +19,13 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type {
   AsyncWorkActivities,
   CyclePlan,
-  CycleRecord,
   MailboxActivities,
   MailServerActivities,
   SyncIncomingOutcome,
   TestAndEnableResult,
 } from '../activities';
-import { MAX_CONSECUTIVE_TRANSIENT_ERRORS } from '../src/policy/errorClassification';
 import { applyServerLoad } from '../src/policy/serverLoad';
-import { INITIAL_ACTIVITY, nextSyncDelay, recordCycle, type CycleOutcome, type SyncActivity } from '../src/policy/syncDelay';
+import { INITIAL_ACTIVITY, lostAttemptDelay, nextSyncDelay, recordCycle, type CycleOutcome, type SyncActivity } from '../src/policy/syncDelay';
 import {
   CrmUserIdAttribute,
   MailboxIdAttribute,
@@ -33,21 +34,28 @@ import {
   type KeywordAttribute,
   type MailboxState,
 } from '../src/temporal/searchAttributes';
+import { currentDetails } from './currentDetails';
 
 export interface MailboxSyncInput {
   mailboxId: string;
   /** Carried across continue-as-new. */
   activity?: SyncActivity;
   syncRequested?: boolean;
+  /** Attempts in a row at the sync activity that did not complete. Carried across continue-as-new. */
+  lostAttempts?: number;
 }
 
 export interface MailboxStatus {
   mailboxId: string;
   state: MailboxState;
+  /** Idle cycles and failures in a row; `consecutiveErrors` is the mailbox row's figure, read each cycle. */
   activity: SyncActivity;
   lastOutcome: SyncIncomingOutcome | null;
-  nextSyncAt: number | null;
+  /** ISO 8601; null while parked or syncing. */
+  nextSyncAt: string | null;
   cyclesThisRun: number;
+  /** Why the sync activity is being tried again (its worker was lost, ...), while it is; else null. */
+  retrying: string | null;
 }
 
 /** Cut the current wait short and sync now. */
@@ -74,8 +82,9 @@ function mailServer(plan: CyclePlan) {
     taskQueue: plan.mailServerTaskQueue,
     startToCloseTimeout: '6 hours',
     heartbeatTimeout: plan.heartbeatTimeoutMs,
-    // Mail-server failures come back as outcomes; these retries cover a lost worker.
-    retry: { initialInterval: '1 second', maximumAttempts: 5 },
+    // Mail-server failures come back as outcomes. An attempt that fails otherwise (its worker was
+    // lost, the database was down) is retried by the workflow, without limit, so that it shows.
+    retry: { maximumAttempts: 1 },
   });
 }
 
@@ -93,9 +102,19 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
   const { mailboxId } = input;
   let activity = input.activity ?? INITIAL_ACTIVITY;
   let syncRequested = input.syncRequested ?? false;
+  let lostAttempts = input.lostAttempts ?? 0;
   let changed = false;
   let runMappingVersion: number | undefined;
-  const status: MailboxStatus = { mailboxId, state: 'idle', activity, lastOutcome: null, nextSyncAt: null, cyclesThisRun: 0 };
+  let lastError: string | null = null;
+  const status: MailboxStatus = {
+    mailboxId,
+    state: 'idle',
+    activity,
+    lastOutcome: null,
+    nextSyncAt: null,
+    cyclesThisRun: 0,
+    retrying: null,
+  };
   const published = new Map<string, string>();
 
   setHandler(syncNowSignal, () => {
@@ -119,13 +138,25 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
   });
   setHandler(statusQuery, () => ({ ...status, activity }));
 
-  const publish = (plan: CyclePlan | null, state: MailboxState) => {
+  /** The state, to the status query, the search attributes and Temporal UI's current details. */
+  const publish = (plan: CyclePlan, state: MailboxState, nextSyncAt: number | null) => {
     status.state = state;
+    status.nextSyncAt = nextSyncAt === null ? null : new Date(nextSyncAt).toISOString();
+    setCurrentDetails(
+      currentDetails({
+        emailAddress: plan.emailAddress,
+        ownerName: plan.ownerName,
+        state,
+        lastError,
+        nextSyncAt: status.nextSyncAt,
+        retrying: status.retrying,
+      }),
+    );
     const wanted: [KeywordAttribute, string | null][] = [
       [MailboxIdAttribute, mailboxId],
       [MailboxStateAttribute, state],
-      [ServerProfileIdAttribute, plan?.profileId ?? null],
-      [CrmUserIdAttribute, plan?.ownerUserId ?? null],
+      [ServerProfileIdAttribute, plan.profileId],
+      [CrmUserIdAttribute, plan.ownerUserId],
     ];
     const updates = wanted.filter(([key, value]) => value !== null && published.get(key.name) !== value) as [
       KeywordAttribute,
@@ -134,6 +165,15 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     if (updates.length === 0) return;
     upsertSearchAttributes(updates.map(([key, value]): SearchAttributeUpdatePair => ({ key, value })));
     for (const [key, value] of updates) published.set(key.name, value);
+  };
+
+  /** Waits for the next cycle (or a signal), then continues as new if this run is long enough. */
+  const waitForNextCycle = async (plan: CyclePlan, delayMs: number) => {
+    await condition(() => syncRequested || changed, delayMs);
+    if (status.cyclesThisRun >= plan.cyclesPerRun || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof mailboxSyncWorkflow>({ mailboxId, activity, syncRequested: syncRequested || changed, lostAttempts });
+    }
   };
 
   for (;;) {
@@ -149,21 +189,37 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
       await condition(allHandlersFinished);
       await continueAsNew<typeof mailboxSyncWorkflow>({ mailboxId, syncRequested: true });
     }
+    // The mailbox row is the one source of its error figures (an admin's enable or test resets them).
+    activity = { ...activity, consecutiveErrors: plan.consecutiveErrors };
+    lastError = plan.lastError;
 
     if (!plan.incomingEnabled || plan.awaitingApproval) {
-      publish(plan, plan.lastSyncFailed ? 'error' : 'disabled');
-      status.nextSyncAt = null;
+      status.retrying = null;
+      publish(plan, plan.lastSyncFailed && !plan.incomingEnabled ? 'error' : 'disabled', null);
       // Parked: no timer, no activity, until the mailbox changes. A change that came earlier
       // only costs one more look at the database.
       await condition(() => changed);
       activity = INITIAL_ACTIVITY;
+      lostAttempts = 0;
       status.lastOutcome = null;
       continue;
     }
 
-    publish(plan, 'syncing');
+    publish(plan, 'syncing', null);
     syncRequested = false;
     const outcome = await syncOnce(plan, mailboxId);
+    if (outcome.status === 'lost') {
+      // Not the mailbox's fault: nothing is recorded against it; the activity is tried again.
+      lostAttempts++;
+      status.retrying = outcome.reason;
+      status.cyclesThisRun++;
+      const delayMs = lostAttemptDelay(lostAttempts, plan.intervals);
+      publish(plan, 'retrying', Date.now() + delayMs);
+      await waitForNextCycle(plan, delayMs);
+      continue;
+    }
+    lostAttempts = 0;
+    status.retrying = null;
     // Disabled or remapped while it ran: nothing was stored past the change; re-read the mailbox.
     if (outcome.status === 'disabled' || outcome.status === 'superseded') continue;
     status.lastOutcome = outcome;
@@ -182,13 +238,16 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     const nextSyncAt = Date.now() + delayMs;
 
     if (outcome.status === 'failed') {
-      const permanent = outcome.errorClass === 'permanent' || activity.consecutiveErrors >= MAX_CONSECUTIVE_TRANSIENT_ERRORS;
-      const message =
-        outcome.errorClass === 'transient' && permanent
-          ? `${outcome.message} (${activity.consecutiveErrors} failures in a row; sync disabled)`
-          : outcome.message;
-      await bookkeeping.recordCycle(mailboxId, failureRecord(outcome.errorClass, message, activity, permanent, nextSyncAt));
-      if (permanent) continue; // describeMailbox now reports it disabled: park.
+      const { disabled } = await bookkeeping.recordCycle(mailboxId, {
+        kind: 'failure',
+        errorClass: outcome.errorClass,
+        message: outcome.message,
+        unreachable: outcome.unreachable ?? false,
+        consecutiveErrors: activity.consecutiveErrors,
+        nextSyncAt,
+      });
+      if (disabled) continue; // describeMailbox now reports it disabled: park.
+      lastError = outcome.message;
     } else {
       await bookkeeping.recordCycle(mailboxId, {
         kind: 'success',
@@ -196,41 +255,21 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
         itemsFailed: outcome.itemsFailed,
         nextSyncAt,
       });
+      lastError = null;
     }
 
-    publish(plan, 'idle');
-    status.nextSyncAt = nextSyncAt;
-    await condition(() => syncRequested || changed, delayMs);
-
-    if (status.cyclesThisRun >= plan.cyclesPerRun || workflowInfo().continueAsNewSuggested) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof mailboxSyncWorkflow>({ mailboxId, activity, syncRequested: syncRequested || changed });
-    }
+    publish(plan, 'idle', nextSyncAt);
+    await waitForNextCycle(plan, delayMs);
   }
 }
 
-async function syncOnce(plan: CyclePlan, mailboxId: string): Promise<SyncIncomingOutcome> {
+/** The sync activity's outcome, or `lost` when the attempt did not complete (no limit on attempts). */
+async function syncOnce(plan: CyclePlan, mailboxId: string): Promise<SyncIncomingOutcome | { status: 'lost'; reason: string }> {
   try {
     return await mailServer(plan).syncIncoming(mailboxId);
   } catch (err) {
-    // Retries exhausted (workers kept dying, or a bug): count it as a transient failure.
-    return { status: 'failed', errorClass: 'transient', message: `Sync activity failed: ${(err as Error).message}` };
+    // An attempt cancelled by its worker's shutdown is lost like any other; only the workflow's own cancellation ends it.
+    if (!(err instanceof ActivityFailure) || CancellationScope.current().consideredCancelled) throw err;
+    return { status: 'lost', reason: err.cause?.message ?? err.message };
   }
-}
-
-function failureRecord(
-  errorClass: 'transient' | 'permanent',
-  message: string,
-  activity: SyncActivity,
-  permanent: boolean,
-  nextSyncAt: number,
-): CycleRecord {
-  return {
-    kind: 'failure',
-    errorClass: permanent ? 'permanent' : errorClass,
-    message,
-    consecutiveErrors: activity.consecutiveErrors,
-    disable: permanent,
-    nextSyncAt: permanent ? null : nextSyncAt,
-  };
 }

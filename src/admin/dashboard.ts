@@ -4,7 +4,10 @@ import { slotLockKey } from '../worker/connectionSlots';
 /** What the monitoring dashboard shows, after Dynamics' server-side synchronization dashboard. */
 export interface DashboardSummary {
   generatedAt: string;
-  /** Mailboxes per state: syncing, idle, failing (enabled, erroring), error (disabled by an error), disabled, awaiting_approval. */
+  /**
+   * Mailboxes per state: syncing, idle, failing (enabled, erroring), server_unreachable (enabled, waiting
+   * for its unreachable server), error (disabled by an error), disabled, awaiting_approval.
+   */
   mailboxesByState: Record<string, number>;
   failing: { id: string; emailAddress: string; state: string; lastError: string | null; lastErrorAt: string | null; consecutiveErrors: number }[];
   /** Every mailbox's state (as counted in mailboxesByState) with its owner's and profile's names, for the mailbox table. */
@@ -17,8 +20,26 @@ export interface DashboardSummary {
   servers: { profileId: string; name: string; cap: number; inUse: number }[];
   /** Syncs under way with their progress. */
   inProgress: { id: string; emailAddress: string; folder: string; itemsDone: number; itemsTotal: number }[];
-  alerts: { id: number; level: string; scope: string; audience: string; message: string; createdAt: string; mailboxId: string | null }[];
+  /** Open alerts, newest first (at most 20), as GET /alerts lists them. */
+  alerts: {
+    id: number;
+    level: string;
+    scope: string;
+    audiences: string[];
+    mailboxId: string | null;
+    profileId: string | null;
+    userId: string | null;
+    message: string;
+    createdAt: string;
+    lastSeenAt: string;
+    occurrences: number;
+    resolvedAt: string | null;
+  }[];
 }
+
+/** The columns of an alert as the API shows it (AlertView), for every query that lists alerts. */
+export const ALERT_COLUMNS = `id::int, level, scope, audiences, mailbox_id AS "mailboxId", profile_id AS "profileId", user_id AS "userId",
+  message, created_at AS "createdAt", last_seen_at AS "lastSeenAt", occurrences, resolved_at AS "resolvedAt"`;
 
 const LAG_BUCKETS: [string, number][] = [
   ['< 15 min', 15],
@@ -32,6 +53,8 @@ const STATE_SQL = `CASE
   WHEN NOT m.incoming_enabled AND m.incoming_status = 'failure' THEN 'error'
   WHEN NOT m.incoming_enabled THEN 'disabled'
   WHEN NOT m.email_approved AND o.require_email_approval THEN 'awaiting_approval'
+  WHEN m.consecutive_errors > 0 AND EXISTS (SELECT 1 FROM server_health h WHERE h.profile_id = m.profile_id AND h.unreachable_since IS NOT NULL)
+    THEN 'server_unreachable'
   WHEN m.consecutive_errors > 0 THEN 'failing'
   WHEN m.sync_progress IS NOT NULL OR m.last_sync_started_at > coalesce(m.last_sync_completed_at, '-infinity') THEN 'syncing'
   ELSE 'idle' END`;
@@ -65,7 +88,7 @@ export async function dashboardSummary(pool: Pool): Promise<DashboardSummary> {
     pool.query(
       `SELECT id, email_address, sync_progress FROM mailboxes WHERE sync_progress IS NOT NULL ORDER BY (sync_progress->>'updatedAt') DESC LIMIT 20`,
     ),
-    pool.query(`SELECT id, level, scope, audience, message, created_at, mailbox_id FROM alerts ORDER BY created_at DESC, id DESC LIMIT 20`),
+    pool.query(`SELECT ${ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 20`),
   ]);
   const held = new Map<number, number>(locks.rows.map((r) => [r.key, r.n]));
   const lagMinutes: number[] = lags.rows.map((r) => Number(r.minutes));
@@ -89,13 +112,10 @@ export async function dashboardSummary(pool: Pool): Promise<DashboardSummary> {
     servers: profiles.rows.map((p) => ({ profileId: p.id, name: p.name, cap: p.max_concurrent_connections, inUse: held.get(slotLockKey(p.id)) ?? 0 })),
     inProgress: progress.rows.map((r) => ({ id: r.id, emailAddress: r.email_address, ...r.sync_progress })),
     alerts: alerts.rows.map((a) => ({
-      id: a.id,
-      level: a.level,
-      scope: a.scope,
-      audience: a.audience,
-      message: a.message,
-      createdAt: a.created_at.toISOString(),
-      mailboxId: a.mailbox_id,
+      ...a,
+      createdAt: a.createdAt.toISOString(),
+      lastSeenAt: a.lastSeenAt.toISOString(),
+      resolvedAt: a.resolvedAt?.toISOString() ?? null,
     })),
   };
 }

@@ -9,7 +9,7 @@ import { mailboxWorkflowId, taskQueues } from '../temporal/names';
 import { MailboxIdAttribute } from '../temporal/searchAttributes';
 import { disableUpdate, mailboxChangedSignal, mailboxSyncWorkflow, statusQuery, syncNowSignal, testAndEnableUpdate, type MailboxStatus } from '../../workflows';
 import { syncNowRefusal } from '../policy/syncNow';
-import { dashboardSummary, type DashboardSummary } from './dashboard';
+import { ALERT_COLUMNS, dashboardSummary, type DashboardSummary } from './dashboard';
 import { ConflictError, InvalidRequestError, NotFoundError } from './errors';
 import { AlertQuery, MailboxPatch, MapRequest, NewMailbox, NewProfile, NewUser, ProfilePatch, UserOptions } from './schemas';
 
@@ -44,7 +44,8 @@ export interface ProfileView {
 interface DirectionView {
   enabled: boolean;
   status: string;
-  testedAt: Date | null;
+  /** When this status was last established, by a Test & Enable or (incoming) a sync; null while not_run. */
+  statusAt: Date | null;
   message: string | null;
 }
 
@@ -55,7 +56,9 @@ export interface MailboxStatistics {
   itemsProcessedLastCycle: number;
   itemsFailedLastCycle: number;
   consecutiveErrors: number;
+  /** Null unless incoming sync is enabled and may run (not parked). */
   nextSyncAt: Date | null;
+  /** Both null once the mailbox syncs (or tests) successfully again. */
   lastError: string | null;
   lastErrorAt: Date | null;
 }
@@ -84,13 +87,23 @@ export interface AlertView {
   id: number;
   level: string;
   scope: string;
-  audience: string;
+  /** Who it is for: mailbox_owner, profile_owner (both with userId), admins. Never empty. */
+  audiences: string[];
   mailboxId: string | null;
   profileId: string | null;
   userId: string | null;
   message: string;
   createdAt: Date;
+  /** The condition was last seen then; `occurrences` times in all while the alert was open. */
+  lastSeenAt: Date;
+  occurrences: number;
+  /** When the condition cleared; null while the alert is open. */
+  resolvedAt: Date | null;
 }
+
+// Every mailbox view reads the organisation's approval setting with the row: a parked mailbox shows no next sync.
+const MAILBOX_SELECT = `SELECT m.*, NOT m.email_approved AND o.require_email_approval AS awaiting_approval
+  FROM mailboxes m CROSS JOIN organization_settings o`;
 
 const PROFILE_COLUMNS: Record<keyof z.output<typeof ProfilePatch>, string> = {
   name: 'name',
@@ -123,9 +136,10 @@ function toMailbox(r: Record<string, any>): MailboxView {
   const direction = (d: 'incoming' | 'outgoing' | 'items'): DirectionView => ({
     enabled: r[`${d}_enabled`],
     status: r[`${d}_status`],
-    testedAt: r[`${d}_tested_at`],
+    statusAt: r[`${d}_status`] === 'not_run' ? null : r[`${d}_tested_at`],
     message: r[`${d}_test_message`],
   });
+  const mayRun = r.incoming_enabled && !r.awaiting_approval;
   return {
     id: r.id,
     emailAddress: r.email_address,
@@ -146,9 +160,9 @@ function toMailbox(r: Record<string, any>): MailboxView {
       itemsProcessedLastCycle: r.items_processed_last_cycle,
       itemsFailedLastCycle: r.items_failed_last_cycle,
       consecutiveErrors: r.consecutive_errors,
-      nextSyncAt: r.next_sync_at,
+      nextSyncAt: mayRun ? r.next_sync_at : null,
       lastError: r.last_error,
-      lastErrorAt: r.last_error_at,
+      lastErrorAt: r.last_error === null ? null : r.last_error_at,
     },
     progress: r.sync_progress,
     createdAt: r.created_at,
@@ -322,13 +336,13 @@ export class MailboxService {
   }
 
   async getMailbox(id: string): Promise<MailboxView> {
-    const { rows } = await this.pool.query(`SELECT * FROM mailboxes WHERE id = $1`, [id]);
+    const { rows } = await this.pool.query(`${MAILBOX_SELECT} WHERE m.id = $1`, [id]);
     if (!rows[0]) throw new NotFoundError('Mailbox', id);
     return toMailbox(rows[0]);
   }
 
   async listMailboxes(filter: { ownerUserId?: string } = {}): Promise<MailboxView[]> {
-    const { rows } = await this.pool.query(`SELECT * FROM mailboxes WHERE $1::uuid IS NULL OR owner_user_id = $1 ORDER BY created_at`, [
+    const { rows } = await this.pool.query(`${MAILBOX_SELECT} WHERE $1::uuid IS NULL OR m.owner_user_id = $1 ORDER BY m.created_at`, [
       filter.ownerUserId ?? null,
     ]);
     return rows.map(toMailbox);
@@ -410,6 +424,10 @@ export class MailboxService {
   async approveMailbox(id: string): Promise<MailboxView> {
     const { rowCount } = await this.pool.query(`UPDATE mailboxes SET email_approved = true, updated_at = now() WHERE id = $1`, [id]);
     if (!rowCount) throw new NotFoundError('Mailbox', id);
+    await this.pool.query(
+      `UPDATE alerts SET resolved_at = now() WHERE mailbox_id = $1 AND condition_key = 'awaiting_approval' AND resolved_at IS NULL`,
+      [id],
+    );
     await this.signalIfRunning(id, mailboxChangedSignal);
     return this.getMailbox(id);
   }
@@ -417,7 +435,8 @@ export class MailboxService {
   /** Turns incoming sync back on without testing (Test & Enable tests first) and wakes the workflow. */
   async enableMailbox(id: string): Promise<MailboxView> {
     const { rowCount } = await this.pool.query(
-      `UPDATE mailboxes SET incoming_enabled = true, incoming_status = 'not_run', consecutive_errors = 0, updated_at = now() WHERE id = $1`,
+      `UPDATE mailboxes SET incoming_enabled = true, incoming_status = 'not_run', incoming_tested_at = NULL, incoming_test_message = NULL,
+              consecutive_errors = 0, own_errors_in_row = 0, updated_at = now() WHERE id = $1`,
       [id],
     );
     if (!rowCount) throw new NotFoundError('Mailbox', id);
@@ -508,17 +527,20 @@ export class MailboxService {
 
   // Alerts -----------------------------------------------------------------
 
-  /** Alerts, newest first. `forUserId` limits them to what that user should see. */
+  /**
+   * Alerts, newest first: open ones by default (`status`: open, resolved, all). `forUserId` limits
+   * them to those addressed to that user as a mailbox or profile owner.
+   */
   async listAlerts(input: z.input<typeof AlertQuery>, forUserId?: string): Promise<AlertView[]> {
     const q = AlertQuery.parse(input);
     const { rows } = await this.pool.query(
-      `SELECT id, level, scope, audience, mailbox_id AS "mailboxId", profile_id AS "profileId", user_id AS "userId", message,
-              created_at AS "createdAt"
+      `SELECT ${ALERT_COLUMNS}
          FROM alerts
         WHERE ($1::uuid IS NULL OR mailbox_id = $1) AND ($2::uuid IS NULL OR profile_id = $2) AND ($3::text IS NULL OR level = $3)
-          AND ($4::uuid IS NULL OR (user_id = $4 AND audience <> 'admins'))
+          AND ($4::uuid IS NULL OR (user_id = $4 AND audiences && ARRAY['mailbox_owner', 'profile_owner']))
+          AND ($6 = 'all' OR (resolved_at IS NULL) = ($6 = 'open'))
         ORDER BY created_at DESC, id DESC LIMIT $5`,
-      [q.mailboxId ?? null, q.profileId ?? null, q.level ?? null, forUserId ?? null, q.limit],
+      [q.mailboxId ?? null, q.profileId ?? null, q.level ?? null, forUserId ?? null, q.limit, q.status],
     );
     return rows;
   }

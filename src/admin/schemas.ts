@@ -80,6 +80,7 @@ export const MapRequest = z.object({
 });
 
 export const AlertQuery = z.object({
+  status: z.enum(['open', 'resolved', 'all']).default('open').describe('open (the default): conditions that still hold; resolved: cleared ones'),
   mailboxId: z.uuid().optional(),
   profileId: z.uuid().optional(),
   level: z.enum(['error', 'warning', 'information']).optional(),

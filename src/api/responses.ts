@@ -48,8 +48,11 @@ export const ProfileResponse = z.object({
 export const DirectionResponse = z.object({
   enabled: z.boolean(),
   status: z.string().describe('not_run | success | failure'),
-  testedAt: z.date().nullable(),
-  message: z.string().nullable(),
+  statusAt: z
+    .date()
+    .nullable()
+    .describe('ISO 8601: when this status was last established, by a Test & Enable or (incoming) a sync; null exactly when the status is not_run'),
+  message: z.string().nullable().describe("The test's or the sync's sentence for this status"),
 });
 
 export const StatisticsResponse = z.object({
@@ -58,9 +61,9 @@ export const StatisticsResponse = z.object({
   lastSuccessAt: z.date().nullable(),
   itemsProcessedLastCycle: z.number().int(),
   itemsFailedLastCycle: z.number().int(),
-  consecutiveErrors: z.number().int(),
-  nextSyncAt: z.date().nullable(),
-  lastError: z.string().nullable(),
+  consecutiveErrors: z.number().int().describe('Failed cycles in a row (the one figure; the live status shows the same)'),
+  nextSyncAt: z.date().nullable().describe('ISO 8601; null unless incoming sync is enabled and not waiting for approval'),
+  lastError: z.string().nullable().describe('Cleared, with lastErrorAt, by the next successful sync or Test & Enable'),
   lastErrorAt: z.date().nullable(),
 });
 
@@ -93,7 +96,12 @@ export const MailboxResponse = z.object({
 });
 
 export const LiveStatus = z
-  .looseObject({ mailboxId: z.string(), state: z.string() })
+  .looseObject({
+    mailboxId: z.string(),
+    state: z.string().describe('syncing | idle | retrying | disabled | error'),
+    nextSyncAt: z.string().nullable().describe('ISO 8601; null while parked or syncing'),
+    retrying: z.string().nullable().describe('Why the sync activity is being tried again (its worker was lost, ...), while it is'),
+  })
   .nullable()
   .describe("The mailbox workflow's live status (its `status` query), or null when the workflow is not running");
 
@@ -108,6 +116,10 @@ export const DirectionResult = z.object({
   status: z.string().describe('success | failure | not_run ...'),
   message: z.string(),
   testedAt: z.string().describe('ISO 8601'),
+  errorClass: z
+    .enum(['transient', 'permanent'])
+    .optional()
+    .describe("A failure's class: a permanent one disabled the direction; a transient one (unreachable, timed out) left it as it was"),
 });
 export const TestAndEnableResponse = z.object({
   incoming: DirectionResult,
@@ -120,13 +132,16 @@ export const TestAndEnableResponse = z.object({
 export const AlertResponse = z.object({
   id: z.number().int(),
   level: z.string().describe('error | warning | information'),
-  scope: z.string(),
-  audience: z.string(),
+  scope: z.string().describe('email_item | mailbox | server_profile'),
+  audiences: z.array(z.string()).describe('Who it is for, never empty: mailbox_owner, profile_owner (both the user in userId), admins'),
   mailboxId: z.uuid().nullable(),
   profileId: z.uuid().nullable(),
-  userId: z.uuid().nullable(),
+  userId: z.uuid().nullable().describe('The owner it is addressed to, when an audience is an owner'),
   message: z.string(),
-  createdAt: z.date(),
+  createdAt: z.date().describe('ISO 8601: first raised'),
+  lastSeenAt: z.date().describe('ISO 8601: the condition was last seen then (a repeat bumps it and occurrences)'),
+  occurrences: z.number().int(),
+  resolvedAt: z.date().nullable().describe('ISO 8601: when the condition cleared (the alert is kept); null while open'),
 });
 
 export const MeResponse = z.object({

@@ -15,7 +15,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
-import { classifyMailError } from '../policy/errorClassification';
+import { classifyMailError, type ErrorClass } from '../policy/errorClassification';
 import { imapClientOptions } from './imapMailSource';
 import type { MailServerEndpoint } from './mailSource';
 
@@ -27,6 +27,8 @@ export interface DirectionResult {
   message: string;
   /** ISO 8601, when the check finished. */
   testedAt: string;
+  /** A failure's class: a transient one (unreachable, timed out) leaves an enabled direction enabled. */
+  errorClass?: ErrorClass;
 }
 
 /** The profile's SMTP server, with the mailbox's credentials (already decrypted). */
@@ -51,8 +53,9 @@ function redactSecret(message: string, secret: string): string {
 }
 
 function failure(err: unknown, endpoint: MailServerEndpoint, prefix = ''): DirectionResult {
-  const message = redactSecret(prefix + classifyMailError(err, endpoint).message, endpoint.password);
-  return { status: 'failure', message, testedAt: new Date().toISOString() };
+  const classified = classifyMailError(err, endpoint);
+  const message = redactSecret(prefix + classified.message, endpoint.password);
+  return { status: 'failure', message, testedAt: new Date().toISOString(), errorClass: classified.errorClass };
 }
 
 function describeMs(ms: number): string {

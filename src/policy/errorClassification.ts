@@ -137,3 +137,9 @@ export function classifyMailError(err: unknown, endpoint?: ServerAddress): Class
   }
   return { errorClass: 'transient', message: text(facts.message) ?? 'Unknown mail server error' };
 }
+
+/** A network-level failure (refused, unreachable, timed out): the server's fault, whichever mailbox asked. */
+export function isUnreachableError(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null ? text((err as ErrorFacts).code) : undefined;
+  return code !== undefined && Object.hasOwn(NETWORK_CODES, code);
+}

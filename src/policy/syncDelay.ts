@@ -53,3 +53,16 @@ export function nextSyncDelay(activity: SyncActivity, outcome: CycleOutcome, int
   const idleBackoff = intervals.defaultMs * intervals.idleGrowth ** Math.max(0, activity.idleCycles - 1);
   return Math.round(Math.max(minMs, Math.min(idleBackoff, Math.max(intervals.maxIdleMs, intervals.defaultMs))));
 }
+
+/** The longest wait between attempts at a sync activity that no worker completed. */
+export const LOST_ATTEMPT_MAX_MS = 60_000;
+
+/**
+ * The wait before attempt `lostAttempts + 1` at a sync activity whose worker was lost (or that
+ * failed for the deployment's reasons): doubling from a second, capped at a minute, or at the
+ * error back-off's cap when that is shorter. There is no last attempt.
+ */
+export function lostAttemptDelay(lostAttempts: number, intervals: Pick<SyncIntervals, 'errorMaxMs'>): number {
+  const cap = Math.min(LOST_ATTEMPT_MAX_MS, intervals.errorMaxMs);
+  return Math.min(cap, 1000 * 2 ** Math.max(0, Math.min(lostAttempts - 1, 16)));
+}

@@ -1,6 +1,14 @@
 import type { Pool, PoolClient } from 'pg';
 import type { CrmRecordRef, CrmRecordType } from '../domain/email';
 import type { SourceCursor } from '../mail/mailSource';
+import {
+  decideMailboxFailure,
+  enabledAfterTest,
+  mostMailboxesFailing,
+  profileAudiences,
+  serverUnreachable,
+  type AlertAudience,
+} from '../policy/failurePolicy';
 import { observeServer, type ServerHealth } from '../policy/serverLoad';
 import { defaultPort } from '../policy/serverProfiles';
 import type { SecretBox } from '../secrets/secretBox';
@@ -8,10 +16,12 @@ import {
   SyncSupersededError,
   type ConnectivityResults,
   type CycleStats,
+  type FailureRecorded,
   type IncomingBatchCommit,
   type MailboxFailure,
   type MailboxPlan,
   type MailboxSyncContext,
+  type SuccessRecorded,
   type SyncStore,
   type TestAndEnableResult,
 } from './syncStore';
@@ -42,11 +52,13 @@ export class PgSyncStore implements SyncStore {
 
   async describeMailbox(mailboxId: string): Promise<MailboxPlan | null> {
     const { rows } = await this.pool.query(
-      `SELECT m.id, m.profile_id, p.server_type, m.owner_user_id, m.incoming_enabled, m.incoming_status, m.mapping_version,
+      `SELECT m.id, m.email_address, m.profile_id, p.server_type, m.owner_user_id, u.full_name AS owner_name, m.incoming_enabled,
+              m.incoming_status, m.mapping_version, m.consecutive_errors, m.last_error,
               NOT m.email_approved AND o.require_email_approval AS awaiting_approval,
               coalesce(m.min_polling_interval_seconds, p.min_polling_interval_seconds) AS min_polling_interval_seconds,
               h.response_ms, h.failures_in_row, h.throttled_until
          FROM mailboxes m JOIN email_server_profiles p ON p.id = m.profile_id CROSS JOIN organization_settings o
+         LEFT JOIN crm_users u ON u.id = m.owner_user_id
          LEFT JOIN server_health h ON h.profile_id = m.profile_id
         WHERE m.id = $1`,
       [mailboxId],
@@ -55,14 +67,18 @@ export class PgSyncStore implements SyncStore {
     if (!r) return null;
     return {
       mailboxId: r.id,
+      emailAddress: r.email_address,
       profileId: r.profile_id,
       serverType: r.server_type,
       ownerUserId: r.owner_user_id,
+      ownerName: r.owner_name,
       incomingEnabled: r.incoming_enabled,
       lastSyncFailed: r.incoming_status === 'failure',
       awaitingApproval: r.awaiting_approval,
       mappingVersion: r.mapping_version,
       minPollingIntervalMs: r.min_polling_interval_seconds * 1000,
+      consecutiveErrors: r.consecutive_errors,
+      lastError: r.last_error,
       serverHealth:
         r.response_ms === null
           ? null
@@ -218,9 +234,11 @@ export class PgSyncStore implements SyncStore {
            DO UPDATE SET message = excluded.message, occurred_at = now()`,
           [commit.mailboxId, commit.folder, errors],
         );
+        // One alert per item error, for the owner (the admins when the mailbox has none); never deduplicated.
         await db.query(
-          `INSERT INTO alerts (level, scope, audience, mailbox_id, user_id, message)
-           SELECT 'warning', 'email_item', 'mailbox_owner', $1, $2, format('A message in %s was not synced: %s', $3::text, r.message)
+          `INSERT INTO alerts (level, scope, audiences, mailbox_id, user_id, message)
+           SELECT 'warning', 'email_item', CASE WHEN $2::uuid IS NULL THEN ARRAY['admins'] ELSE ARRAY['mailbox_owner'] END, $1, $2,
+                  format('A message in %s was not synced: %s', $3::text, r.message)
              FROM jsonb_to_recordset($4::jsonb) AS r(remote_id text, message text)`,
           [commit.mailboxId, commit.ownerUserId, commit.folder, errors],
         );
@@ -280,97 +298,220 @@ export class PgSyncStore implements SyncStore {
     await this.pool.query(`UPDATE mailboxes SET last_sync_started_at = now() WHERE id = $1`, [mailboxId]);
   }
 
-  async recordCycleSuccess(mailboxId: string, stats: CycleStats): Promise<void> {
-    await this.pool.query(
-      `UPDATE mailboxes SET last_sync_completed_at = now(), last_success_at = now(), incoming_status = 'success', sync_progress = NULL,
-              consecutive_errors = 0, items_processed_last_cycle = $2, items_failed_last_cycle = $3, next_sync_at = $4
-        WHERE id = $1`,
-      [mailboxId, stats.itemsProcessed, stats.itemsFailed, stats.nextSyncAt],
-    );
-  }
-
-  async recordMailboxFailure(mailboxId: string, failure: MailboxFailure): Promise<void> {
-    await inTransaction(this.pool, async (db) => {
-      await db.query(
-        `UPDATE mailboxes SET last_sync_completed_at = now(), last_error = $2, last_error_at = now(), consecutive_errors = $3, sync_progress = NULL,
-                incoming_status = CASE WHEN $4 THEN 'failure' ELSE incoming_status END,
-                incoming_enabled = incoming_enabled AND NOT $4,
-                next_sync_at = $5
-          WHERE id = $1`,
-        [mailboxId, failure.message, failure.consecutiveErrors, failure.disable, failure.nextSyncAt],
+  async recordCycleSuccess(mailboxId: string, stats: CycleStats): Promise<SuccessRecorded> {
+    return inTransaction(this.pool, async (db) => {
+      const { rows } = await db.query(
+        `UPDATE mailboxes SET last_sync_completed_at = now(), last_success_at = now(), sync_progress = NULL,
+                incoming_status = 'success', incoming_tested_at = now(), incoming_test_message = 'The last sync succeeded',
+                consecutive_errors = 0, own_errors_in_row = 0, last_error = NULL, last_error_at = NULL,
+                items_processed_last_cycle = $2, items_failed_last_cycle = $3, next_sync_at = $4
+          WHERE id = $1 RETURNING profile_id`,
+        [mailboxId, stats.itemsProcessed, stats.itemsFailed, stats.nextSyncAt],
       );
-      await db.query(`INSERT INTO sync_errors (mailbox_id, scope, error_class, message) VALUES ($1, 'mailbox', $2, $3)`, [
-        mailboxId,
-        failure.errorClass,
-        failure.message,
-      ]);
-      // Permanent: an error for the owner and the admins. Transient: one warning per streak.
-      const audiences = failure.disable ? ['mailbox_owner', 'admins'] : failure.consecutiveErrors === 1 ? ['mailbox_owner'] : [];
-      if (audiences.length > 0) {
-        await db.query(
-          `INSERT INTO alerts (level, scope, audience, mailbox_id, profile_id, user_id, message)
-           SELECT $2, 'mailbox', a, m.id, m.profile_id, CASE WHEN a = 'mailbox_owner' THEN m.owner_user_id END,
-                  format('Mailbox %s: %s', m.email_address, $3::text)
-             FROM mailboxes m, unnest($4::text[]) AS a WHERE m.id = $1`,
-          [mailboxId, failure.disable ? 'error' : 'warning', failure.message, audiences],
+      if (!rows[0]) return { wake: [] };
+      const profileId: string = rows[0].profile_id;
+      await resolveAlerts(db, { mailboxId });
+      const recovered = await db.query(
+        `UPDATE server_health SET unreachable_since = NULL WHERE profile_id = $1 AND unreachable_since IS NOT NULL RETURNING profile_id`,
+        [profileId],
+      );
+      let wake: string[] = [];
+      if (recovered.rowCount) {
+        await resolveAlerts(db, { profileId, conditionKey: 'server_unreachable' });
+        const { rows: waiting } = await db.query(
+          `SELECT id FROM mailboxes WHERE profile_id = $1 AND id <> $2 AND incoming_enabled AND consecutive_errors > 0`,
+          [profileId, mailboxId],
         );
+        wake = waiting.map((w) => w.id);
       }
-      await this.raiseProfileAlertIfMostFail(db, mailboxId);
+      // Counting the profile's mailboxes is for an open "most are failing" alert only, not every cycle.
+      const { rowCount: profileFailing } = await db.query(
+        `SELECT 1 FROM alerts WHERE condition_key = 'profile_failing' AND coalesce(mailbox_id, profile_id) = $1 AND resolved_at IS NULL`,
+        [profileId],
+      );
+      if (profileFailing && !mostMailboxesFailing(await failingCounts(db, profileId))) {
+        await resolveAlerts(db, { profileId, conditionKey: 'profile_failing' });
+      }
+      return { wake };
     });
   }
 
-  /** A profile-level alert, at most hourly, when more than half of a profile's mailboxes failed within the hour. */
-  private async raiseProfileAlertIfMostFail(db: PoolClient, mailboxId: string): Promise<void> {
-    await db.query(
-      `WITH p AS (SELECT profile_id AS id FROM mailboxes WHERE id = $1),
-            counts AS (
-              SELECT count(*) AS total,
-                     count(*) FILTER (WHERE EXISTS (
-                       SELECT 1 FROM sync_errors e WHERE e.mailbox_id = m.id AND e.scope = 'mailbox'
-                          AND e.occurred_at > now() - interval '1 hour')) AS failing
-                FROM mailboxes m, p WHERE m.profile_id = p.id)
-       INSERT INTO alerts (level, scope, audience, profile_id, user_id, message)
-       SELECT 'error', 'server_profile', a, s.id, CASE WHEN a = 'profile_owner' THEN s.owner_user_id END,
-              format('Server profile %s: %s of its %s mailboxes failed to sync within the last hour', s.name, c.failing, c.total)
-         FROM p JOIN email_server_profiles s ON s.id = p.id, counts c, unnest(ARRAY['profile_owner', 'admins']) AS a
-        WHERE c.failing * 2 > c.total
-          AND NOT EXISTS (SELECT 1 FROM alerts x WHERE x.profile_id = p.id AND x.scope = 'server_profile'
-                             AND x.created_at > now() - interval '1 hour')`,
-      [mailboxId],
-    );
+  async recordMailboxFailure(mailboxId: string, failure: MailboxFailure): Promise<FailureRecorded> {
+    return inTransaction(this.pool, async (db) => {
+      const { rows } = await db.query(
+        `SELECT m.email_address, m.owner_user_id, m.own_errors_in_row, m.profile_id, p.name AS profile_name,
+                p.owner_user_id AS profile_owner_user_id, p.incoming_host, p.incoming_port,
+                coalesce(h.failures_in_row, 0) AS failures_in_row, h.unreachable_since,
+                (SELECT count(*) FROM mailboxes x WHERE x.profile_id = m.profile_id AND x.incoming_enabled)::int AS enabled_mailboxes
+           FROM mailboxes m JOIN email_server_profiles p ON p.id = m.profile_id
+           LEFT JOIN server_health h ON h.profile_id = m.profile_id
+          WHERE m.id = $1 FOR UPDATE OF m`,
+        [mailboxId],
+      );
+      const m = rows[0];
+      if (!m) return { disabled: false };
+      const decision = decideMailboxFailure({
+        errorClass: failure.errorClass,
+        unreachable: failure.unreachable,
+        ownErrorsInRow: m.own_errors_in_row,
+        hasOwner: m.owner_user_id !== null,
+      });
+      const message = failure.message + decision.suffix;
+      await db.query(
+        `UPDATE mailboxes SET last_sync_completed_at = now(), last_error = $2, last_error_at = now(), sync_progress = NULL,
+                consecutive_errors = $3, own_errors_in_row = $4,
+                incoming_status = CASE WHEN $5 THEN 'failure' ELSE incoming_status END,
+                incoming_tested_at = CASE WHEN $5 THEN now() ELSE incoming_tested_at END,
+                incoming_test_message = CASE WHEN $5 THEN $2 ELSE incoming_test_message END,
+                incoming_enabled = incoming_enabled AND NOT $5,
+                next_sync_at = CASE WHEN $5 THEN NULL ELSE $6::timestamptz END
+          WHERE id = $1`,
+        [mailboxId, message, failure.consecutiveErrors, decision.ownErrorsInRow, decision.disable, failure.nextSyncAt],
+      );
+      await db.query(`INSERT INTO sync_errors (mailbox_id, scope, error_class, message) VALUES ($1, 'mailbox', $2, $3)`, [
+        mailboxId,
+        decision.disable ? 'permanent' : failure.errorClass,
+        message,
+      ]);
+      if (decision.alert) {
+        await raiseAlert(db, {
+          conditionKey: 'mailbox_failure',
+          level: decision.alert.level,
+          scope: 'mailbox',
+          audiences: decision.alert.audiences,
+          mailboxId,
+          profileId: m.profile_id,
+          userId: m.owner_user_id,
+          message: `Mailbox ${m.email_address}: ${message}`,
+        });
+      }
+      const profileAlert = { profileId: m.profile_id, audiences: profileAudiences(m.profile_owner_user_id), userId: m.profile_owner_user_id };
+      if (failure.unreachable) {
+        if (serverUnreachable({ failuresInRow: m.failures_in_row, enabledMailboxes: m.enabled_mailboxes })) {
+          await db.query(`UPDATE server_health SET unreachable_since = coalesce(unreachable_since, now()) WHERE profile_id = $1`, [m.profile_id]);
+          await raiseAlert(db, {
+            ...profileAlert,
+            conditionKey: 'server_unreachable',
+            level: 'error',
+            scope: 'server_profile',
+            message:
+              `Server profile ${m.profile_name}: the mail server ${m.incoming_host}:${m.incoming_port} cannot be reached (${failure.message}). ` +
+              'Its mailboxes stay enabled and keep retrying; they resume when it answers. Check the server and the network to it.',
+          });
+        }
+      } else {
+        const counts = await failingCounts(db, m.profile_id);
+        if (mostMailboxesFailing(counts)) {
+          await raiseAlert(db, {
+            ...profileAlert,
+            conditionKey: 'profile_failing',
+            level: 'error',
+            scope: 'server_profile',
+            message: `Server profile ${m.profile_name}: ${counts.failing} of its ${counts.total} mailboxes are failing to sync; check the server and the profile's settings`,
+          });
+        }
+      }
+      return { disabled: decision.disable };
+    });
   }
 
   async recordTestResults(mailboxId: string, results: ConnectivityResults): Promise<TestAndEnableResult> {
     return inTransaction(this.pool, async (db) => {
       const { rows } = await db.query(
-        `UPDATE mailboxes m SET
-                incoming_status = $2, incoming_tested_at = $3, incoming_test_message = $4,
-                outgoing_status = $5, outgoing_tested_at = $6, outgoing_test_message = $7,
-                items_status = $8, items_tested_at = $9, items_test_message = $10,
-                incoming_enabled = ($2 = 'success' AND (m.email_approved OR NOT o.require_email_approval)),
-                outgoing_enabled = ($5 = 'success' AND (m.email_approved OR NOT o.require_email_approval)),
-                consecutive_errors = CASE WHEN $2 = 'success' THEN 0 ELSE m.consecutive_errors END,
-                last_error = CASE WHEN $2 = 'success' THEN NULL ELSE m.last_error END,
-                updated_at = now()
-           FROM organization_settings o
-          WHERE m.id = $1
-      RETURNING m.incoming_enabled, m.outgoing_enabled, m.email_approved, o.require_email_approval`,
-        [
-          mailboxId,
-          ...[results.incoming, results.outgoing, results.items].flatMap((r) => [r.status, r.status === 'not_run' ? null : r.testedAt, r.message]),
-        ],
+        `SELECT m.incoming_enabled, m.outgoing_enabled, m.email_approved OR NOT o.require_email_approval AS approved
+           FROM mailboxes m CROSS JOIN organization_settings o WHERE m.id = $1 FOR UPDATE OF m`,
+        [mailboxId],
       );
       const r = rows[0];
       if (!r) throw new Error(`Mailbox ${mailboxId} does not exist`);
-      if (!r.email_approved && r.require_email_approval) {
-        await db.query(
-          `INSERT INTO alerts (level, scope, audience, mailbox_id, message)
-           SELECT 'warning', 'mailbox', 'admins', id, format('Mailbox %s was tested but is not enabled: its email address is not approved', email_address)
-             FROM mailboxes WHERE id = $1`,
-          [mailboxId],
-        );
+      const incomingEnabled = enabledAfterTest(results.incoming, { enabled: r.incoming_enabled, approved: r.approved });
+      const outgoingEnabled = enabledAfterTest(results.outgoing, { enabled: r.outgoing_enabled, approved: r.approved });
+      const incomingPassed = results.incoming.status === 'success';
+      await db.query(
+        `UPDATE mailboxes SET
+                incoming_status = $2, incoming_tested_at = $3, incoming_test_message = $4,
+                outgoing_status = $5, outgoing_tested_at = $6, outgoing_test_message = $7,
+                items_status = $8, items_tested_at = $9, items_test_message = $10,
+                incoming_enabled = $11, outgoing_enabled = $12,
+                consecutive_errors = CASE WHEN $13 THEN 0 ELSE consecutive_errors END,
+                own_errors_in_row = CASE WHEN $13 THEN 0 ELSE own_errors_in_row END,
+                last_error = CASE WHEN $13 THEN NULL ELSE last_error END,
+                last_error_at = CASE WHEN $13 THEN NULL ELSE last_error_at END,
+                next_sync_at = CASE WHEN $11 THEN next_sync_at END,
+                updated_at = now()
+          WHERE id = $1`,
+        [
+          mailboxId,
+          ...[results.incoming, results.outgoing, results.items].flatMap((d) => [d.status, d.status === 'not_run' ? null : d.testedAt, d.message]),
+          incomingEnabled,
+          outgoingEnabled,
+          incomingPassed,
+        ],
+      );
+      if (!r.approved) {
+        const { rows: m } = await db.query(`SELECT email_address, profile_id FROM mailboxes WHERE id = $1`, [mailboxId]);
+        await raiseAlert(db, {
+          conditionKey: 'awaiting_approval',
+          level: 'warning',
+          scope: 'mailbox',
+          audiences: ['admins'],
+          mailboxId,
+          profileId: m[0].profile_id,
+          userId: null,
+          message: `Mailbox ${m[0].email_address} was tested but is not enabled: its email address is not approved`,
+        });
       }
-      return { ...results, incomingEnabled: r.incoming_enabled, outgoingEnabled: r.outgoing_enabled };
+      return { ...results, incomingEnabled, outgoingEnabled };
     });
   }
+}
+
+interface NewAlert {
+  /** What the alert is about: while an alert with this key and subject is open, a repeat only bumps it. */
+  conditionKey: 'mailbox_failure' | 'server_unreachable' | 'profile_failing' | 'awaiting_approval';
+  level: 'error' | 'warning' | 'information';
+  scope: 'mailbox' | 'server_profile';
+  audiences: AlertAudience[];
+  mailboxId?: string;
+  profileId: string;
+  /** The owner the alert is for; required when an audience is an owner. */
+  userId: string | null;
+  message: string;
+}
+
+/** Raises the alert, or bumps the open one for the same condition and subject (an error outranks a warning). */
+async function raiseAlert(db: PoolClient, a: NewAlert): Promise<void> {
+  await db.query(
+    `INSERT INTO alerts (condition_key, level, scope, audiences, mailbox_id, profile_id, user_id, message)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (condition_key, (coalesce(mailbox_id, profile_id))) WHERE resolved_at IS NULL AND condition_key IS NOT NULL
+     DO UPDATE SET last_seen_at = now(), occurrences = alerts.occurrences + 1, message = excluded.message,
+                   level = CASE WHEN alerts.level = 'error' THEN 'error' ELSE excluded.level END,
+                   audiences = ARRAY(SELECT DISTINCT unnest(alerts.audiences || excluded.audiences) ORDER BY 1),
+                   user_id = coalesce(excluded.user_id, alerts.user_id)`,
+    [a.conditionKey, a.level, a.scope, a.audiences, a.scope === 'mailbox' ? a.mailboxId : null, a.profileId, a.userId, a.message],
+  );
+}
+
+/** Resolves the open alerts of a mailbox (all its conditions) or of a profile's condition: kept, with resolved_at. */
+async function resolveAlerts(db: PoolClient, of: { mailboxId: string } | { profileId: string; conditionKey: NewAlert['conditionKey'] }): Promise<void> {
+  if ('mailboxId' in of) {
+    await db.query(`UPDATE alerts SET resolved_at = now() WHERE mailbox_id = $1 AND condition_key IS NOT NULL AND resolved_at IS NULL`, [of.mailboxId]);
+  } else {
+    await db.query(
+      `UPDATE alerts SET resolved_at = now() WHERE mailbox_id IS NULL AND profile_id = $1 AND condition_key = $2 AND resolved_at IS NULL`,
+      [of.profileId, of.conditionKey],
+    );
+  }
+}
+
+/** A profile's mailboxes, and those failing for their own reasons (disabled by an error, or in a streak of their own). */
+async function failingCounts(db: PoolClient, profileId: string): Promise<{ failing: number; total: number }> {
+  const { rows } = await db.query(
+    `SELECT count(*)::int AS total,
+            count(*) FILTER (WHERE (NOT incoming_enabled AND incoming_status = 'failure') OR own_errors_in_row > 0)::int AS failing
+       FROM mailboxes WHERE profile_id = $1`,
+    [profileId],
+  );
+  return rows[0];
 }

@@ -9,9 +9,12 @@ export type ServerType = 'imap' | 'pop3' | 'exchange_online';
 /** What the mailbox workflow needs to plan a cycle: no secrets. */
 export interface MailboxPlan {
   mailboxId: string;
+  emailAddress: string;
   profileId: string;
   serverType: ServerType;
   ownerUserId: string | null;
+  /** The owner's full name, for Temporal UI's details. */
+  ownerName: string | null;
   incomingEnabled: boolean;
   /** The last incoming sync failed (and, if disabled, is why). */
   lastSyncFailed: boolean;
@@ -19,6 +22,9 @@ export interface MailboxPlan {
   awaitingApproval: boolean;
   mappingVersion: number;
   minPollingIntervalMs: number;
+  /** Failures in a row, as the mailbox row counts them (the one source of this figure). */
+  consecutiveErrors: number;
+  lastError: string | null;
   /** How the mailbox's server has been answering; null before anything was observed. */
   serverHealth: ServerHealth | null;
 }
@@ -88,10 +94,20 @@ export interface CycleStats {
 export interface MailboxFailure {
   errorClass: 'transient' | 'permanent';
   message: string;
+  /** Network level: the server's fault (see src/policy/failurePolicy.ts). */
+  unreachable: boolean;
   consecutiveErrors: number;
-  /** Permanent failures disable incoming sync until an admin acts. */
-  disable: boolean;
-  nextSyncAt: Date | null;
+  nextSyncAt: Date;
+}
+
+export interface FailureRecorded {
+  /** Incoming sync was disabled by this failure (see decideMailboxFailure). */
+  disabled: boolean;
+}
+
+export interface SuccessRecorded {
+  /** The server answered again after being unreachable: these mailboxes of its profile should retry now. */
+  wake: string[];
 }
 
 export interface TestAndEnableResult {
@@ -128,11 +144,18 @@ export interface SyncStore {
   /** Stores emails, item errors and the folder cursor atomically. Returns how many activities were new. */
   commitIncomingBatch(commit: IncomingBatchCommit): Promise<{ created: number }>;
   recordCycleStart(mailboxId: string): Promise<void>;
-  recordCycleSuccess(mailboxId: string, stats: CycleStats): Promise<void>;
-  /** Records a failure and raises its alerts (and the profile's, when most of its mailboxes fail). */
-  recordMailboxFailure(mailboxId: string, failure: MailboxFailure): Promise<void>;
+  /** Records a success, resolves the mailbox's alerts and, if its server was unreachable, the server's. */
+  recordCycleSuccess(mailboxId: string, stats: CycleStats): Promise<SuccessRecorded>;
+  /**
+   * Records a failure, decides whether it disables the mailbox, raises or bumps its alerts, and marks
+   * the server unreachable when most of its mailboxes cannot reach it.
+   */
+  recordMailboxFailure(mailboxId: string, failure: MailboxFailure): Promise<FailureRecorded>;
   /** Folds an observation of the mail server into its health (see src/policy/serverLoad.ts). */
   recordServerSample(profileId: string, sample: { responseMs?: number; connectionFailed: boolean; throttledForMs?: number }): Promise<void>;
-  /** Stores Test & Enable's results and enables the directions that passed (approval permitting). */
+  /**
+   * Stores Test & Enable's results: a pass enables its direction (approval permitting), a permanent
+   * failure disables it, a transient one leaves it as it was (see enabledAfterTest).
+   */
   recordTestResults(mailboxId: string, results: ConnectivityResults): Promise<TestAndEnableResult>;
 }

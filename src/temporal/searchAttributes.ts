@@ -10,4 +10,5 @@ export type KeywordAttribute = typeof MailboxIdAttribute;
 
 export const SEARCH_ATTRIBUTES = [MailboxIdAttribute, CrmUserIdAttribute, ServerProfileIdAttribute, MailboxStateAttribute];
 
-export type MailboxState = 'syncing' | 'idle' | 'disabled' | 'error';
+// retrying: the sync activity did not complete (its worker was lost, the database was down) and is tried again.
+export type MailboxState = 'syncing' | 'idle' | 'retrying' | 'disabled' | 'error';

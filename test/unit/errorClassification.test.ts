@@ -1,4 +1,4 @@
-import { classifyMailError } from '../../src/policy/errorClassification';
+import { classifyMailError, isUnreachableError } from '../../src/policy/errorClassification';
 
 const err = (message: string, fields: Record<string, unknown> = {}) => Object.assign(new Error(message), fields);
 
@@ -69,5 +69,17 @@ describe('classifyMailError', () => {
     const c = classifyMailError(err('Command failed', { authenticationFailed: true, responseText: 'Authentication failed.' }));
     expect(c.message).toBe('Authentication failed: the mail server rejected the user name or password (server said: Authentication failed.)');
     expect(classifyMailError(err('x', { mailboxMissing: true, path: 'Archive' })).message).toMatch(/Folder "Archive" does not exist/);
+  });
+});
+
+describe('isUnreachableError', () => {
+  it('tells a server that cannot be reached from a mailbox that fails', () => {
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'CONNECT_TIMEOUT', 'GREETING_TIMEOUT']) {
+      expect(isUnreachableError(err('x', { code }))).toBe(true);
+    }
+    expect(isUnreachableError(err('x', { authenticationFailed: true }))).toBe(false);
+    expect(isUnreachableError(err('x', { serverResponseCode: 'UNAVAILABLE' }))).toBe(false);
+    expect(isUnreachableError(err('x', { code: 'ETHROTTLE' }))).toBe(false);
+    expect(isUnreachableError('a string')).toBe(false);
   });
 });

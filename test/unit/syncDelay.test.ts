@@ -1,4 +1,4 @@
-import { INITIAL_ACTIVITY, nextSyncDelay, recordCycle, type CycleOutcome, type SyncIntervals } from '../../src/policy/syncDelay';
+import { INITIAL_ACTIVITY, LOST_ATTEMPT_MAX_MS, lostAttemptDelay, nextSyncDelay, recordCycle, type CycleOutcome, type SyncIntervals } from '../../src/policy/syncDelay';
 
 const MIN = 60_000;
 const intervals: SyncIntervals = {
@@ -65,5 +65,14 @@ describe('nextSyncDelay', () => {
 
   it('treats a profile minimum above the default as the default', () => {
     expect(nextSyncDelay({ idleCycles: 0, consecutiveErrors: 0 }, found(10), { ...intervals, minMs: 30 * MIN })).toBe(15 * MIN);
+  });
+});
+
+describe('a lost sync attempt', () => {
+  it('is retried after a doubling wait, capped at a minute (or the error cap if shorter), without a last attempt', () => {
+    const hourCap = { errorMaxMs: 60 * 60_000 };
+    expect([1, 2, 3, 4, 5, 6, 7, 100].map((n) => lostAttemptDelay(n, hourCap))).toEqual([1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+    expect(lostAttemptDelay(1000, hourCap)).toBe(LOST_ATTEMPT_MAX_MS);
+    expect(lostAttemptDelay(5, { errorMaxMs: 2000 })).toBe(2000);
   });
 });

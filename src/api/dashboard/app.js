@@ -176,7 +176,9 @@
     }
   }
 
-  const STATE_COLOURS = { idle: '#1e8449', syncing: '#27ae60', failing: '#e67e22', error: '#c0392b', disabled: '#d68910', awaiting_approval: '#b7950b' };
+  const STATE_COLOURS = {
+    idle: '#1e8449', syncing: '#27ae60', failing: '#e67e22', server_unreachable: '#8e44ad', error: '#c0392b', disabled: '#d68910', awaiting_approval: '#b7950b',
+  };
 
   function drawCharts(summary) {
     const states = Object.keys(summary.mailboxesByState);

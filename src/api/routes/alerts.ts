@@ -13,7 +13,7 @@ export function registerAlertRoutes(ctx: RouteContext): void {
       config: { access: 'user' },
       schema: {
         tags: ['alerts'],
-        summary: 'Alerts, newest first (a user token: those meant for its user)',
+        summary: 'Alerts, newest first; open ones unless status says otherwise (a user token: those addressed to its user as mailbox or profile owner)',
         querystring: AlertQuery.strict(),
         response: { 200: z.array(AlertResponse), ...errors(400, 401, 403) },
       },

@@ -1,0 +1,68 @@
+import chardet from 'chardet';
+import iconv from 'iconv-lite';
+import { decode as libmimeDecode, normalizeCharset } from 'libmime/lib/charset';
+
+const UTF7 = /^(?:(?:cs)?unicode11)?utf7$/;
+
+/**
+ * Text of `bytes` in `charset`. UTF-7 is decoded too (libmime refuses it because it can smuggle
+ * markup past a filter; here HTML is sanitised after decoding, so decoding it is safe).
+ */
+export function decodeCharset(bytes: Buffer, charset: string | null): string {
+  if (!charset) return bytes.toString('utf8');
+  if (UTF7.test(charset.toLowerCase().replace(/[^a-z0-9]/g, ''))) return iconv.decode(bytes, 'utf7');
+  return libmimeDecode(bytes, charset);
+}
+
+/** Whether `charset` names a character set this parser can decode (libmime falls back to UTF-8 for the rest). */
+export function isKnownCharset(charset: string): boolean {
+  const name = normalizeCharset(charset);
+  return UTF7.test(name.toLowerCase().replace(/[^a-z0-9]/g, '')) || /^jis|^iso-?2022-?jp|^eucjp/i.test(name) || iconv.encodingExists(name);
+}
+
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
+const US_ASCII = /^(?:us-?)?ascii$|^ansi_x3\.4-1968$|^iso646-us$/i;
+
+export function isAscii(binary: string): boolean {
+  return ASCII_ONLY.test(binary);
+}
+
+function isAsciiBytes(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0x7f) return false;
+  return true;
+}
+
+function isUtf8(bytes: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Text of bytes that declare no charset: ASCII and RFC 6532 UTF-8 as they are, anything else in
+ * `fallback()`, the charset the caller settles on (asked only when needed: detection costs).
+ */
+export function decodeUndeclared(bytes: Buffer, fallback: () => string): string {
+  if (isAsciiBytes(bytes)) return bytes.toString('latin1');
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  return decodeCharset(bytes, fallback());
+}
+
+/** The charset chardet finds in `sample`, when it finds one this parser can decode other than UTF-8 (already ruled out). */
+export function detectCharset(sample: Buffer): string | null {
+  const guess = chardet.detect(sample);
+  return guess && !/^utf-?8$/i.test(guess) && isKnownCharset(guess) ? guess : null;
+}
+
+/**
+ * The charset of a message's undeclared 8-bit header bytes, as older clients write them: the one the
+ * message declares for its text (the only place those clients name one), else the one detected from
+ * the bytes themselves, else Latin-1.
+ */
+export function headerCharset(declared: string | null, eightBitSample: () => Buffer): string {
+  if (declared && !US_ASCII.test(declared) && !/^utf-?8$/i.test(declared) && isKnownCharset(declared)) return declared;
+  return detectCharset(eightBitSample()) ?? 'latin1';
+}

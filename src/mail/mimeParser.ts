@@ -209,7 +209,7 @@ export async function parseMimeMessage(raw: Buffer): Promise<EmailMessage> {
   const found: Found = { text: null, html: null, attachments: [] };
   walk(root, found);
 
-  const html = found.html ? clean(sanitiseHtml(textOf(found.html).slice(0, MAX_BODY_CHARS)), MAX_BODY_CHARS) : null;
+  const html = found.html ? clean(sanitiseHtml(textOf(found.html).slice(0, MAX_BODY_CHARS)).trim(), MAX_BODY_CHARS) : null;
   const text = found.text ? textOf(found.text) : html !== null ? htmlToText(html) : null;
   const attachments = found.attachments.map((a) => attachmentOf(a, headers));
   const references = fields

@@ -51,10 +51,14 @@ export function decodeUndeclared(bytes: Buffer, fallback: () => string): string 
   return decodeCharset(bytes, fallback());
 }
 
-/** The charset chardet finds in `sample`, when it finds one this parser can decode other than UTF-8 (already ruled out). */
+/**
+ * The charset chardet finds in `sample`, when it is one this parser can decode. Unicode guesses are
+ * ruled out: UTF-8 was tried already, and UTF-16/32 text would be full of NULs, which header and
+ * undeclared text bytes are not (chardet calls a lone "ø" UTF-32).
+ */
 export function detectCharset(sample: Buffer): string | null {
   const guess = chardet.detect(sample);
-  return guess && !/^utf-?8$/i.test(guess) && isKnownCharset(guess) ? guess : null;
+  return guess && !/^utf/i.test(guess) && isKnownCharset(guess) ? guess : null;
 }
 
 /**

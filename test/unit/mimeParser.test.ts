@@ -283,6 +283,17 @@ describe('hostile input', () => {
     expect(m.bodyText!.length).toBe(1_000_000);
   });
 
+  it('reads pathological whitespace in one pass (no pattern backtracking over it)', async () => {
+    const blanks = ' \t'.repeat(250_000);
+    const raw = Buffer.from(`From: a@example.test\r\nDate: ${blanks}\r\nSubject: ${blanks}x\r\n\r\nbody${blanks}\r\n${'\r\n'.repeat(250_000)}`);
+    const m = await parseMimeMessage(raw);
+    expect({ subject: m.subject, sentAt: m.sentAt, bodyLength: m.bodyText!.length }).toEqual({
+      subject: 'x',
+      sentAt: null,
+      bodyLength: 4 + blanks.length + 1 + 250_000,
+    });
+  });
+
   it('keeps nesting deeper than 50 levels as one opaque part instead of recursing', async () => {
     const depth = 5000;
     const open = Array.from({ length: depth }, (_, i) => `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n`).join('');

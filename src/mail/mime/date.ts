@@ -12,7 +12,8 @@ const RFC5322_DATE =
  * not an RFC 5322 date (with its obsolete forms). Never a guess such as "now" or local time.
  */
 export function parseMailDate(value: string | null): Date | null {
-  if (value === null) return null;
+  // No date is this long; a hostile one must not feed the pattern's backtracking.
+  if (value === null || value.length > 200) return null;
   // Comments such as "(PST)" are not part of the value.
   const text = value.replace(/\([^()]*\)/g, ' ').replace(/\s+/g, ' ').trim();
   const m = RFC5322_DATE.exec(text);

@@ -36,9 +36,35 @@ export function contentDigest(raw: Buffer): string {
     hash.update(`${f.name}:${f.value.replace(/\s+/g, ' ')}\n`, 'latin1');
   }
   hash.update('\n');
-  // Line endings differ between stores (LF on disk, CRLF on the wire); trailing whitespace is padding.
-  hash.update(raw.subarray(bodyStart).toString('latin1').replace(/[ \t]*\r?\n/g, '\n').replace(/\n+$/, ''), 'latin1');
+  hash.update(normalisedBody(raw.subarray(bodyStart)));
   return hash.digest('hex');
+}
+
+/**
+ * The body with what stores change removed: line endings (LF on disk, CRLF on the wire), whitespace
+ * at the end of lines and blank lines at the end. One linear pass, whatever the bytes.
+ */
+function normalisedBody(body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(body.length);
+  let n = 0;
+  // Where `out` ends if the line being copied turns out to end here: before its trailing blanks.
+  let lineEnd = 0;
+  let contentEnd = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === 10) {
+      n = lineEnd;
+      out[n++] = 10;
+      lineEnd = n;
+    } else if (c === 13 || c === 32 || c === 9) {
+      out[n++] = c;
+    } else {
+      out[n++] = c;
+      lineEnd = n;
+      contentEnd = n;
+    }
+  }
+  return out.subarray(0, contentEnd);
 }
 
 function sha256(bytes: Buffer): string {

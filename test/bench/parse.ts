@@ -17,11 +17,16 @@ function corpusFiles(dir: string): string[] {
   });
 }
 
+/** µs per message: the fastest of 7 timed runs, as other load on the machine only ever slows a run down. */
 async function timePerMessage(messages: Buffer[], rounds: number): Promise<number> {
   for (const m of messages) await parseMimeMessage(m).catch(() => undefined);
-  const started = process.hrtime.bigint();
-  for (let r = 0; r < rounds; r++) for (const m of messages) await parseMimeMessage(m).catch(() => undefined);
-  return Number(process.hrtime.bigint() - started) / 1000 / (rounds * messages.length);
+  let fastest = Infinity;
+  for (let run = 0; run < 7; run++) {
+    const started = process.hrtime.bigint();
+    for (let r = 0; r < rounds; r++) for (const m of messages) await parseMimeMessage(m).catch(() => undefined);
+    fastest = Math.min(fastest, Number(process.hrtime.bigint() - started) / 1000 / (rounds * messages.length));
+  }
+  return fastest;
 }
 
 async function main(): Promise<void> {
@@ -33,14 +38,14 @@ async function main(): Promise<void> {
     const out: Record<string, unknown> = {};
     for (const [i, f] of files.entries()) {
       out[path.relative(CORPUS, f)] = await parseMimeMessage(corpus[i]).then(
-        (m) => ({ ...m, attachments: m.attachments.map((a) => ({ ...a, content: undefined })) }),
+        (m) => ({ ...m, attachmentContent: m.attachmentContent.map((c) => c.length) }),
         (e: Error) => ({ error: e.message }),
       );
     }
     writeFileSync(process.argv[dumpAt + 1], JSON.stringify(out, null, 1));
   }
-  console.log(`corpus: ${files.length} messages, ${(await timePerMessage(corpus, 20)).toFixed(0)} µs per message`);
-  console.log(`plain 2 KB message: ${(await timePerMessage([plain], 5000)).toFixed(0)} µs per message`);
+  console.log(`corpus: ${files.length} messages, ${(await timePerMessage(corpus, 5)).toFixed(0)} µs per message`);
+  console.log(`plain 2 KB message: ${(await timePerMessage([plain], 2000)).toFixed(0)} µs per message`);
 }
 
 main().catch((err) => {

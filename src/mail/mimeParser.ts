@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import libmime from 'libmime';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { AttachmentInfo, EmailAddress, EmailMessage } from '../domain/email';
-import { decodeCharset, decodeUndeclared, detectCharset, headerCharset, isAscii } from './mime/charset';
+import { decodeCharset, decodeUndeclared, detectCharset, headerCharset, isAscii, namesEightBitCharset } from './mime/charset';
 import { parseMailDate } from './mime/date';
 import { decodeTransfer, type MimeEntity, parseEntity, rfc2231Decoded } from './mime/entity';
 import { decodeEncodedWords, type HeaderField, headerValue, splitHeaders } from './mime/headers';
@@ -167,7 +167,8 @@ function contentId(entity: MimeEntity): string | null {
 function textOf(entity: MimeEntity): string {
   const bytes = decodeTransfer(entity);
   const charset = entity.params.charset;
-  const text = (charset ? decodeCharset(bytes, charset) : decodeUndeclared(bytes, () => detectCharset(bytes) ?? 'latin1')).replace(/\r\n?/g, '\n');
+  const declared = charset && namesEightBitCharset(charset);
+  const text = (declared ? decodeCharset(bytes, charset) : decodeUndeclared(bytes, () => detectCharset(bytes) ?? 'latin1')).replace(/\r\n?/g, '\n');
   // RFC 3676: flowed lines are joined back into paragraphs.
   return entity.params.format?.toLowerCase() === 'flowed' ? libmime.decodeFlowed(text, entity.params.delsp?.toLowerCase() === 'yes') : text;
 }

@@ -41,7 +41,7 @@ describe('bodies', () => {
       bcc: [],
       sentAt: '2026-03-02T08:15:00.000Z',
       // No script, style sheet, event handler, form or frame; no image from elsewhere (https, protocol-relative,
-      // CSS url()); the message's own images (cid:, data: PNG) stay, a data: SVG does not.
+      // CSS url(), image-set(), escapes); the message's own images (cid:, data: PNG) stay, a data: SVG does not.
       bodyHtml: [
         '<h1 style="color:red">Spring offers</h1>',
         '<p>Dear customer, see <a href="https://shop.example/offers">our offers</a>.</p>',
@@ -52,7 +52,7 @@ describe('bodies', () => {
         '<img alt="rel" /></p>',
         '',
         '',
-        '<p>Grüße</p>',
+        '<div style="color:blue">Grüße</div>',
       ].join('\n'),
       bodyText: 'SPRING OFFERS\n\nDear customer, see our offers [https://shop.example/offers].\n\n\n\nGrüße',
       attachments: [],

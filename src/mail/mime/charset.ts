@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import chardet from 'chardet';
 import iconv from 'iconv-lite';
 import { decode as libmimeDecode, normalizeCharset } from 'libmime/lib/charset';
@@ -8,8 +9,7 @@ const UTF7 = /^(?:(?:cs)?unicode11)?utf7$/;
  * Text of `bytes` in `charset`. UTF-7 is decoded too (libmime refuses it because it can smuggle
  * markup past a filter; here HTML is sanitised after decoding, so decoding it is safe).
  */
-export function decodeCharset(bytes: Buffer, charset: string | null): string {
-  if (!charset) return bytes.toString('utf8');
+export function decodeCharset(bytes: Buffer, charset: string): string {
   if (UTF7.test(charset.toLowerCase().replace(/[^a-z0-9]/g, ''))) return iconv.decode(bytes, 'utf7');
   return libmimeDecode(bytes, charset);
 }
@@ -20,8 +20,17 @@ export function isKnownCharset(charset: string): boolean {
   return UTF7.test(name.toLowerCase().replace(/[^a-z0-9]/g, '')) || /^jis|^iso-?2022-?jp|^eucjp/i.test(name) || iconv.encodingExists(name);
 }
 
-const ASCII_ONLY = /^[\x00-\x7f]*$/;
 const US_ASCII = /^(?:us-?)?ascii$|^ansi_x3\.4-1968$|^iso646-us$/i;
+
+/**
+ * Whether a declared charset says how to read 8-bit bytes. US-ASCII does not (old clients declare it
+ * over Latin-1 text), nor does a name no decoder knows ("unknown-8bit", "x-user-defined").
+ */
+export function namesEightBitCharset(charset: string): boolean {
+  return !US_ASCII.test(charset.trim()) && isKnownCharset(charset);
+}
+
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
 
 export function isAscii(binary: string): boolean {
   return ASCII_ONLY.test(binary);
@@ -30,15 +39,6 @@ export function isAscii(binary: string): boolean {
 function isAsciiBytes(bytes: Buffer): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0x7f) return false;
   return true;
-}
-
-function isUtf8(bytes: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -67,6 +67,6 @@ export function detectCharset(sample: Buffer): string | null {
  * the bytes themselves, else Latin-1.
  */
 export function headerCharset(declared: string | null, eightBitSample: () => Buffer): string {
-  if (declared && !US_ASCII.test(declared) && !/^utf-?8$/i.test(declared) && isKnownCharset(declared)) return declared;
+  if (declared && namesEightBitCharset(declared) && !/^utf-?8$/i.test(declared)) return declared;
   return detectCharset(eightBitSample()) ?? 'latin1';
 }

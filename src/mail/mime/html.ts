@@ -4,8 +4,12 @@ import sanitizeHtml from 'sanitize-html';
 /** Deeper HTML than this is cut off when converted to text, as mailparser does. */
 const MAX_HTML_DEPTH = 500;
 
-/** A style declaration that loads from elsewhere (CSS url(), @import) or runs script (old IE expression()). */
-const LOADING_STYLE = /url\s*\(|@import|expression\s*\(|behavior\s*:|-moz-binding/i;
+/**
+ * A style declaration that loads from elsewhere (CSS url(), image-set() and kin, @import) or runs
+ * script (old IE expression(), behaviors, XBL bindings); one with a CSS escape is dropped as well,
+ * as escapes can spell any of those (\75 rl( is url().
+ */
+const LOADING_STYLE = /\\|(?:url|image|image-set|cross-fade|element|expression)\s*\(|@import|behavior\s*:|-moz-binding|\/\//i;
 /** Inline images a message carries itself; data: URLs of other types (SVG, HTML) are refused. */
 const DATA_IMAGE = /^data:image\/(?:png|gif|jpe?g|webp|bmp);/i;
 

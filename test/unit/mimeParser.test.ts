@@ -146,6 +146,13 @@ describe('charsets', () => {
     });
   });
 
+  it('reads 8-bit body bytes under a US-ASCII or unknown declaration as undeclared, not as broken UTF-8', async () => {
+    const body = (charset: string) =>
+      Buffer.concat([Buffer.from(`Subject: Body\r\nContent-Type: text/plain; charset=${charset}\r\n\r\n`), Buffer.from('Grüße aus Köln und München, Jürgen', 'latin1')]);
+    const [ascii, unknown] = await Promise.all([parseMimeMessage(body('us-ascii')), parseMimeMessage(body('unknown-8bit'))]);
+    expect([ascii.bodyText, unknown.bodyText]).toEqual(['Grüße aus Köln und München, Jürgen', 'Grüße aus Köln und München, Jürgen']);
+  });
+
   it('decodes UTF-7 bodies and encoded-words (Q, B, and the unicode-1-1-utf-7 alias)', async () => {
     expect(await parsed('utf7.eml')).toEqual({
       subject: 'Frösche im Teich und mehr',

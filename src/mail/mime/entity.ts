@@ -77,13 +77,14 @@ function parse(raw: Buffer, defaultType: string, depth: number, budget: { parts:
   budget.parts--;
   const { fields, bodyStart } = splitHeaders(raw);
   const type = structured(headerValue(fields, 'content-type'));
-  // A Content-Type without a subtype is unreadable: RFC 2045 §5.2 falls back to the default.
+  // A Content-Type without a subtype is unreadable: RFC 2045 §5.2 falls back to the default type
+  // (its parameters stay: the charset of "Content-Type: text; charset=koi8-r" is still right).
   const explicit = type !== null && /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(type.value);
   const disposition = structured(headerValue(fields, 'content-disposition'));
   const entity: MimeEntity = {
     fields,
     contentType: explicit ? type.value : defaultType,
-    params: explicit || type?.params.charset ? type!.params : {},
+    params: type?.params ?? {},
     disposition: disposition?.value || null,
     dispositionParams: disposition?.params ?? {},
     transferEncoding: (headerValue(fields, 'content-transfer-encoding') ?? '7bit').toLowerCase().replace(/[^a-z0-9-]/g, '') || '7bit',

@@ -1,9 +1,12 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  // cookie@2 (used by fastify's inject) ships as ESM only: compile it to CommonJS like our code.
+  // cookie@2 (used by fastify's inject) and sanitize-html's htmlparser2 family ship as ESM only:
+  // compile them to CommonJS like our code.
   transform: { '^.+\\.(ts|js)$': ['@swc/jest'] },
-  transformIgnorePatterns: ['/node_modules/(?!cookie/)'],
+  transformIgnorePatterns: [
+    '/node_modules/(?!(cookie|(sanitize-html/node_modules/)?(htmlparser2|domhandler|domutils|domelementtype|dom-serializer|entities))/)',
+  ],
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   globalSetup: '<rootDir>/test/support/globalSetup.ts',
   globalTeardown: '<rootDir>/test/support/globalTeardown.ts',

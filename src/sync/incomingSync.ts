@@ -168,7 +168,7 @@ async function toIncomingEmails(
   store: SyncStore,
 ): Promise<IncomingEmail[]> {
   if (parsed.length === 0) return [];
-  const addresses = parsed.flatMap(({ message: m }) => [...m.from, ...m.to, ...m.cc, ...m.bcc].map((a) => a.address));
+  const addresses = parsed.flatMap(({ message: m }) => [...m.from, ...m.to, ...m.cc, ...m.bcc].flatMap((a) => (a.address ? [a.address] : [])));
   const records = await store.resolveAddresses(addresses);
   const replied =
     context.trackingOption === 'replies_to_crm'
@@ -177,7 +177,7 @@ async function toIncomingEmails(
 
   const emails: IncomingEmail[] = [];
   for (const { item, message } of parsed) {
-    const sender = message.from[0] ? records.get(message.from[0].address) : undefined;
+    const sender = message.from[0]?.address ? records.get(message.from[0].address) : undefined;
     const track = shouldTrack(context.trackingOption, {
       senderRecordType: sender?.type ?? null,
       repliesToTrackedEmail: [message.inReplyTo, ...message.references].some((id) => id !== null && replied.has(id)),
@@ -187,6 +187,8 @@ async function toIncomingEmails(
     const seen = new Set<string>();
     for (const role of ['from', 'to', 'cc', 'bcc'] as const) {
       for (const a of message[role]) {
+        // The store keeps parties by address; one named without an address waits for it to accept them (issue 9).
+        if (a.address === null) continue;
         const key = `${role}\u0000${a.address}`;
         if (seen.has(key)) continue;
         seen.add(key);

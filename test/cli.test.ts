@@ -115,7 +115,7 @@ describe('list and delete', () => {
     const mailbox = await ok(['mailbox', 'create', '--email', 'lisa@example.test', '--profile', profile.id, '--user', user.id, '--disabled'], {
       MAILBOX_PASSWORD: 'lisa-Pa55',
     });
-    await ctx.bed.query(`INSERT INTO alerts (level, scope, audience, mailbox_id, message) VALUES ('warning', 'mailbox', 'admins', $1, 'Listed alert')`, [mailbox.id]);
+    await ctx.bed.query(`INSERT INTO alerts (level, scope, audiences, condition_key, mailbox_id, message) VALUES ('warning', 'mailbox', '{admins}', 'listed', $1, 'Listed alert')`, [mailbox.id]);
     const contact = await ok(['contact', 'create', '--name', 'Cleo Contact', '--email', 'cleo@customer.test']);
 
     expect((await ok(['user', 'list'])).map((u: any) => u.id)).toContain(user.id);
@@ -123,6 +123,9 @@ describe('list and delete', () => {
     expect((await ok(['mailbox', 'list', '--user', user.id])).map((m: any) => m.id)).toEqual([mailbox.id]);
     expect((await ok(['alerts', 'list', '--mailbox', mailbox.id])).map((a: any) => a.message)).toEqual(['Listed alert']);
     expect((await ok(['alerts', '--mailbox', mailbox.id])).map((a: any) => a.message)).toEqual(['Listed alert']);
+    await ctx.bed.query(`UPDATE alerts SET resolved_at = now() WHERE mailbox_id = $1`, [mailbox.id]);
+    expect(await ok(['alerts', 'list', '--mailbox', mailbox.id])).toEqual([]);
+    expect((await ok(['alerts', 'list', '--status', 'resolved', '--mailbox', mailbox.id])).map((a: any) => a.message)).toEqual(['Listed alert']);
     expect((await ok(['contact', 'list', '--email', 'CLEO@customer.test'])).map((c: any) => c.id)).toEqual([contact.id]);
     expect(await ok(['contact', 'update', contact.id, '--email', ''])).toMatchObject({ id: contact.id, email: null });
 

@@ -3,7 +3,7 @@ import { markingDatabaseErrors } from '../src/db/availability';
 import { testImapIncoming, testPop3Incoming, testSmtpOutgoing, type DirectionResult } from '../src/mail/connectivity';
 import { ImapMailSource } from '../src/mail/imapMailSource';
 import type { MailServerEndpoint, MailSource } from '../src/mail/mailSource';
-import { parseMimeMessage } from '../src/mail/mimeParser';
+import type { ParsePool } from '../src/mail/parsePool';
 import { describeDatabaseError, isDatabaseUnavailable } from '../src/policy/databaseAvailability';
 import { classifyMailError, isUnreachableError, type ErrorClass } from '../src/policy/errorClassification';
 import { unsupportedServerTypeMessage } from '../src/policy/serverProfiles';
@@ -139,6 +139,7 @@ export function createMailServerActivities(
   store: SyncStore,
   slots: ConnectionSlots,
   config: Pick<ActivityConfig, 'batchSize' | 'cycleBudget'>,
+  parsePool: ParsePool,
 ) {
   // Its errors are the database's: a socket code it shares with the mail server is read as such.
   const db = markingDatabaseErrors(store);
@@ -155,7 +156,7 @@ export function createMailServerActivities(
             server = { profileId: context.profileId, endpoint: context.endpoint };
             return openSource(context);
           },
-          parseMime: parseMimeMessage,
+          parseMime: (raw) => parsePool.parse(raw),
           batchSize: config.batchSize,
           budget: config.cycleBudget,
           withConnectionSlot: slotFor(slots),

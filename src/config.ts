@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultParseThreads } from './mail/parsePool';
 
 /** Durations in configuration are whole seconds; the code works in milliseconds. */
 const seconds = (fallback: number) =>
@@ -32,6 +33,8 @@ const EnvSchema = z.object({
   ASYNC_WORK_CONCURRENCY: z.coerce.number().int().min(1).default(10),
   ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: seconds(60),
   PROFILE_REFRESH_SECONDS: seconds(30),
+  // Threads a worker process parses messages on; by default the cores its own thread leaves free.
+  PARSE_THREADS: z.coerce.number().int().min(1).max(64).optional(),
 });
 
 export type AppConfig = ReturnType<typeof loadConfig>;
@@ -60,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       heartbeatTimeoutMs: e.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
     },
     profileRefreshMs: e.PROFILE_REFRESH_SECONDS,
+    parseThreads: e.PARSE_THREADS ?? defaultParseThreads(),
     queues: {
       workflowTaskConcurrency: e.WORKFLOW_TASK_CONCURRENCY,
       workflowCacheSize: e.WORKFLOW_CACHE_SIZE,

@@ -1,4 +1,4 @@
-import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import { ImapFlow, type FetchMessageObject, type ImapFlowOptions, type SearchObject } from 'imapflow';
 import type { IncomingBatch, IncomingItem, MailServerEndpoint, MailSource, PullOptions, SourceCursor } from './mailSource';
 
 export interface ImapFolderCursor extends SourceCursor {
@@ -10,16 +10,36 @@ export interface ImapFolderCursor extends SourceCursor {
   highestModseq: string | null;
 }
 
-interface NewMessage {
-  uid: number;
-  size: number;
-  internalDate: Date | null;
-}
+const DAY_MS = 24 * 3600 * 1000;
+/** Batches read ahead of the one being stored: keeps the link busy while memory stays bounded. */
+const READ_AHEAD_BATCHES = 4;
 
 function toDate(v: Date | string | undefined): Date | null {
   if (v === undefined) return null;
   const d = v instanceof Date ? v : new Date(v);
   return Number.isNaN(d.getTime()) ? null : d;
+}
+
+/**
+ * The UTC midnight a whole day before `from`'s day: SEARCH compares dates by the server's day, in
+ * its own time zone (at most 14 h off UTC), so what is BEFORE it arrived before `from` wherever
+ * the server is. Messages of the two days around `from` are fetched and checked exactly.
+ */
+function surelyBefore(from: Date): Date {
+  const day = Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate());
+  return new Date(day - DAY_MS);
+}
+
+/** `lo:*` without the UIDs in `excluded` (sorted): the FETCH set of everything new but those. */
+export function uidRangeExcept(lo: number, excluded: number[]): string {
+  const parts: string[] = [];
+  let start = lo;
+  for (const uid of excluded) {
+    if (uid > start) parts.push(uid - 1 === start ? String(start) : `${start}:${uid - 1}`);
+    start = Math.max(start, uid + 1);
+  }
+  parts.push(`${start}:*`);
+  return parts.join(',');
 }
 
 function asImapCursor(c: SourceCursor | null): ImapFolderCursor | null {
@@ -107,71 +127,204 @@ export class ImapMailSource implements MailSource {
       return;
     }
 
-    const fresh = await this.listNewMessages(lastUid);
-    const wanted = (m: NewMessage) => !options.processEmailFrom || !m.internalDate || m.internalDate >= options.processEmailFrom;
-
-    let done = 0;
-    let pending = fresh.length > 0 ? this.fetchSlice(uidValidity, fresh.slice(0, options.batchSize), options, wanted) : undefined;
-    // A consumer that stops early (cycle budget) leaves a read ahead in flight: settle it quietly.
-    pending?.catch(() => undefined);
+    const exceptions = await this.findExceptions(uidValidity, lastUid, options);
+    const stream = new BatchStream(this.client, { uidValidity, lastUid, finalCursor, reset, exceptions, options });
     try {
-      for (let start = 0; start < fresh.length; start += options.batchSize) {
-        const slice = fresh.slice(start, start + options.batchSize);
-        const { items, skipped } = await pending!;
-        // Read the next slice while the caller stores this one.
-        const next = fresh.slice(start + options.batchSize, start + 2 * options.batchSize);
-        pending = next.length > 0 ? this.fetchSlice(uidValidity, next, options, wanted) : undefined;
-        pending?.catch(() => undefined);
-        done += slice.length;
-        const isLast = done >= fresh.length;
-        const batchCursor: ImapFolderCursor = isLast
-          ? finalCursor
-          : { uidValidity, lastUid: slice[slice.length - 1].uid, uidNext: slice[slice.length - 1].uid + 1, highestModseq: null };
-        yield { items, cursor: batchCursor, skipped, reset: reset && start === 0, remaining: fresh.length - done };
+      yield* stream.batches();
+    } finally {
+      // Stopped before the FETCH ended (cycle budget, a failed commit): imapflow would read the
+      // rest of the answer before any other command, LOGOUT included, so the socket is closed instead.
+      if (!stream.finished) this.client.close();
+      await stream.stopped();
+    }
+  }
+
+  /**
+   * The new messages not to download, by UID: those over the size limit, and those that arrived
+   * before "process email from". One UID SEARCH (two when both kinds turn up); usually empty.
+   */
+  private async findExceptions(uidValidity: string, lastUid: number, options: PullOptions): Promise<Map<number, IncomingItem | 'skip'>> {
+    const uid = `${lastUid + 1}:*`;
+    const larger = { larger: options.maxMessageBytes };
+    const before = options.processEmailFrom ? { before: surelyBefore(options.processEmailFrom) } : null;
+    const found = await this.searchUids(before ? { uid, or: [larger, before] } : { uid, ...larger }, lastUid);
+    const older = before && found.length > 0 ? new Set(await this.searchUids({ uid: toUidSet(found), ...before }, lastUid)) : new Set<number>();
+    const exceptions = new Map<number, IncomingItem | 'skip'>();
+    for (const u of found) {
+      exceptions.set(
+        u,
+        older.has(u)
+          ? 'skip'
+          : { kind: 'error', remoteId: `${uidValidity}:${u}`, message: `Message is over the profile's limit of ${options.maxMessageBytes} bytes; it was not downloaded` },
+      );
+    }
+    return exceptions;
+  }
+
+  private async searchUids(query: SearchObject, lastUid: number): Promise<number[]> {
+    const uids = await this.client.search(query, { uid: true });
+    // `N:*` always matches the highest message even when its UID is below N, hence the filter.
+    return (uids || []).filter((u) => u > lastUid).sort((a, b) => a - b);
+  }
+}
+
+interface StreamPlan {
+  uidValidity: string;
+  lastUid: number;
+  finalCursor: ImapFolderCursor;
+  reset: boolean;
+  /** New messages not downloaded: an item-level error, or 'skip' for one older than "process email from". */
+  exceptions: Map<number, IncomingItem | 'skip'>;
+  options: PullOptions;
+}
+
+interface OpenBatch {
+  items: IncomingItem[];
+  skipped: number;
+  /** Highest UID covered: everything new up to it is in this batch or an earlier one. */
+  lastUid: number;
+  /** Messages in the folder after the last one covered. */
+  remaining: number;
+}
+
+/**
+ * One `UID FETCH` of every new message but the exceptions, read as it arrives and cut into
+ * batches. A reader drains imapflow's stream without waiting for the consumer (up to
+ * READ_AHEAD_BATCHES ahead), so the server keeps sending while earlier batches are parsed and stored.
+ */
+class BatchStream {
+  finished = false;
+  private readonly ready: IncomingBatch[] = [];
+  private readonly pendingExceptions: [number, IncomingItem | 'skip'][];
+  private failure: unknown;
+  private wakeConsumer?: () => void;
+  private wakeReader?: () => void;
+  private abandoned = false;
+  private first = true;
+  private readonly reading: Promise<void>;
+
+  constructor(
+    private readonly client: ImapFlow,
+    private readonly plan: StreamPlan,
+  ) {
+    this.pendingExceptions = [...plan.exceptions].sort((a, b) => a[0] - b[0]);
+    this.reading = this.read().then(
+      () => {
+        this.finished = true;
+      },
+      (err: unknown) => {
+        this.failure = err;
+      },
+    );
+    this.reading.finally(() => this.wakeConsumer?.());
+  }
+
+  async *batches(): AsyncIterable<IncomingBatch> {
+    try {
+      for (;;) {
+        const batch = this.ready.shift();
+        if (batch) {
+          this.wakeReader?.();
+          yield batch;
+          continue;
+        }
+        if (this.failure !== undefined) throw this.failure;
+        if (this.finished) return;
+        await new Promise<void>((resolve) => (this.wakeConsumer = resolve));
+        this.wakeConsumer = undefined;
       }
     } finally {
-      await pending?.catch(() => undefined);
-    }
-    if (fresh.length === 0) {
-      yield { items: [], cursor: finalCursor, skipped: 0, reset, remaining: 0 };
+      this.abandoned = true;
+      this.wakeReader?.();
     }
   }
 
-  /** UIDs above `lastUid` with size and arrival date: one FETCH, no message bodies. */
-  private async listNewMessages(lastUid: number): Promise<NewMessage[]> {
-    const listed: NewMessage[] = [];
-    // `N:*` always matches the highest message even when its UID is below N, hence the filter.
-    for await (const msg of this.client.fetch(`${lastUid + 1}:*`, { uid: true, size: true, internalDate: true }, { uid: true })) {
-      if (msg.uid > lastUid) listed.push({ uid: msg.uid, size: msg.size ?? 0, internalDate: toDate(msg.internalDate) });
-    }
-    return listed.sort((a, b) => a.uid - b.uid);
+  /** Settles once the reader has let go of the connection. */
+  async stopped(): Promise<void> {
+    await this.reading;
   }
 
-  private async fetchSlice(
-    uidValidity: string,
-    slice: NewMessage[],
-    options: PullOptions,
-    wanted: (m: NewMessage) => boolean,
-  ): Promise<{ items: IncomingItem[]; skipped: number }> {
-    const remoteId = (uid: number) => `${uidValidity}:${uid}`;
-    const toDownload = slice.filter((m) => wanted(m) && m.size <= options.maxMessageBytes);
-    const sources = new Map<number, Buffer>();
-    if (toDownload.length > 0) {
-      const fetched = await this.client.fetchAll(toUidSet(toDownload.map((m) => m.uid)), { uid: true, source: true }, { uid: true });
-      for (const msg of fetched) if (msg.source) sources.set(msg.uid, msg.source);
-    }
-    const items: IncomingItem[] = [];
-    let skipped = 0;
-    for (const m of slice) {
-      const raw = sources.get(m.uid);
-      if (!wanted(m)) skipped++;
-      else if (m.size > options.maxMessageBytes) {
-        items.push({ kind: 'error', remoteId: remoteId(m.uid), message: `Message is ${m.size} bytes, over the profile's limit of ${options.maxMessageBytes} bytes` });
-      } else if (raw) {
-        items.push({ kind: 'mime', remoteId: remoteId(m.uid), raw, receivedAt: m.internalDate });
+  private async read(): Promise<void> {
+    const { lastUid, exceptions, options, finalCursor } = this.plan;
+    const range = uidRangeExcept(lastUid + 1, [...exceptions.keys()].sort((a, b) => a - b));
+    let open = this.newBatch(lastUid);
+    let full: OpenBatch | null = null;
+    let highestUid = lastUid;
+    try {
+      for await (const msg of this.client.fetch(range, { uid: true, size: true, internalDate: true, source: true }, { uid: true })) {
+        if (this.abandoned) return;
+        // `N:*` always matches the highest message even when its UID is below N; excepted ones are never downloaded.
+        if (msg.uid <= highestUid || exceptions.has(msg.uid)) continue;
+        if (full) {
+          await this.publish(full);
+          if (this.abandoned) return;
+          full = null;
+        }
+        highestUid = msg.uid;
+        this.takeExceptionsBelow(open, msg.uid);
+        this.add(open, msg);
+        open.lastUid = msg.uid;
+        open.remaining = Math.max(0, (this.client.mailbox ? this.client.mailbox.exists : msg.seq) - msg.seq);
+        if (open.items.length + open.skipped >= options.batchSize) {
+          // Held until the next message arrives, so the batch that ends the folder carries its final cursor.
+          full = open;
+          open = this.newBatch(msg.uid);
+        }
       }
-      // A message neither skipped nor fetched was expunged after it was listed: nothing to store.
+    } catch (err) {
+      if (this.abandoned) return;
+      throw err;
     }
-    return { items, skipped };
+    this.takeExceptionsBelow(open, Number.POSITIVE_INFINITY);
+    const last = full && open.items.length === 0 && open.skipped === 0 ? full : open;
+    if (last !== full && full) await this.publish(full);
+    if (this.abandoned) return;
+    // Messages that arrived after EXAMINE may have come with the FETCH: the cursor covers them too.
+    const cursor: ImapFolderCursor =
+      highestUid > finalCursor.lastUid ? { ...finalCursor, lastUid: highestUid, uidNext: highestUid + 1 } : finalCursor;
+    await this.publish({ ...last, remaining: 0 }, cursor);
+  }
+
+  private newBatch(lastUid: number): OpenBatch {
+    return { items: [], skipped: 0, lastUid, remaining: 0 };
+  }
+
+  private add(batch: OpenBatch, msg: FetchMessageObject): void {
+    const { uidValidity, options } = this.plan;
+    const remoteId = `${uidValidity}:${msg.uid}`;
+    const receivedAt = toDate(msg.internalDate);
+    if (options.processEmailFrom && receivedAt && receivedAt < options.processEmailFrom) batch.skipped++;
+    else if ((msg.size ?? 0) > options.maxMessageBytes || !msg.source) {
+      // The SEARCH found the large ones; this covers a server whose SEARCH LARGER disagrees with its sizes.
+      batch.items.push({ kind: 'error', remoteId, message: `Message is over the profile's limit of ${options.maxMessageBytes} bytes` });
+    } else batch.items.push({ kind: 'mime', remoteId, raw: msg.source, receivedAt });
+  }
+
+  /** Exceptions below `uid` belong to the batch whose cursor passes them. */
+  private takeExceptionsBelow(batch: OpenBatch, uid: number): void {
+    while (this.pendingExceptions.length > 0 && this.pendingExceptions[0][0] < uid) {
+      const [exceptionUid, item] = this.pendingExceptions.shift()!;
+      if (item === 'skip') batch.skipped++;
+      else batch.items.push(item);
+      batch.lastUid = Math.max(batch.lastUid, exceptionUid);
+    }
+  }
+
+  /** Hands a batch to the consumer; waits while READ_AHEAD_BATCHES are already waiting. */
+  private async publish(batch: OpenBatch, cursor?: ImapFolderCursor): Promise<void> {
+    const { uidValidity, reset } = this.plan;
+    this.ready.push({
+      items: batch.items,
+      skipped: batch.skipped,
+      cursor: cursor ?? { uidValidity, lastUid: batch.lastUid, uidNext: batch.lastUid + 1, highestModseq: null },
+      reset: reset && this.first,
+      remaining: batch.remaining,
+    });
+    this.first = false;
+    this.wakeConsumer?.();
+    while (this.ready.length >= READ_AHEAD_BATCHES && !this.abandoned) {
+      await new Promise<void>((resolve) => (this.wakeReader = resolve));
+      this.wakeReader = undefined;
+    }
   }
 }

@@ -72,8 +72,8 @@ async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps)
         processEmailFrom: context.processEmailFrom,
         maxMessageBytes: context.maxMessageBytes,
       });
-      // A three-stage pipeline: the source reads batch N+2 while batch N+1 is parsed and batch N
-      // is stored. Commits stay in order, so the cursor still only moves past stored items.
+      // A three-stage pipeline: the source streams later batches in while batch N+1 is parsed and
+      // batch N is stored. Commits stay in order, so the cursor still only moves past stored items.
       let storing: Promise<void> | undefined;
       for await (const batch of batches) {
         const prepared = await prepareBatch(context, batch, deps);
@@ -113,17 +113,16 @@ interface PreparedBatch {
 async function prepareBatch(context: MailboxSyncContext, batch: IncomingBatch, deps: IncomingSyncDeps): Promise<PreparedBatch> {
   const errors: ItemError[] = [];
   const parsed: { item: IncomingItem; message: EmailMessage }[] = [];
-  for (const item of batch.items) {
+  // All of a batch's messages go to the parser at once: a parse pool spreads them over its threads.
+  const outcomes = await Promise.allSettled(
+    batch.items.map(async (item) => (item.kind === 'mime' ? deps.parseMime(item.raw) : item.kind === 'email' ? item.message : null)),
+  );
+  batch.items.forEach((item, i) => {
+    const outcome = outcomes[i];
     if (item.kind === 'error') errors.push({ remoteId: item.remoteId, message: item.message });
-    else if (item.kind === 'email') parsed.push({ item, message: item.message });
-    else {
-      try {
-        parsed.push({ item, message: await deps.parseMime(item.raw) });
-      } catch (err) {
-        errors.push({ remoteId: item.remoteId, message: `Message could not be parsed: ${(err as Error).message}` });
-      }
-    }
-  }
+    else if (outcome.status === 'fulfilled') parsed.push({ item, message: outcome.value! });
+    else errors.push({ remoteId: item.remoteId, message: `Message could not be parsed: ${(outcome.reason as Error).message}` });
+  });
 
   const emails = await toIncomingEmails(context, parsed, deps.store);
   return { batch, emails, errors, untracked: parsed.length - emails.length };

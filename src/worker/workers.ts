@@ -10,6 +10,7 @@ import { SecretBox } from '../secrets/secretBox';
 import { PgSyncStore } from '../store/pgSyncStore';
 import { createDataConverter } from '../temporal/dataConverter';
 import { ConnectionSlots } from './connectionSlots';
+import { ParsePool } from '../mail/parsePool';
 
 export interface WorkerSetOptions {
   connection: NativeConnection;
@@ -17,6 +18,8 @@ export interface WorkerSetOptions {
   pool: Pool;
   store: SyncStore;
   slots: ConnectionSlots;
+  /** Parses for every mail server worker of the process; closed at shutdown. */
+  parsePool: ParsePool;
   activityConfig: ActivityConfig;
   queues: AppConfig['queues'];
   /** A prebuilt bundle (tests, production images); otherwise the workflows are bundled at start. */
@@ -97,7 +100,7 @@ export class WorkerSet {
       connection: this.opts.connection,
       namespace: this.opts.namespace,
       taskQueue: queue,
-      activities: createMailServerActivities(this.opts.store, this.opts.slots, this.opts.activityConfig),
+      activities: createMailServerActivities(this.opts.store, this.opts.slots, this.opts.activityConfig, this.opts.parsePool),
       maxConcurrentActivityTaskExecutions: maxConnections,
       dataConverter: this.opts.dataConverter,
     });
@@ -134,6 +137,7 @@ export class WorkerSet {
       w.worker.shutdown();
       await w.running;
     }
+    await this.opts.parsePool.close();
   }
 }
 
@@ -220,6 +224,7 @@ export function workerSetFor(
     store: new PgSyncStore(deps.pool, new SecretBox(deps.keySpec)),
     activityConfig: activityConfigFrom(config),
     slots: new ConnectionSlots(config.databaseUrl),
+    parsePool: new ParsePool(config.parseThreads),
     queues: config.queues,
     workflowBundle: bundlePath ? { codePath: bundlePath } : undefined,
     profileRefreshMs: config.profileRefreshMs,

@@ -30,6 +30,10 @@ function surelyBefore(from: Date): Date {
   return new Date(day - DAY_MS);
 }
 
+function oversized(remoteId: string, size: number, limit: number): IncomingItem {
+  return { kind: 'error', remoteId, message: `Message is ${size} bytes, over the profile's limit of ${limit} bytes` };
+}
+
 /** `lo:*` without the UIDs in `excluded` (sorted): the FETCH set of everything new but those. */
 export function uidRangeExcept(lo: number, excluded: number[]): string {
   const parts: string[] = [];
@@ -140,8 +144,10 @@ export class ImapMailSource implements MailSource {
   }
 
   /**
-   * The new messages not to download, by UID: those over the size limit, and those that arrived
-   * before "process email from". One UID SEARCH (two when both kinds turn up); usually empty.
+   * The new messages not to download, by UID: those that arrived before "process email from", and
+   * those over the size limit. One UID SEARCH, usually answered with nothing; a second one to tell
+   * older from larger only when both are looked for and some turn up, and a FETCH of the sizes of
+   * the larger ones only (for their error message).
    */
   private async findExceptions(uidValidity: string, lastUid: number, options: PullOptions): Promise<Map<number, IncomingItem | 'skip'>> {
     const uid = `${lastUid + 1}:*`;
@@ -150,13 +156,12 @@ export class ImapMailSource implements MailSource {
     const found = await this.searchUids(before ? { uid, or: [larger, before] } : { uid, ...larger }, lastUid);
     const older = before && found.length > 0 ? new Set(await this.searchUids({ uid: toUidSet(found), ...before }, lastUid)) : new Set<number>();
     const exceptions = new Map<number, IncomingItem | 'skip'>();
-    for (const u of found) {
-      exceptions.set(
-        u,
-        older.has(u)
-          ? 'skip'
-          : { kind: 'error', remoteId: `${uidValidity}:${u}`, message: `Message is over the profile's limit of ${options.maxMessageBytes} bytes; it was not downloaded` },
-      );
+    for (const u of older) exceptions.set(u, 'skip');
+    const tooLarge = found.filter((u) => !older.has(u));
+    if (tooLarge.length > 0) {
+      for (const msg of await this.client.fetchAll(toUidSet(tooLarge), { uid: true, size: true }, { uid: true })) {
+        if (tooLarge.includes(msg.uid)) exceptions.set(msg.uid, oversized(`${uidValidity}:${msg.uid}`, msg.size ?? 0, options.maxMessageBytes));
+      }
     }
     return exceptions;
   }
@@ -193,6 +198,7 @@ interface OpenBatch {
  * READ_AHEAD_BATCHES ahead), so the server keeps sending while earlier batches are parsed and stored.
  */
 class BatchStream {
+  /** The FETCH ran to its end: the connection is free for the next command. */
   finished = false;
   private readonly ready: IncomingBatch[] = [];
   private readonly pendingExceptions: [number, IncomingItem | 'skip'][];
@@ -200,6 +206,8 @@ class BatchStream {
   private wakeConsumer?: () => void;
   private wakeReader?: () => void;
   private abandoned = false;
+  /** The reader has stopped, at the end or by failure or abandonment. */
+  private done = false;
   private first = true;
   private readonly reading: Promise<void>;
 
@@ -208,15 +216,14 @@ class BatchStream {
     private readonly plan: StreamPlan,
   ) {
     this.pendingExceptions = [...plan.exceptions].sort((a, b) => a[0] - b[0]);
-    this.reading = this.read().then(
-      () => {
-        this.finished = true;
-      },
-      (err: unknown) => {
+    this.reading = this.read()
+      .catch((err: unknown) => {
         this.failure = err;
-      },
-    );
-    this.reading.finally(() => this.wakeConsumer?.());
+      })
+      .finally(() => {
+        this.done = true;
+        this.wakeConsumer?.();
+      });
   }
 
   async *batches(): AsyncIterable<IncomingBatch> {
@@ -229,7 +236,7 @@ class BatchStream {
           continue;
         }
         if (this.failure !== undefined) throw this.failure;
-        if (this.finished) return;
+        if (this.done) return;
         await new Promise<void>((resolve) => (this.wakeConsumer = resolve));
         this.wakeConsumer = undefined;
       }
@@ -253,8 +260,9 @@ class BatchStream {
     try {
       for await (const msg of this.client.fetch(range, { uid: true, size: true, internalDate: true, source: true }, { uid: true })) {
         if (this.abandoned) return;
-        // `N:*` always matches the highest message even when its UID is below N; excepted ones are never downloaded.
-        if (msg.uid <= highestUid || exceptions.has(msg.uid)) continue;
+        // `N:*` always matches the highest message even when its UID is below N; excepted ones are
+        // never downloaded; a row without the message is an unsolicited flag update.
+        if (!msg.source || msg.uid <= highestUid || exceptions.has(msg.uid)) continue;
         if (full) {
           await this.publish(full);
           if (this.abandoned) return;
@@ -262,7 +270,7 @@ class BatchStream {
         }
         highestUid = msg.uid;
         this.takeExceptionsBelow(open, msg.uid);
-        this.add(open, msg);
+        this.add(open, msg, msg.source);
         open.lastUid = msg.uid;
         open.remaining = Math.max(0, (this.client.mailbox ? this.client.mailbox.exists : msg.seq) - msg.seq);
         if (open.items.length + open.skipped >= options.batchSize) {
@@ -275,6 +283,7 @@ class BatchStream {
       if (this.abandoned) return;
       throw err;
     }
+    this.finished = true;
     this.takeExceptionsBelow(open, Number.POSITIVE_INFINITY);
     const last = full && open.items.length === 0 && open.skipped === 0 ? full : open;
     if (last !== full && full) await this.publish(full);
@@ -289,15 +298,15 @@ class BatchStream {
     return { items: [], skipped: 0, lastUid, remaining: 0 };
   }
 
-  private add(batch: OpenBatch, msg: FetchMessageObject): void {
+  private add(batch: OpenBatch, msg: FetchMessageObject, source: Buffer): void {
     const { uidValidity, options } = this.plan;
     const remoteId = `${uidValidity}:${msg.uid}`;
     const receivedAt = toDate(msg.internalDate);
     if (options.processEmailFrom && receivedAt && receivedAt < options.processEmailFrom) batch.skipped++;
-    else if ((msg.size ?? 0) > options.maxMessageBytes || !msg.source) {
+    else if ((msg.size ?? 0) > options.maxMessageBytes) {
       // The SEARCH found the large ones; this covers a server whose SEARCH LARGER disagrees with its sizes.
-      batch.items.push({ kind: 'error', remoteId, message: `Message is over the profile's limit of ${options.maxMessageBytes} bytes` });
-    } else batch.items.push({ kind: 'mime', remoteId, raw: msg.source, receivedAt });
+      batch.items.push(oversized(remoteId, msg.size ?? 0, options.maxMessageBytes));
+    } else batch.items.push({ kind: 'mime', remoteId, raw: source, receivedAt });
   }
 
   /** Exceptions below `uid` belong to the batch whose cursor passes them. */

@@ -122,6 +122,11 @@ export class WorkerSet {
     });
   }
 
+  /** The process's parse pool: its thread count and completed parses are what it reports. */
+  get parsePool(): ParsePool {
+    return this.opts.parsePool;
+  }
+
   /** Started, not stopping, and the workflow worker still polling. */
   get running(): boolean {
     return !this.stopping && this.workflowWorker?.worker.getState() === 'RUNNING';

@@ -10,6 +10,12 @@
  *   lines such as IDLE's "DONE" or SASL responses do not match the pattern.
  * - `{ blackhole: true }`: accepts connections but never answers nor forwards (hung server).
  * - `{ delayMs }`: holds each chunk from the server that long before passing it on (a slow server).
+ * - `{ oneWayDelayMs, bitsPerSecond }`: an emulated link, both directions: each chunk leaves after
+ *   the link has sent what came before it at that rate, and arrives that much later (delay = RTT/2).
+ *   Chunks in flight are pipelined, as on a real link; at most LINK_BUFFER_BYTES wait per direction
+ *   (the sender is paused beyond that), so memory stays bounded.
+ * - Keeps the first line of the last COMMAND_LOG_SIZE client commands (`commandLog`), and counts
+ *   round trips: client sends that follow something received from the server (the greeting included).
  */
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +25,69 @@ export interface CountingTcpProxyOptions {
   blackhole?: boolean;
   /** Hold each chunk the server sends this long before passing it on. */
   delayMs?: number;
+  /** Emulated link: one-way delay each way (half the round-trip time). */
+  oneWayDelayMs?: number;
+  /** Emulated link: bandwidth of each direction; unlimited when absent. */
+  bitsPerSecond?: number;
+}
+
+const LINK_BUFFER_BYTES = 4 * 1024 * 1024;
+const COMMAND_LOG_SIZE = 1000;
+const MAX_ONE_WAY_DELAY_MS = 1000;
+
+/**
+ * One direction of an emulated link: chunks are serialised at the link's rate and delivered
+ * `delayMs` after they left, in order, with one timer for the chunk due first.
+ */
+class EmulatedLink {
+  private readonly queue: { data: Buffer; due: number }[] = [];
+  private queuedBytes = 0;
+  private busyUntil = 0;
+  private timer?: NodeJS.Timeout;
+  private ended = false;
+
+  constructor(
+    private readonly from: net.Socket,
+    private readonly to: net.Socket,
+    private readonly delayMs: number,
+    private readonly bytesPerMs: number | null,
+  ) {
+    from.on('data', (d: Buffer) => this.push(d));
+    from.once('end', () => {
+      this.ended = true;
+      this.flush();
+    });
+  }
+
+  private push(data: Buffer): void {
+    const now = performance.now();
+    const leaves = Math.max(now, this.busyUntil) + (this.bytesPerMs ? data.length / this.bytesPerMs : 0);
+    this.busyUntil = leaves;
+    this.queue.push({ data, due: leaves + this.delayMs });
+    this.queuedBytes += data.length;
+    if (this.queuedBytes > LINK_BUFFER_BYTES) this.from.pause();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.queue.length === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, Math.max(0, this.queue[0].due - performance.now()));
+  }
+
+  private flush(): void {
+    const now = performance.now();
+    while (this.queue.length > 0 && this.queue[0].due <= now + 0.5) {
+      const { data } = this.queue.shift()!;
+      this.queuedBytes -= data.length;
+      if (!this.to.destroyed) this.to.write(data);
+    }
+    if (this.queuedBytes <= LINK_BUFFER_BYTES / 2 && this.from.isPaused()) this.from.resume();
+    if (this.queue.length > 0) this.schedule();
+    else if (this.ended && !this.to.destroyed) this.to.end();
+  }
 }
 
 const COMMAND_RE = /^[A-Za-z0-9.]+ [A-Za-z]/;
@@ -34,7 +103,7 @@ class ImapCommandCounter {
   /** True while the current line continues a command that had a literal. */
   private continuation = false;
 
-  constructor(private readonly onCommand: () => void) {}
+  constructor(private readonly onCommand: (line: string) => void) {}
 
   push(chunk: Buffer): void {
     let off = 0;
@@ -60,7 +129,7 @@ class ImapCommandCounter {
   }
 
   private endOfLine(): void {
-    if (!this.continuation && COMMAND_RE.test(this.head)) this.onCommand();
+    if (!this.continuation && COMMAND_RE.test(this.head)) this.onCommand(this.head.replace(/\r$/, ''));
     const lit = LITERAL_RE.exec(this.tail);
     if (lit) {
       this.literalLeft = Number(lit[1]);
@@ -87,6 +156,9 @@ export class CountingTcpProxy {
   private peak = 0;
   private total = 0;
   private commands = 0;
+  private trips = 0;
+  /** First line (up to 256 characters) of the last client commands, oldest first. */
+  readonly commandLog: string[] = [];
   private windowStart = performance.now();
   private lastChange = this.windowStart;
   private area = 0;
@@ -99,6 +171,7 @@ export class CountingTcpProxy {
     targetPort: number,
     blackhole: boolean,
     private readonly delayMs: number,
+    private readonly link: { oneWayDelayMs: number; bitsPerSecond: number | null } | null,
   ) {
     this.server = server;
     this.port = port;
@@ -118,7 +191,12 @@ export class CountingTcpProxy {
     });
     const addr = server.address();
     if (!addr || typeof addr !== 'object') throw new Error('CountingTcpProxy: no listening address');
-    const proxy = new CountingTcpProxy(server, addr.port, targetHost, targetPort, opts.blackhole ?? false, opts.delayMs ?? 0);
+    const emulated = opts.oneWayDelayMs !== undefined || opts.bitsPerSecond !== undefined;
+    if ((opts.oneWayDelayMs ?? 0) < 0 || (opts.oneWayDelayMs ?? 0) > MAX_ONE_WAY_DELAY_MS || (opts.bitsPerSecond ?? 1) <= 0) {
+      throw new Error(`CountingTcpProxy: one-way delay must be 0..${MAX_ONE_WAY_DELAY_MS} ms and bandwidth positive`);
+    }
+    const link = emulated ? { oneWayDelayMs: opts.oneWayDelayMs ?? 0, bitsPerSecond: opts.bitsPerSecond ?? null } : null;
+    const proxy = new CountingTcpProxy(server, addr.port, targetHost, targetPort, opts.blackhole ?? false, opts.delayMs ?? 0, link);
     server.on('connection', (sock) => proxy.onConnection(sock));
     return proxy;
   }
@@ -143,12 +221,19 @@ export class CountingTcpProxy {
     return this.commands;
   }
 
+  /** Client sends that answered or followed data from the server: the round trips clients waited for. */
+  get roundTrips(): number {
+    return this.trips;
+  }
+
   /** Starts a new measurement window; maxConcurrent restarts from the current open count. */
   resetCounters(): void {
     const now = performance.now();
     this.peak = this.open;
     this.total = 0;
     this.commands = 0;
+    this.trips = 0;
+    this.commandLog.length = 0;
     this.area = 0;
     this.windowStart = now;
     this.lastChange = now;
@@ -214,8 +299,18 @@ export class CountingTcpProxy {
     client.on('error', () => client.destroy());
     client.setNoDelay(true);
 
-    const counter = new ImapCommandCounter(() => this.commands++);
-    client.on('data', (d: Buffer) => counter.push(d));
+    const counter = new ImapCommandCounter((line) => {
+      this.commands++;
+      this.commandLog.push(line);
+      if (this.commandLog.length > COMMAND_LOG_SIZE) this.commandLog.shift();
+    });
+    // A round trip is the client speaking after the server did: it waited for what it got.
+    let serverSpokeLast = false;
+    client.on('data', (d: Buffer) => {
+      counter.push(d);
+      if (serverSpokeLast) this.trips++;
+      serverSpokeLast = false;
+    });
 
     if (this.blackhole) {
       // Swallow everything, never answer; the socket stays open until either side closes it.
@@ -241,6 +336,16 @@ export class CountingTcpProxy {
     };
     upstream.once('end', uncount);
     upstream.once('close', uncount);
+    upstream.on('data', () => (serverSpokeLast = true));
+    if (this.link) {
+      const bytesPerMs = this.link.bitsPerSecond ? this.link.bitsPerSecond / 8 / 1000 : null;
+      // Each link ends its far side once what it carries has arrived; a failed side ends both at once.
+      new EmulatedLink(client, upstream, this.link.oneWayDelayMs, bytesPerMs);
+      new EmulatedLink(upstream, client, this.link.oneWayDelayMs, bytesPerMs);
+      upstream.once('close', (hadError) => hadError && client.destroy());
+      client.once('close', (hadError) => hadError && upstream.destroy());
+      return;
+    }
     upstream.once('close', closeOther(client));
     client.once('close', closeOther(upstream));
     client.pipe(upstream);

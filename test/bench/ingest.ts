@@ -1,10 +1,12 @@
 /**
- * npm run bench:ingest — initial sync of 5,000 messages through the product (workflow, activity,
- * parse, store) against a raw imapflow fetch of the same messages, in the same run; then the
- * IMAP commands one idle cycle costs for a small and a large mailbox.
+ * npm run bench:ingest — initial sync through the product (workflow, activity, streamed fetch,
+ * parse pool, store) against a raw imapflow fetch and a fetch that also parses, of the same
+ * realistic messages, over an emulated link (RTT 0/20/80 ms × unlimited/50 Mbit/s) in one run;
+ * then the IMAP commands and round trips one idle cycle costs for a small and a large mailbox.
+ *
+ * BENCH_MESSAGES (default 2000) per link; BENCH_BATCH_SIZE (default 200); PARSE_THREADS as the worker's.
  */
 import { randomUUID } from 'node:crypto';
-import { runBenchmark } from './run';
 import { ImapFlow } from 'imapflow';
 import { parseMimeMessage } from '../../src/mail/mimeParser';
 import { mailboxWorkflowId } from '../../src/temporal/names';
@@ -13,14 +15,29 @@ import { DovecotServer } from '../support/dovecot';
 import { makeMessages } from '../support/messages';
 import { CountingTcpProxy } from '../support/tcpProxy';
 import { eventually, TestBed } from '../support/testBed';
+import { makeRealisticMessages } from './realisticMessages';
+import { runBenchmark } from './run';
 
-const LARGE = Number(process.env.BENCH_MESSAGES ?? 5000);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2000);
 const SMALL = 10;
-const WARM_UP = 1000;
+const WARM_UP = 500;
+const LINKS = [0, 20, 80].flatMap((rttMs) => [null, 50_000_000].map((bitsPerSecond) => ({ rttMs, bitsPerSecond })));
 
-/** One FETCH of every message's source; with `parse`, each is also parsed as it arrives, as the product does. */
-async function rawFetch(server: { host: string; port: number }, user: string, parse = false): Promise<{ count: number; ms: number }> {
+interface Run {
+  ms: number;
+  /** CPU of this whole process (all its threads) during the run, µs. */
+  cpuUs: number;
+}
+
+function cpuNow(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+/** One FETCH of every message's source; with `parse`, each is also parsed as it arrives, on this thread. */
+async function rawFetch(server: { host: string; port: number }, user: string, parse: boolean): Promise<Run & { count: number }> {
   const client = new ImapFlow({ host: server.host, port: server.port, secure: false, auth: { user, pass: 'secret' }, logger: false });
+  const cpu = cpuNow();
   const started = performance.now();
   await client.connect();
   await client.mailboxOpen('INBOX', { readOnly: true });
@@ -31,10 +48,10 @@ async function rawFetch(server: { host: string; port: number }, user: string, pa
     count++;
   }
   await client.logout();
-  return { count, ms: performance.now() - started };
+  return { count, ms: performance.now() - started, cpuUs: cpuNow() - cpu };
 }
 
-async function idleCycleCommands(bed: TestBed, mailboxId: string, proxy: CountingTcpProxy): Promise<number> {
+async function idleCycle(bed: TestBed, mailboxId: string, proxy: CountingTcpProxy): Promise<{ commands: number; roundTrips: number; log: string[] }> {
   const handle = bed.temporal.workflow.getHandle(mailboxWorkflowId(mailboxId));
   const before = await handle.query(statusQuery);
   proxy.resetCounters();
@@ -44,72 +61,140 @@ async function idleCycleCommands(bed: TestBed, mailboxId: string, proxy: Countin
     return s.cyclesThisRun > before.cyclesThisRun && s.state === 'idle' ? s : undefined;
   });
   if (after.lastOutcome?.status !== 'synced' || after.lastOutcome.itemsFound !== 0) throw new Error('The cycle was not idle');
-  return proxy.clientCommands;
+  return { commands: proxy.clientCommands, roundTrips: proxy.roundTrips, log: [...proxy.commandLog] };
 }
+
+const rate = (ms: number) => (MESSAGES / ms) * 1000;
+const pad = (s: string | number, n: number) => String(s).padStart(n);
 
 async function main(): Promise<void> {
   const dovecot = await DovecotServer.start({ name: 'bench' });
-  const proxy = await CountingTcpProxy.start(dovecot.host, dovecot.imapPort);
+  const links = await Promise.all(
+    LINKS.map(async (link) => ({
+      ...link,
+      label: `RTT ${link.rttMs} ms, ${link.bitsPerSecond ? `${link.bitsPerSecond / 1e6} Mbit/s` : 'unlimited'}`,
+      proxy: await CountingTcpProxy.start(dovecot.host, dovecot.imapPort, { oneWayDelayMs: link.rttMs / 2, bitsPerSecond: link.bitsPerSecond ?? undefined }),
+      user: `bench-${link.rttMs}-${link.bitsPerSecond ? 'capped' : 'unlimited'}-${randomUUID().slice(0, 6)}@example.test`,
+    })),
+  );
   const bed = await TestBed.create({ SYNC_DEFAULT_INTERVAL_SECONDS: '3600', SYNC_BATCH_SIZE: process.env.BENCH_BATCH_SIZE ?? '200' });
   try {
-    const large = `large-${randomUUID().slice(0, 6)}@example.test`;
     const small = `small-${randomUUID().slice(0, 6)}@example.test`;
     const warmUp = `warm-up-${randomUUID().slice(0, 6)}@example.test`;
-    for (const user of [large, small, warmUp]) await dovecot.addUser(user, 'secret');
-    console.log(`Delivering ${LARGE} + ${SMALL} + ${WARM_UP} messages...`);
-    await dovecot.append(large, 'secret', makeMessages(LARGE, { to: large, body: 'x'.repeat(2000) }));
+    console.log(`Delivering ${LINKS.length} × ${MESSAGES} + ${WARM_UP} + ${SMALL} messages...`);
+    let bytes = 0;
+    for (const link of links) {
+      await dovecot.addUser(link.user, 'secret');
+      // Distinct messages per link: a Message-ID stored once is only linked again, which would flatter the product.
+      const messages = makeRealisticMessages(MESSAGES, link.user, randomUUID().slice(0, 8));
+      bytes = messages.reduce((n, m) => n + m.length, 0);
+      await dovecot.append(link.user, 'secret', messages);
+    }
+    await dovecot.addUser(warmUp, 'secret');
+    await dovecot.append(warmUp, 'secret', makeRealisticMessages(WARM_UP, warmUp, randomUUID().slice(0, 8)));
+    await dovecot.addUser(small, 'secret');
     await dovecot.append(small, 'secret', makeMessages(SMALL, { to: small }));
-    await dovecot.append(warmUp, 'secret', makeMessages(WARM_UP, { to: warmUp, body: 'x'.repeat(2000) }));
+    console.log(`${MESSAGES} messages per link, ${(bytes / MESSAGES / 1024).toFixed(1)} KB each on average (multipart/alternative; every 4th with a 3 KB PDF)`);
 
-    // Both sides go through the counting proxy, and both run warm: the raw side after one pass of
-    // its own, the product after syncing a smaller mailbox first.
-    await rawFetch(proxy, large, true);
-    const raw = await rawFetch(proxy, large);
-    if (raw.count !== LARGE) throw new Error(`Raw fetch saw ${raw.count} messages, expected ${LARGE}`);
-    const parsed = await rawFetch(proxy, large, true);
+    const profiles = new Map<CountingTcpProxy, string>();
+    for (const link of links) {
+      const { id } = await bed.admin.createProfile({
+        name: `Bench ${link.label}`,
+        serverType: 'imap',
+        incomingHost: link.proxy.host,
+        incomingPort: link.proxy.port,
+        incomingSecurity: 'none',
+        minPollingIntervalSeconds: 3600,
+      });
+      profiles.set(link.proxy, id);
+    }
+    const workers = await bed.startWorkers();
+    console.log(`Parse pool: ${workers.parsePool.threads} thread(s)`);
 
-    const { id: profileId } = await bed.admin.createProfile({
-      name: 'Bench Dovecot',
-      serverType: 'imap',
-      incomingHost: proxy.host,
-      incomingPort: proxy.port,
-      incomingSecurity: 'none',
-      minPollingIntervalSeconds: 3600,
-    });
-    await bed.startWorkers();
-    const initialSync = async (emailAddress: string, count: number): Promise<{ id: string; ms: number }> => {
+    /** Mailbox created to last message stored; and the sync cycle alone, from its start (after Temporal scheduled it) to the same point. */
+    const initialSync = async (emailAddress: string, proxy: CountingTcpProxy, count: number) => {
+      const cpu = cpuNow();
       const started = performance.now();
-      const { id } = await bed.admin.createMailbox({ emailApproved: true, emailAddress, profileId, password: 'secret' });
+      const startedAt = Date.now();
+      const { id } = await bed.admin.createMailbox({ emailApproved: true, emailAddress, profileId: profiles.get(proxy)!, password: 'secret' });
       await eventually(
         `${count} messages stored`,
         async () => (await bed.query<{ n: number }>(`SELECT count(*)::int AS n FROM item_links WHERE mailbox_id = $1`, [id]))[0].n === count,
         600_000,
-        20,
+        10,
       );
-      return { id, ms: performance.now() - started };
+      const ms = performance.now() - started;
+      const cpuUs = cpuNow() - cpu;
+      const [{ cycle_started }] = await bed.query<{ cycle_started: Date }>(`SELECT last_sync_started_at AS cycle_started FROM mailboxes WHERE id = $1`, [id]);
+      const cycleMs = ms - (cycle_started.getTime() - startedAt);
+      await eventually('the first cycle to finish', async () => (await bed.temporal.workflow.getHandle(mailboxWorkflowId(id)).query(statusQuery)).state === 'idle');
+      return { id, ms, cycleMs, cpuUs };
     };
-    await initialSync(warmUp, WARM_UP);
-    const { id: largeId, ms: productMs } = await initialSync(large, LARGE);
-    const { id: smallId } = await initialSync(small, SMALL);
-    await eventually('the first cycles to finish', async () => {
-      const states = await Promise.all([largeId, smallId].map((id) => bed.temporal.workflow.getHandle(mailboxWorkflowId(id)).query(statusQuery)));
-      return states.every((s) => s.state === 'idle');
-    });
 
-    const rawRate = (LARGE / raw.ms) * 1000;
-    const productRate = (LARGE / productMs) * 1000;
-    const parsedRate = (LARGE / parsed.ms) * 1000;
+    // Everything runs warm: the parser and imapflow after a pass of their own, the product after a smaller mailbox.
+    await rawFetch(links[0].proxy, links[0].user, true);
+    await initialSync(warmUp, links[0].proxy, WARM_UP);
+
+    const results = [];
+    for (const link of links) {
+      const raw = await rawFetch(link.proxy, link.user, false);
+      if (raw.count !== MESSAGES) throw new Error(`Raw fetch saw ${raw.count} messages, expected ${MESSAGES}`);
+      const parsed = await rawFetch(link.proxy, link.user, true);
+      const product = await initialSync(link.user, link.proxy, MESSAGES);
+      results.push({ link, raw, parsed, product });
+      console.log(`  ${link.label}: raw ${(raw.ms / 1000).toFixed(2)} s, fetch+parse ${(parsed.ms / 1000).toFixed(2)} s, product cycle ${(product.cycleMs / 1000).toFixed(2)} s`);
+    }
+
     console.log('');
-    console.log(`raw imapflow fetch:      ${LARGE} messages in ${(raw.ms / 1000).toFixed(2)} s = ${rawRate.toFixed(0)} msg/s`);
-    // Fetching and parsing alone, with nothing stored: the most any product that parses what it syncs can reach in one thread.
-    console.log(`fetch + parse only:      ${LARGE} messages in ${(parsed.ms / 1000).toFixed(2)} s = ${parsedRate.toFixed(0)} msg/s (ceiling ratio ${(parsedRate / rawRate).toFixed(2)})`);
-    console.log(`product initial sync:    ${LARGE} messages in ${(productMs / 1000).toFixed(2)} s = ${productRate.toFixed(0)} msg/s (fetch, parse, resolve parties, store, through Temporal)`);
-    console.log(`ratio product/raw:       ${(productRate / rawRate).toFixed(2)} (goal >= 0.80)`);
-    console.log(`idle cycle, ${SMALL} messages:    ${await idleCycleCommands(bed, smallId, proxy)} IMAP commands`);
-    console.log(`idle cycle, ${LARGE} messages:  ${await idleCycleCommands(bed, largeId, proxy)} IMAP commands`);
+    console.log(`Initial sync of ${MESSAGES} messages, msg/s (product: the sync cycle, from its start to the last message stored; end-to-end: from creating the mailbox)`);
+    console.log('link                       |   raw | fetch+parse | product | end-to-end | product/raw | product/(fetch+parse) | end-to-end/raw');
+    for (const { link, raw, parsed, product } of results) {
+      console.log(
+        [
+          link.label.padEnd(26),
+          pad(rate(raw.ms).toFixed(0), 5),
+          pad(rate(parsed.ms).toFixed(0), 11),
+          pad(rate(product.cycleMs).toFixed(0), 7),
+          pad(rate(product.ms).toFixed(0), 10),
+          pad((raw.ms / product.cycleMs).toFixed(2), 11),
+          pad((parsed.ms / product.cycleMs).toFixed(2), 21),
+          pad((raw.ms / product.ms).toFixed(2), 14),
+        ].join(' | '),
+      );
+    }
+    console.log('Goals: product/raw >= 0.9 at RTT 80 ms, 50 Mbit/s; product/(fetch+parse) >= 0.9 at RTT 80 ms, unlimited.');
+
+    console.log('');
+    console.log('CPU per message, µs, this process (all threads; PostgreSQL, Dovecot and Temporal server not included):');
+    console.log('  fetch = the raw fetch run; parse = fetch+parse run minus it; store = the product run minus fetch+parse (party resolution, SQL, Temporal SDK)');
+    console.log('link                       | fetch | parse | store | product total');
+    for (const { link, raw, parsed, product } of results) {
+      const perMsg = (us: number) => us / MESSAGES;
+      console.log(
+        [
+          link.label.padEnd(26),
+          pad(perMsg(raw.cpuUs).toFixed(0), 5),
+          pad(perMsg(parsed.cpuUs - raw.cpuUs).toFixed(0), 5),
+          pad(perMsg(product.cpuUs - parsed.cpuUs).toFixed(0), 5),
+          pad(perMsg(product.cpuUs).toFixed(0), 13),
+        ].join(' | '),
+      );
+    }
+
+    console.log('');
+    const base = links[0];
+    const { id: smallId } = await initialSync(small, base.proxy, SMALL);
+    const largeId = (await bed.query<{ id: string }>(`SELECT id FROM mailboxes WHERE email_address = $1`, [base.user]))[0].id;
+    for (const [label, id] of [
+      [`${SMALL} messages`, smallId],
+      [`${MESSAGES} messages`, largeId],
+    ] as const) {
+      const idle = await idleCycle(bed, id, base.proxy);
+      console.log(`idle cycle, ${label.padEnd(15)} ${idle.commands} IMAP commands, ${idle.roundTrips} round trips: ${idle.log.map((l) => l.split(' ')[1]).join(' ')}`);
+    }
   } finally {
     await bed.close();
-    await proxy.close();
+    for (const link of links) await link.proxy.close();
     await dovecot.destroy();
   }
 }

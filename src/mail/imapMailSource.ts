@@ -22,10 +22,10 @@ function toDate(v: Date | string | undefined): Date | null {
 
 /**
  * The UTC midnight a whole day before `from`'s day: SEARCH compares dates by the server's day, in
- * its own time zone (at most 14 h off UTC), so what is BEFORE it arrived before `from` wherever
- * the server is. Messages of the two days around `from` are fetched and checked exactly.
+ * its own time zone (UTC-12 to UTC+14), so what is BEFORE it arrived before `from` wherever the
+ * server is. Messages of the two days around `from` are fetched and checked exactly.
  */
-function surelyBefore(from: Date): Date {
+export function surelyBefore(from: Date): Date {
   const day = Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate());
   return new Date(day - DAY_MS);
 }

@@ -4,7 +4,7 @@
  * realistic messages, over an emulated link (RTT 0/20/80 ms × unlimited/50 Mbit/s) in one run;
  * then the IMAP commands and round trips one idle cycle costs for a small and a large mailbox.
  *
- * BENCH_MESSAGES (default 2000) per link; BENCH_BATCH_SIZE (default 200); PARSE_THREADS as the worker's.
+ * BENCH_MESSAGES (default 2000) per link; BENCH_BATCH_SIZE and PARSE_THREADS default to the product's defaults.
  */
 import { randomUUID } from 'node:crypto';
 import { ImapFlow } from 'imapflow';
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
       user: `bench-${link.rttMs}-${link.bitsPerSecond ? 'capped' : 'unlimited'}-${randomUUID().slice(0, 6)}@example.test`,
     })),
   );
-  const bed = await TestBed.create({ SYNC_DEFAULT_INTERVAL_SECONDS: '3600', SYNC_BATCH_SIZE: process.env.BENCH_BATCH_SIZE ?? '200' });
+  const bed = await TestBed.create({ SYNC_DEFAULT_INTERVAL_SECONDS: '3600', ...(process.env.BENCH_BATCH_SIZE ? { SYNC_BATCH_SIZE: process.env.BENCH_BATCH_SIZE } : {}) });
   try {
     const small = `small-${randomUUID().slice(0, 6)}@example.test`;
     const warmUp = `warm-up-${randomUUID().slice(0, 6)}@example.test`;

@@ -156,7 +156,7 @@ export function createMailServerActivities(
             server = { profileId: context.profileId, endpoint: context.endpoint };
             return openSource(context);
           },
-          parseMime: (raw) => parsePool.parse(raw),
+          parseMime: (raws) => parsePool.parseMany(raws),
           batchSize: config.batchSize,
           budget: config.cycleBudget,
           withConnectionSlot: slotFor(slots),

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import type { EmailMessage } from '../domain/email';
+import type { ParseOutcome, ParseTask } from './parseWorker';
 
 /** Threads for parsing when not configured: the cores left over by the worker's own thread, at least one. */
 export function defaultParseThreads(): number {
@@ -14,6 +14,7 @@ export function defaultParseThreads(): number {
  */
 export class ParsePool {
   private readonly pool: Piscina;
+  private parsed = 0;
 
   constructor(threads: number = defaultParseThreads()) {
     // Run from source (tsx, jest), the thread loads TypeScript through tsx too; built, the .js beside this one.
@@ -31,15 +32,43 @@ export class ParsePool {
     return this.pool.maxThreads;
   }
 
-  /** Parses completed on the pool's threads since it started. */
-  get completed(): number {
+  /** Tasks the pool's threads completed since it started. */
+  get tasksCompleted(): number {
     return this.pool.completed;
   }
 
-  async parse(raw: Buffer): Promise<EmailMessage> {
-    const message: EmailMessage = await this.pool.run(raw);
-    // Buffers cross the thread boundary as plain Uint8Arrays.
-    return { ...message, attachmentContent: message.attachmentContent.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)) };
+  /** Messages parsed on the pool's threads since it started. */
+  get messagesParsed(): number {
+    return this.parsed;
+  }
+
+  /**
+   * Parses `raws` in as many tasks as the pool has threads, a few messages each: one message per
+   * task would cost more in messaging between threads than the parse itself.
+   */
+  async parseMany(raws: Buffer[]): Promise<ParseOutcome[]> {
+    const perTask = Math.max(1, Math.ceil(raws.length / this.pool.maxThreads));
+    const tasks: Promise<ParseOutcome[]>[] = [];
+    for (let i = 0; i < raws.length; i += perTask) tasks.push(this.runTask(raws.slice(i, i + perTask)));
+    const outcomes = (await Promise.all(tasks)).flat();
+    this.parsed += outcomes.length;
+    return outcomes.map((outcome) =>
+      'message' in outcome
+        ? // Buffers cross the thread boundary as plain Uint8Arrays.
+          { message: { ...outcome.message, attachmentContent: outcome.message.attachmentContent.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)) } }
+        : outcome,
+    );
+  }
+
+  private runTask(raws: Buffer[]): Promise<ParseOutcome[]> {
+    const data = new Uint8Array(raws.reduce((n, r) => n + r.length, 0));
+    let offset = 0;
+    for (const raw of raws) {
+      data.set(raw, offset);
+      offset += raw.length;
+    }
+    const task: ParseTask = { data, lengths: raws.map((r) => r.length) };
+    return this.pool.run(task, { transferList: [data.buffer] });
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,30 @@
+import type { EmailMessage } from '../domain/email';
 import { parseMimeMessage } from './mimeParser';
 
-/** A parse-pool thread's task: the raw message arrives as a Uint8Array view of transferred memory. */
-export default function parse(raw: Uint8Array) {
-  return parseMimeMessage(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
+export type ParseOutcome = { message: EmailMessage } | { error: string };
+
+/** Several raw messages end to end in one buffer (moved, not copied, to the thread), and where each ends. */
+export interface ParseTask {
+  data: Uint8Array;
+  lengths: number[];
+}
+
+/** A parse-pool thread's task: the messages of `task`, parsed one by one. */
+export default async function parseMany({ data, lengths }: ParseTask): Promise<ParseOutcome[]> {
+  const all = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const outcomes: ParseOutcome[] = [];
+  let offset = 0;
+  for (const length of lengths) {
+    const raw = all.subarray(offset, offset + length);
+    offset += length;
+    try {
+      const message = await parseMimeMessage(raw);
+      // An attachment may be a view into the task's whole buffer, which the answer would copy for
+      // each one: each gets a buffer of its own size (the pool wraps them back into Buffers).
+      outcomes.push({ message: { ...message, attachmentContent: message.attachmentContent.map((c) => new Uint8Array(c) as Buffer) } });
+    } catch (err) {
+      outcomes.push({ error: (err as Error).message });
+    }
+  }
+  return outcomes;
 }

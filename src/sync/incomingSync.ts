@@ -1,5 +1,6 @@
 import type { EmailMessage } from '../domain/email';
 import type { IncomingBatch, IncomingItem, MailSource } from '../mail/mailSource';
+import type { ParseOutcome } from '../mail/parseWorker';
 import { shouldTrack } from '../policy/tracking';
 import type { IncomingEmail, ItemError, MailboxSyncContext, StoredParty, SyncStore } from '../store/syncStore';
 
@@ -13,7 +14,8 @@ export interface SyncProgress {
 export interface IncomingSyncDeps {
   store: SyncStore;
   openSource: (context: MailboxSyncContext) => MailSource;
-  parseMime: (raw: Buffer) => Promise<EmailMessage>;
+  /** Parses raw messages, each to its message or the reason it could not be parsed, in order. */
+  parseMime: (raws: Buffer[]) => Promise<ParseOutcome[]>;
   batchSize: number;
   /** Called after every committed batch: the activity heartbeats it. */
   onProgress?: (progress: SyncProgress) => void;
@@ -114,15 +116,18 @@ async function prepareBatch(context: MailboxSyncContext, batch: IncomingBatch, d
   const errors: ItemError[] = [];
   const parsed: { item: IncomingItem; message: EmailMessage }[] = [];
   // All of a batch's messages go to the parser at once: a parse pool spreads them over its threads.
-  const outcomes = await Promise.allSettled(
-    batch.items.map(async (item) => (item.kind === 'mime' ? deps.parseMime(item.raw) : item.kind === 'email' ? item.message : null)),
-  );
-  batch.items.forEach((item, i) => {
-    const outcome = outcomes[i];
+  const mime = batch.items.filter((item): item is Extract<IncomingItem, { kind: 'mime' }> => item.kind === 'mime');
+  const outcomes = mime.length > 0 ? await deps.parseMime(mime.map((item) => item.raw)) : [];
+  let next = 0;
+  for (const item of batch.items) {
     if (item.kind === 'error') errors.push({ remoteId: item.remoteId, message: item.message });
-    else if (outcome.status === 'fulfilled') parsed.push({ item, message: outcome.value! });
-    else errors.push({ remoteId: item.remoteId, message: `Message could not be parsed: ${(outcome.reason as Error).message}` });
-  });
+    else if (item.kind === 'email') parsed.push({ item, message: item.message });
+    else {
+      const outcome = outcomes[next++];
+      if ('message' in outcome) parsed.push({ item, message: outcome.message });
+      else errors.push({ remoteId: item.remoteId, message: `Message could not be parsed: ${outcome.error}` });
+    }
+  }
 
   const emails = await toIncomingEmails(context, parsed, deps.store);
   return { batch, emails, errors, untracked: parsed.length - emails.length };

@@ -1,5 +1,5 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { defaultParseThreads } from './mail/parsePool';
 
 /** Durations in configuration are whole seconds; the code works in milliseconds. */
 const seconds = (fallback: number) =>
@@ -63,7 +63,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       heartbeatTimeoutMs: e.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
     },
     profileRefreshMs: e.PROFILE_REFRESH_SECONDS,
-    parseThreads: e.PARSE_THREADS ?? defaultParseThreads(),
+    // The cores left over by the worker's own thread, at least one.
+    parseThreads: e.PARSE_THREADS ?? Math.max(1, availableParallelism() - 1),
     queues: {
       workflowTaskConcurrency: e.WORKFLOW_TASK_CONCURRENCY,
       workflowCacheSize: e.WORKFLOW_CACHE_SIZE,

@@ -131,8 +131,8 @@ export class ImapMailSource implements MailSource {
       return;
     }
 
-    const exceptions = await this.findExceptions(uidValidity, lastUid, options);
-    const stream = new BatchStream(this.client, { uidValidity, lastUid, finalCursor, reset, exceptions, options });
+    const { excluded, exceptions } = await this.findExceptions(uidValidity, lastUid, options);
+    const stream = new BatchStream(this.client, { uidValidity, lastUid, finalCursor, reset, excluded, exceptions, options });
     try {
       yield* stream.batches();
     } finally {
@@ -149,7 +149,11 @@ export class ImapMailSource implements MailSource {
    * older from larger only when both are looked for and some turn up, and a FETCH of the sizes of
    * the larger ones only (for their error message).
    */
-  private async findExceptions(uidValidity: string, lastUid: number, options: PullOptions): Promise<Map<number, IncomingItem | 'skip'>> {
+  private async findExceptions(
+    uidValidity: string,
+    lastUid: number,
+    options: PullOptions,
+  ): Promise<{ excluded: number[]; exceptions: Map<number, IncomingItem | 'skip'> }> {
     const uid = `${lastUid + 1}:*`;
     const larger = { larger: options.maxMessageBytes };
     const before = options.processEmailFrom ? { before: surelyBefore(options.processEmailFrom) } : null;
@@ -159,11 +163,12 @@ export class ImapMailSource implements MailSource {
     for (const u of older) exceptions.set(u, 'skip');
     const tooLarge = found.filter((u) => !older.has(u));
     if (tooLarge.length > 0) {
+      // One that vanished since the SEARCH is not listed here: nothing to record for it.
       for (const msg of await this.client.fetchAll(toUidSet(tooLarge), { uid: true, size: true }, { uid: true })) {
-        if (tooLarge.includes(msg.uid)) exceptions.set(msg.uid, oversized(`${uidValidity}:${msg.uid}`, msg.size ?? 0, options.maxMessageBytes));
+        if (msg.uid > lastUid && !older.has(msg.uid)) exceptions.set(msg.uid, oversized(`${uidValidity}:${msg.uid}`, msg.size ?? 0, options.maxMessageBytes));
       }
     }
-    return exceptions;
+    return { excluded: found, exceptions };
   }
 
   private async searchUids(query: SearchObject, lastUid: number): Promise<number[]> {
@@ -178,7 +183,9 @@ interface StreamPlan {
   lastUid: number;
   finalCursor: ImapFolderCursor;
   reset: boolean;
-  /** New messages not downloaded: an item-level error, or 'skip' for one older than "process email from". */
+  /** UIDs not to download (sorted): the SEARCH's answer. */
+  excluded: number[];
+  /** What each excluded message still present becomes: an item-level error, or 'skip' for one older than "process email from". */
   exceptions: Map<number, IncomingItem | 'skip'>;
   options: PullOptions;
 }
@@ -252,31 +259,33 @@ class BatchStream {
   }
 
   private async read(): Promise<void> {
-    const { lastUid, exceptions, options, finalCursor } = this.plan;
-    const range = uidRangeExcept(lastUid + 1, [...exceptions.keys()].sort((a, b) => a - b));
+    const { lastUid, excluded, options, finalCursor } = this.plan;
+    const range = uidRangeExcept(lastUid + 1, excluded);
+    const notWanted = new Set(excluded);
     let open = this.newBatch(lastUid);
     let full: OpenBatch | null = null;
     let highestUid = lastUid;
     try {
       for await (const msg of this.client.fetch(range, { uid: true, size: true, internalDate: true, source: true }, { uid: true })) {
         if (this.abandoned) return;
-        // `N:*` always matches the highest message even when its UID is below N; excepted ones are
-        // never downloaded; a row without the message is an unsolicited flag update.
-        if (!msg.source || msg.uid <= highestUid || exceptions.has(msg.uid)) continue;
+        // `N:*` always matches the highest message even when its UID is below N; a row without the
+        // message is an unsolicited flag update. Servers answer in UID order; one that does not still
+        // has every message stored, in a later batch.
+        if (!msg.source || msg.uid <= lastUid || msg.uid === highestUid || notWanted.has(msg.uid)) continue;
         if (full) {
           await this.publish(full);
           if (this.abandoned) return;
           full = null;
         }
-        highestUid = msg.uid;
+        highestUid = Math.max(highestUid, msg.uid);
         this.takeExceptionsBelow(open, msg.uid);
         this.add(open, msg, msg.source);
-        open.lastUid = msg.uid;
+        open.lastUid = Math.max(open.lastUid, msg.uid);
         open.remaining = Math.max(0, (this.client.mailbox ? this.client.mailbox.exists : msg.seq) - msg.seq);
         if (open.items.length + open.skipped >= options.batchSize) {
           // Held until the next message arrives, so the batch that ends the folder carries its final cursor.
           full = open;
-          open = this.newBatch(msg.uid);
+          open = this.newBatch(highestUid);
         }
       }
     } catch (err) {

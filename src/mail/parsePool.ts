@@ -1,12 +1,6 @@
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Piscina } from 'piscina';
 import type { ParseOutcome, ParseTask } from './parseWorker';
-
-/** Threads for parsing when not configured: the cores left over by the worker's own thread, at least one. */
-export function defaultParseThreads(): number {
-  return Math.max(1, availableParallelism() - 1);
-}
 
 /**
  * Parses raw messages on worker threads, so a host with more cores parses more at once and the
@@ -16,7 +10,7 @@ export class ParsePool {
   private readonly pool: Piscina;
   private parsed = 0;
 
-  constructor(threads: number = defaultParseThreads()) {
+  constructor(threads: number) {
     // Run from source (tsx, jest), the thread loads TypeScript through tsx too; built, the .js beside this one.
     const fromSource = __filename.endsWith('.ts');
     this.pool = new Piscina({

@@ -34,6 +34,7 @@ it('reads each folder with one streamed UID FETCH, no listing, and parses on the
   await dovecot.append(user, 'secret', makeMessages(1, { to: user, body: 'z'.repeat(20_000) }), 'Work');
   const parsedBefore = workers.parsePool.messagesParsed;
   const tasksBefore = workers.parsePool.tasksCompleted;
+  const cpuBefore = workers.parsePool.cpuMs;
   const profile = await bed.admin.createProfile(dovecotProfile('Stream Dovecot', { host: proxy.host, imapPort: proxy.port }, { maxMessageBytes: 10_000 }));
   proxy.resetCounters();
   const { id: mailboxId } = await bed.admin.createMailbox({
@@ -70,4 +71,5 @@ it('reads each folder with one streamed UID FETCH, no listing, and parses on the
   expect(workers.parsePool.threads).toBe(1);
   expect(workers.parsePool.messagesParsed - parsedBefore).toBe(320);
   expect(workers.parsePool.tasksCompleted - tasksBefore).toBeGreaterThanOrEqual(1);
+  expect(workers.parsePool.cpuMs).toBeGreaterThan(cpuBefore);
 });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import type { ParseOutcome, ParseTask } from './parseWorker';
+import type { ParseOutcome, ParseTask, ParseTaskResult } from './parseWorker';
 
 /**
  * Parses raw messages on worker threads, so a host with more cores parses more at once and the
@@ -9,6 +9,7 @@ import type { ParseOutcome, ParseTask } from './parseWorker';
 export class ParsePool {
   private readonly pool: Piscina;
   private parsed = 0;
+  private cpu = 0;
 
   constructor(threads: number) {
     // Run from source (tsx, jest), the thread loads TypeScript through tsx too; built, the .js beside this one.
@@ -36,16 +37,23 @@ export class ParsePool {
     return this.parsed;
   }
 
+  /** CPU time the pool's threads spent parsing since it started, ms (see ParseTaskResult). */
+  get cpuMs(): number {
+    return this.cpu;
+  }
+
   /**
    * Parses `raws` in as many tasks as the pool has threads, a few messages each: one message per
    * task would cost more in messaging between threads than the parse itself.
    */
   async parseMany(raws: Buffer[]): Promise<ParseOutcome[]> {
     const perTask = Math.max(1, Math.ceil(raws.length / this.pool.maxThreads));
-    const tasks: Promise<ParseOutcome[]>[] = [];
+    const tasks: Promise<ParseTaskResult>[] = [];
     for (let i = 0; i < raws.length; i += perTask) tasks.push(this.runTask(raws.slice(i, i + perTask)));
-    const outcomes = (await Promise.all(tasks)).flat();
+    const results = await Promise.all(tasks);
+    const outcomes = results.flatMap((r) => r.outcomes);
     this.parsed += outcomes.length;
+    this.cpu += results.reduce((ms, r) => ms + r.cpuMs, 0);
     return outcomes.map((outcome) =>
       'message' in outcome
         ? // Buffers cross the thread boundary as plain Uint8Arrays.
@@ -54,7 +62,7 @@ export class ParsePool {
     );
   }
 
-  private runTask(raws: Buffer[]): Promise<ParseOutcome[]> {
+  private runTask(raws: Buffer[]): Promise<ParseTaskResult> {
     const data = new Uint8Array(raws.reduce((n, r) => n + r.length, 0));
     let offset = 0;
     for (const raw of raws) {

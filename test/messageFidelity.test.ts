@@ -224,6 +224,27 @@ describe('the fixtures, end to end', () => {
   });
 });
 
+describe('variants across mailboxes', () => {
+  it('links two different messages with one Message-ID synced at the same time from two mailboxes', async () => {
+    const [a, b] = await Promise.all([mailboxFor('variant-a@example.test'), mailboxFor('variant-b@example.test')]);
+    const message = (body: string) =>
+      Buffer.from(`From: a@example.test\r\nSubject: Offer\r\nMessage-ID: <offer.7@example.test>\r\nDate: Wed, 1 Apr 2026 09:00:00 +0000\r\n\r\n${body}\r\n`);
+    await Promise.all([
+      deliverAndSync(a, [{ raw: message('10 units'), internalDate: at(70) }]),
+      deliverAndSync(b, [{ raw: message('12 units'), internalDate: at(71) }]),
+    ]);
+    const rows = await ctx.bed.query<{ id: string; variant_of: string | null; body_text: string; mailbox_id: string }>(
+      `SELECT e.id, e.variant_of, e.body_text, l.mailbox_id FROM email_activities e JOIN item_links l ON l.crm_record_id = e.id
+        WHERE e.message_id = '<offer.7@example.test>' ORDER BY e.variant_of NULLS FIRST`,
+    );
+    expect(rows).toHaveLength(2);
+    const [first, variant] = rows;
+    expect(first.variant_of).toBeNull();
+    expect(variant.variant_of).toBe(first.id);
+    expect(new Set(rows.map((r) => `${r.mailbox_id} ${r.body_text}`))).toEqual(new Set([`${a.mailboxId} 10 units\n`, `${b.mailboxId} 12 units\n`]));
+  });
+});
+
 describe('activities stored before content digests were kept', () => {
   it('take a later copy with their Message-ID as the same message', async () => {
     const box = await mailboxFor('legacy@example.test');

@@ -292,20 +292,23 @@ export class PgSyncStore implements SyncStore {
       return id;
     });
     if (created.size > 0) {
-      const rows = [...created].map(([id, { message: m, receivedAt }]) => ({
-        id,
-        message_id: m.messageId,
-        content_digest: m.contentDigest,
-        variant_of: firsts.get(m.messageId) === id ? null : firsts.get(m.messageId),
-        subject: m.subject,
-        body_text: m.bodyText,
-        body_html: m.bodyHtml,
-        sent_at: m.sentAt,
-        received_at: receivedAt,
-        in_reply_to: m.inReplyTo,
-        refs: m.references,
-        size_bytes: m.sizeBytes,
-      }));
+      const rows = [...created].map(([id, { message: m, receivedAt }]) => {
+        const first = firsts.get(m.messageId);
+        return {
+          id,
+          message_id: m.messageId,
+          content_digest: m.contentDigest,
+          variant_of: first === id ? null : first,
+          subject: m.subject,
+          body_text: m.bodyText,
+          body_html: m.bodyHtml,
+          sent_at: m.sentAt,
+          received_at: receivedAt,
+          in_reply_to: m.inReplyTo,
+          refs: m.references,
+          size_bytes: m.sizeBytes,
+        };
+      });
       // A variant may point to an activity of this same statement: the foreign key is checked at its end.
       await db.query(
         `INSERT INTO email_activities (id, message_id, content_digest, variant_of, subject, body_text, body_html, sent_at, received_at,

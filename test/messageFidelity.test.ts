@@ -226,7 +226,9 @@ describe('the fixtures, end to end', () => {
 
 describe('variants across mailboxes', () => {
   it('links two different messages with one Message-ID synced at the same time from two mailboxes', async () => {
-    const [a, b] = await Promise.all([mailboxFor('variant-a@example.test'), mailboxFor('variant-b@example.test')]);
+    // One after the other: the Dovecot harness rewrites one passwd-file per user added.
+    const a = await mailboxFor('variant-a@example.test');
+    const b = await mailboxFor('variant-b@example.test');
     const message = (body: string) =>
       Buffer.from(`From: a@example.test\r\nSubject: Offer\r\nMessage-ID: <offer.7@example.test>\r\nDate: Wed, 1 Apr 2026 09:00:00 +0000\r\n\r\n${body}\r\n`);
     await Promise.all([

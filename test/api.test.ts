@@ -363,6 +363,11 @@ describe('admin', () => {
       contact.id,
     ]);
     await bed.query(`INSERT INTO item_links (mailbox_id, folder, remote_id, item_type, crm_record_id) VALUES ($1, 'INBOX', '1:1', 'email', $2)`, [mailbox.id, activityId]);
+    await bed.query(
+      `INSERT INTO email_attachments (email_activity_id, position, filename, content_type, size, sha256, inline, stored)
+       VALUES ($1, 1, 'big.pdf', 'application/pdf', 9000000, repeat('0', 64), false, false)`,
+      [activityId],
+    );
     pairs.push(
       ['account', account, await ok({ method: 'GET', url: `/accounts/${account.id}` })],
       ['contact', contact, await ok({ method: 'GET', url: `/contacts/${contact.id}` })],
@@ -371,6 +376,7 @@ describe('admin', () => {
       ['email activity page', await crm.emails.list({ mailboxId: mailbox.id }), await ok({ method: 'GET', url: `/emails?mailboxId=${mailbox.id}` })],
       ['email activity summary', (await crm.emails.list({ mailboxId: mailbox.id })).items[0], (await ok({ method: 'GET', url: `/emails?mailboxId=${mailbox.id}` })).items[0]],
       ['email party', (await crm.emails.get(activityId)).parties[0], (await ok({ method: 'GET', url: `/emails/${activityId}` })).parties[0]],
+      ['email attachment', (await crm.emails.attachments(activityId))[0], (await ok<object[]>({ method: 'GET', url: `/emails/${activityId}/attachments` }))[0]],
     );
     for (const [view, fromService, fromApi] of pairs) {
       const missing = Object.keys(fromService).filter((k) => !(k in fromApi) && !unpublished.has(k));
@@ -473,6 +479,8 @@ interface BadCase {
   what: string;
   /** Replaces `:id`; a valid UUID when absent. */
   id?: string;
+  /** Replaces `:position`; 1 when absent. */
+  position?: string;
   query?: string;
   body?: unknown;
   raw?: { contentType: string; payload: string };
@@ -697,6 +705,15 @@ const TABLE: Record<string, Row> = {
     ],
   },
   'GET /emails/:id': { access: 'user', cases: [] },
+  'GET /emails/:id/attachments': { access: 'user', cases: [] },
+  'GET /emails/:id/attachments/:position': {
+    access: 'user',
+    cases: [
+      { what: 'a position that is no number', position: 'first', message: /path parameters: position/ },
+      { what: 'position 0', position: '0', message: /path parameters: position/ },
+      { what: 'a fractional position', position: '1.5', message: /path parameters: position/ },
+    ],
+  },
   'PUT /me/mailbox/password': {
     access: 'user',
     body: true,
@@ -775,7 +792,7 @@ describe('bad input, every endpoint', () => {
     }
 
     for (const c of cases) {
-      const url = template.replace(':id', c.id ?? VALID_UUID) + (c.query ? `?${c.query}` : '');
+      const url = template.replace(':id', c.id ?? VALID_UUID).replace(':position', c.position ?? '1') + (c.query ? `?${c.query}` : '');
       const res = await call({
         method,
         url,
@@ -792,7 +809,7 @@ describe('bad input, every endpoint', () => {
 
     // And without a token, or with a user token on an admin route.
     if (row.access !== 'public') {
-      const url = template.replace(':id', VALID_UUID);
+      const url = template.replace(':id', VALID_UUID).replace(':position', '1');
       expect((await call({ method, url, token: null })).statusCode).toBe(401);
       if (row.access === 'admin') {
         const res = await call({ method, url, token: userToken });

@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { makeMessages } from './support/messages';
 import { dovecotProfile, useBedWithDovecot } from './support/testBed';
@@ -192,4 +195,39 @@ describe('me password', () => {
     expect(withoutToken.code).toBe(2);
     expect(withoutToken.stderr).toMatch(/CRM_SYNC_TOKEN/);
   }, 120_000);
+});
+
+describe('email activities', () => {
+  it('`email show` has the bodies and attachments; `email attachment` saves one, or says why it cannot', async () => {
+    const content = Buffer.from([0, 1, 2, 254, 255, 10, 13]);
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    const [{ id }] = await ctx.bed.query<{ id: string }>(
+      `INSERT INTO email_activities (message_id, content_digest, subject, body_text, body_html) VALUES ('<cli.1@example.test>', 'x', 'Files', 'Hi', '<p>Hi</p>') RETURNING id`,
+    );
+    await ctx.bed.query(`INSERT INTO attachment_contents (sha256, size, content) VALUES ($1, $2, $3)`, [sha256, content.length, content]);
+    await ctx.bed.query(
+      `INSERT INTO email_attachments (email_activity_id, position, filename, content_type, size, sha256, inline, stored)
+       VALUES ($1, 1, 'bytes.bin', 'application/octet-stream', $2, $3, false, true), ($1, 2, 'huge.iso', 'application/x-iso9660-image', 9000000, $4, false, false)`,
+      [id, content.length, sha256, 'f'.repeat(64)],
+    );
+    const shown = await ok(['email', 'show', id]);
+    expect(shown).toMatchObject({ bodyText: 'Hi', bodyHtml: '<p>Hi</p>', attachments: [{ position: 1, stored: true }, { position: 2, stored: false }] });
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'cli-attachment-'));
+    const out = path.join(dir, 'saved.bin');
+    try {
+      expect(await ok(['email', 'attachment', id, '1', '--out', out])).toMatchObject({ filename: 'bytes.bin', size: content.length, savedTo: out });
+      expect(readFileSync(out).equals(content)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    const notKept = await cli(['email', 'attachment', id, '2', '--out', out]);
+    expect(notKept.code).toBe(1);
+    expect(notKept.stderr).toMatch(/\(9000000 bytes\) was over the size limit/);
+    const badPosition = await cli(['email', 'attachment', id, 'first', '--out', out]);
+    expect(badPosition.code).toBe(2);
+    expect(badPosition.stderr).toMatch(/POSITION: /);
+    for (const run of [notKept, badPosition]) noStackTrace(run.stderr);
+  });
 });

@@ -104,6 +104,10 @@ async function stored(): Promise<number> {
 /** Stops the database (`pg_ctl stop -m <mode>`), keeps it down, and starts it again. */
 async function outage(mode: 'fast' | 'immediate'): Promise<void> {
   await pg.stop(mode);
+  // Meanwhile the API says what is wrong and when to come back: a 503, never a 500.
+  const during = await fetch(`${apiUrl}/mailboxes/${mailboxId}`, { headers: { authorization: `Bearer ${token}` } });
+  expect({ status: during.status, retryAfter: during.headers.get('retry-after') }).toEqual({ status: 503, retryAfter: '5' });
+  expect(await during.json()).toMatchObject({ error: 'service_unavailable', message: expect.stringMatching(/^The database is unavailable/) });
   await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
   expect({ worker: worker!.alive(), api: api!.alive() }).toEqual({ worker: true, api: true });
   await pg.start();

@@ -334,6 +334,14 @@ describe('alerts and statistics', () => {
     const first = await bed.admin.getMailbox(ids[3]);
     expect(first.statistics).toMatchObject({ itemsProcessedLastCycle: expect.any(Number), itemsFailedLastCycle: 0, consecutiveErrors: 0 });
     expect(first.statistics.nextSyncAt).not.toBeNull();
+    // One figure, one representation: the workflow's live status and the statistics agree.
+    const agreed = await eventually('the live status and the statistics of one cycle', async () => {
+      const live = await bed.admin.liveStatus(ids[3]);
+      const stats = (await bed.admin.getMailbox(ids[3])).statistics;
+      return live?.state === 'idle' && live.nextSyncAt === stats.nextSyncAt?.toISOString() ? { live, stats } : undefined;
+    });
+    expect(agreed.live.nextSyncAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(agreed.live.activity.consecutiveErrors).toBe(agreed.stats.consecutiveErrors);
 
     await bed.admin.disableMailbox(ids[0]);
     await bed.admin.disableMailbox(ids[2]);

@@ -33,6 +33,11 @@ export const EmailActivityQuery = z.object({
   cursor: z.uuid().optional().describe("The previous page's `nextCursor`"),
 });
 
+/** An email activity's attachment, by its place in the activity's list. */
+export const AttachmentRef = z.object({
+  position: z.coerce.number().int().min(1).max(1_000_000).describe('The attachment, as its `position` in the list (1 for the first)'),
+});
+
 export type NewContactInput = z.input<typeof NewContact>;
 export type NewLeadInput = z.input<typeof NewLead>;
 export type NewAccountInput = z.input<typeof NewAccount>;

@@ -27,10 +27,23 @@ export const AccountResponse = z.object({
 
 export const EmailPartyResponse = z.object({
   role: z.string().describe('from | to | cc | bcc'),
-  address: z.string(),
+  address: z.string().nullable().describe('null for a party the message names without an address (by displayName only, unresolved)'),
   displayName: z.string().nullable(),
   partyType: z.string().nullable().describe('user | contact | lead | account, or null when the address resolved to no record'),
   partyId: z.uuid().nullable(),
+});
+
+export const EmailAttachmentResponse = z.object({
+  position: z.number().int().describe('1 for the first attachment; GET /emails/:id/attachments/:position downloads it'),
+  filename: z.string().nullable(),
+  contentType: z.string(),
+  size: z.number().int().describe('Bytes of the decoded content'),
+  sha256: z.string().nullable().describe('SHA-256 of the content, hex; null for one synced before contents were kept'),
+  contentId: z.string().nullable().describe('Content-ID, for the cid: references of bodyHtml'),
+  inline: z.boolean().describe('Shown in the body rather than offered as a file'),
+  stored: z
+    .boolean()
+    .describe('false: only described, its content not kept (over organization_settings.max_attachment_bytes, 5 MB by default, when synced)'),
 });
 
 export const EmailActivitySummaryResponse = z.object({
@@ -38,19 +51,22 @@ export const EmailActivitySummaryResponse = z.object({
   messageId: z.string(),
   direction: z.string().describe('incoming | outgoing'),
   subject: z.string().nullable(),
-  sentAt: z.date().nullable(),
-  receivedAt: z.date().nullable(),
+  sentAt: z.date().nullable().describe("The Date header's instant; null when the message has none or it cannot be read"),
+  receivedAt: z.date().nullable().describe('When the mail server received it (IMAP INTERNALDATE)'),
   sizeBytes: z.number().int().nullable(),
   createdAt: z.date(),
+  variantOf: z.uuid().nullable().describe('The first activity with this Message-ID, when this is a different message reusing it'),
   mailboxIds: z.array(z.uuid()).describe('The mailboxes it was synced from'),
   parties: z.array(EmailPartyResponse),
 });
 
 export const EmailActivityResponse = EmailActivitySummaryResponse.extend({
-  bodyText: z.string().nullable(),
+  bodyText: z.string().nullable().describe('The text body; derived from the HTML body when the message has none'),
+  bodyHtml: z.string().nullable().describe('The HTML body, sanitised for display: no scripts, nothing loaded from elsewhere'),
   inReplyTo: z.string().nullable(),
   references: z.array(z.string()),
-  attachments: z.array(z.unknown()),
+  variants: z.array(z.uuid()).describe('The other activities with this Message-ID: different messages that reuse it'),
+  attachments: z.array(EmailAttachmentResponse),
 });
 
 export const EmailActivityPageResponse = z.object({

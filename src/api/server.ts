@@ -13,6 +13,8 @@ import { z } from 'zod';
 import type { ApiTokens, Principal } from '../admin/apiTokens';
 import { AdminError, ForbiddenError } from '../admin/errors';
 import type { MailboxService } from '../admin/mailboxService';
+import { markDatabaseError } from '../db/availability';
+import { describeDatabaseError, isDatabaseUnavailable } from '../policy/databaseAvailability';
 import type { CrmRecords } from '../crm/crmRecords';
 import { registerDashboard } from './routes/dashboard';
 import type { ErrorBody } from './responses';
@@ -93,6 +95,7 @@ const ERROR_CODES: Record<number, string> = {
   422: 'unprocessable',
   429: 'too_many_requests',
   431: 'headers_too_large',
+  503: 'service_unavailable',
 };
 
 const VALIDATION_CONTEXT: Record<string, string> = {
@@ -105,7 +108,12 @@ const VALIDATION_CONTEXT: Record<string, string> = {
 interface ErrorReply {
   status: number;
   body: z.infer<typeof ErrorBody>;
+  /** Sent as Retry-After. */
+  retryAfterSeconds?: number;
 }
+
+// How soon a client may try again while the database is away (restart, failover).
+const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 const errorReply = (status: number, message: string, details?: Record<string, unknown>): ErrorReply => ({
   status,
@@ -118,6 +126,15 @@ const issuePath = (path: PropertyKey[] | string) =>
 /** Maps whatever a request raised to the status and body the client sees. Null: a real fault (500). */
 function describeError(err: unknown): ErrorReply | null {
   if (err instanceof AdminError) return errorReply(err.statusCode, err.message, err.details);
+
+  // The API talks to no mail server itself: a socket failure here is the database's. Its outage is
+  // the deployment's, and passes: say so, and when to try again.
+  if (isDatabaseUnavailable(markDatabaseError(err))) {
+    return {
+      ...errorReply(503, `The database is unavailable (${describeDatabaseError(err)}); try again in a few seconds`),
+      retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
+    };
+  }
 
   const e = err as FastifyError;
   if (hasZodFastifySchemaValidationErrors(e) || Array.isArray(e.validation)) {
@@ -204,6 +221,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
 
   app.setErrorHandler((err, request, reply) => {
     const described = describeError(err);
+    if (described?.retryAfterSeconds) reply.header('Retry-After', String(described.retryAfterSeconds));
     if (described) return reply.code(described.status).send(described.body);
     request.log.error({ err }, 'request failed');
     if (!deps.logger) process.stderr.write(`admin API: ${request.method} ${request.routeOptions.url ?? request.url}: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { z } from 'zod';
-import { InvalidRequestError, NotFoundError } from '../admin/errors';
+import { AdminError, InvalidRequestError, NotFoundError } from '../admin/errors';
 import {
   AccountPatch,
   ContactPatch,
@@ -62,7 +62,8 @@ export interface Account {
 
 export interface EmailParty {
   role: string;
-  address: string;
+  /** Null for a party named without an address (kept unresolved, by its name). */
+  address: string | null;
   displayName: string | null;
   partyType: string | null;
   partyId: string | null;
@@ -73,20 +74,42 @@ export interface EmailActivitySummary {
   messageId: string;
   direction: string;
   subject: string | null;
+  /** The Date header's instant; null when the message has none or it cannot be read. */
   sentAt: Date | null;
+  /** When the mail server received it (IMAP INTERNALDATE). */
   receivedAt: Date | null;
   sizeBytes: number | null;
   createdAt: Date;
+  /** The first activity with this Message-ID, when this one is a different message reusing it. */
+  variantOf: string | null;
   /** The mailboxes it was synced from. */
   mailboxIds: string[];
   parties: EmailParty[];
 }
 
+export interface EmailAttachment {
+  /** 1 for the message's first attachment. */
+  position: number;
+  filename: string | null;
+  contentType: string;
+  size: number;
+  /** SHA-256 of the content, hex; null for one synced before contents were kept. */
+  sha256: string | null;
+  contentId: string | null;
+  inline: boolean;
+  /** False: described only, its content not kept (over the size limit when synced). */
+  stored: boolean;
+}
+
 export interface EmailActivity extends EmailActivitySummary {
   bodyText: string | null;
+  /** Sanitised for display: nothing in it runs or loads from elsewhere. */
+  bodyHtml: string | null;
   inReplyTo: string | null;
   references: string[];
-  attachments: unknown[];
+  /** Other activities with this Message-ID: different messages that reuse it. */
+  variants: string[];
+  attachments: EmailAttachment[];
 }
 
 export interface EmailActivityPage {
@@ -98,6 +121,11 @@ export interface EmailActivityPage {
 export interface EmailActivities {
   list(query: z.input<typeof EmailActivityQuery>): Promise<EmailActivityPage>;
   get(id: string): Promise<EmailActivity>;
+  /** The mailboxes the activity was synced from (for access checks). */
+  mailboxIds(id: string): Promise<string[]>;
+  attachments(id: string): Promise<EmailAttachment[]>;
+  /** One attachment with its content; 404 for one whose content is not kept. */
+  attachmentContent(id: string, position: number): Promise<{ attachment: EmailAttachment; content: Buffer }>;
 }
 
 // PostgreSQL ---------------------------------------------------------------------------------
@@ -177,14 +205,20 @@ class PgRecordStore<View, New extends z.ZodType, Patch extends z.ZodType> implem
   }
 }
 
+const MAILBOX_IDS = `ARRAY(SELECT DISTINCT l.mailbox_id FROM item_links l WHERE l.item_type = 'email' AND l.crm_record_id = a.id)`;
+
+// Parties in the order of the message's headers (they are stored in that order).
 const ACTIVITY_SUMMARY = `
   a.id, a.message_id AS "messageId", a.direction, a.subject, a.sent_at AS "sentAt", a.received_at AS "receivedAt",
-  a.size_bytes AS "sizeBytes", a.created_at AS "createdAt",
-  ARRAY(SELECT DISTINCT l.mailbox_id FROM item_links l WHERE l.item_type = 'email' AND l.crm_record_id = a.id) AS "mailboxIds",
+  a.size_bytes AS "sizeBytes", a.created_at AS "createdAt", a.variant_of AS "variantOf",
+  ${MAILBOX_IDS} AS "mailboxIds",
   COALESCE((SELECT json_agg(json_build_object('role', p.role, 'address', p.address, 'displayName', p.display_name,
                                               'partyType', p.party_type, 'partyId', p.party_id)
-                            ORDER BY array_position(ARRAY['from', 'to', 'cc', 'bcc'], p.role), p.address)
+                            ORDER BY array_position(ARRAY['from', 'to', 'cc', 'bcc'], p.role), p.id)
               FROM email_parties p WHERE p.email_activity_id = a.id), '[]'::json) AS parties`;
+
+const ATTACHMENT = `
+  t.position, t.filename, t.content_type AS "contentType", t.size, t.sha256, t.content_id AS "contentId", t.inline, t.stored`;
 
 class PgEmailActivities implements EmailActivities {
   constructor(private readonly pool: Pool) {}
@@ -213,12 +247,61 @@ class PgEmailActivities implements EmailActivities {
 
   async get(id: string): Promise<EmailActivity> {
     const { rows } = await this.pool.query(
-      `SELECT ${ACTIVITY_SUMMARY}, a.body_text AS "bodyText", a.in_reply_to AS "inReplyTo", a."references", a.attachments
+      `SELECT ${ACTIVITY_SUMMARY}, a.body_text AS "bodyText", a.body_html AS "bodyHtml", a.in_reply_to AS "inReplyTo", a."references",
+              ARRAY(SELECT v.id FROM email_activities v
+                     WHERE v.message_id = a.message_id AND v.id <> a.id ORDER BY v.created_at, v.id) AS variants,
+              COALESCE((SELECT json_agg(json_build_object('position', t.position, 'filename', t.filename, 'contentType', t.content_type,
+                                                          'size', t.size, 'sha256', t.sha256, 'contentId', t.content_id,
+                                                          'inline', t.inline, 'stored', t.stored) ORDER BY t.position)
+                          FROM email_attachments t WHERE t.email_activity_id = a.id), '[]'::json) AS attachments
          FROM email_activities a WHERE a.id = $1`,
       [id],
     );
     if (!rows[0]) throw new NotFoundError('Email activity', id);
     return rows[0];
+  }
+
+  async mailboxIds(id: string): Promise<string[]> {
+    const { rows } = await this.pool.query(`SELECT ${MAILBOX_IDS} AS "mailboxIds" FROM email_activities a WHERE a.id = $1`, [id]);
+    if (!rows[0]) throw new NotFoundError('Email activity', id);
+    return rows[0].mailboxIds;
+  }
+
+  async attachments(id: string): Promise<EmailAttachment[]> {
+    const { rows } = await this.pool.query(
+      `SELECT a.id, ${ATTACHMENT} FROM email_activities a LEFT JOIN email_attachments t ON t.email_activity_id = a.id
+        WHERE a.id = $1 ORDER BY t.position`,
+      [id],
+    );
+    if (!rows[0]) throw new NotFoundError('Email activity', id);
+    return rows.filter((r) => r.position !== null).map(({ id: _, ...attachment }) => attachment);
+  }
+
+  async attachmentContent(id: string, position: number): Promise<{ attachment: EmailAttachment; content: Buffer }> {
+    const { rows } = await this.pool.query(
+      `SELECT ${ATTACHMENT}, c.content, o.max_attachment_bytes AS "maxBytes"
+         FROM email_attachments t LEFT JOIN attachment_contents c ON c.sha256 = t.content_key CROSS JOIN organization_settings o
+        WHERE t.email_activity_id = $1 AND t.position = $2`,
+      [id, position],
+    );
+    if (!rows[0]) {
+      const { rowCount } = await this.pool.query(`SELECT 1 FROM email_activities WHERE id = $1`, [id]);
+      throw new AdminError(
+        rowCount ? `Email activity ${id} has no attachment ${position}: list them with GET /emails/${id}/attachments` : `Email activity ${id} does not exist`,
+        404,
+      );
+    }
+    const { content, maxBytes, ...attachment } = rows[0];
+    if (!attachment.stored) {
+      throw new AdminError(
+        attachment.sha256 === null
+          ? `Attachment ${position} of email activity ${id} was synced before attachment contents were kept: only its name, type and size are known`
+          : `Attachment ${position} of email activity ${id} (${attachment.size} bytes) was over the size limit for keeping attachments when it ` +
+              `was synced (organization_settings.max_attachment_bytes, now ${maxBytes}): only its name, type and size are kept; open it in the mailbox`,
+        404,
+      );
+    }
+    return { attachment, content };
   }
 }
 

@@ -69,9 +69,12 @@ export function profileAudiences(profileOwnerUserId: string | null): AlertAudien
   return profileOwnerUserId ? ['admins', 'profile_owner'] : ['admins'];
 }
 
-/** More than half of the profile's mailboxes failing (for their own reasons) is worth one profile-level alert. */
+/**
+ * More than half of the profile's mailboxes failing (for their own reasons) is worth one
+ * profile-level alert; a single failing mailbox has its own alert already, so it takes two.
+ */
 export function mostMailboxesFailing(counts: { failing: number; total: number }): boolean {
-  return counts.failing * 2 > counts.total;
+  return counts.failing >= 2 && counts.failing * 2 > counts.total;
 }
 
 export type DirectionStatus = 'not_run' | 'success' | 'failure';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { CrmRecordRef, CrmRecordType } from '../domain/email';
 import type { SourceCursor } from '../mail/mailSource';
@@ -18,6 +19,7 @@ import {
   type CycleStats,
   type FailureRecorded,
   type IncomingBatchCommit,
+  type IncomingEmail,
   type MailboxFailure,
   type MailboxPlan,
   type MailboxSyncContext,
@@ -28,6 +30,10 @@ import {
 
 // When one address is several CRM records, the first kind here wins.
 const RESOLUTION_ORDER: CrmRecordType[] = ['user', 'contact', 'lead', 'account'];
+
+// Seed of the advisory-lock keys taken per Message-ID while storing (single-key locks: the
+// connection slots' two-key locks are another key space).
+const MESSAGE_ID_LOCK_SEED = 9;
 
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
@@ -183,9 +189,11 @@ export class PgSyncStore implements SyncStore {
     return inTransaction(this.pool, async (db) => {
       // Holds off a concurrent remap or disable until this batch is in, and refuses the batch
       // if one already happened: nothing synced after a remap belongs to the old owner.
-      const { rows: current } = await db.query(`SELECT mapping_version, incoming_enabled FROM mailboxes WHERE id = $1 FOR SHARE`, [
-        commit.mailboxId,
-      ]);
+      const { rows: current } = await db.query(
+        `SELECT m.mapping_version, m.incoming_enabled, o.max_attachment_bytes
+           FROM mailboxes m CROSS JOIN organization_settings o WHERE m.id = $1 FOR SHARE OF m`,
+        [commit.mailboxId],
+      );
       if (!current[0] || !current[0].incoming_enabled) throw new SyncSupersededError('disabled');
       if (current[0].mapping_version !== commit.mappingVersion) throw new SyncSupersededError('remapped');
       if (commit.reset) {
@@ -193,30 +201,11 @@ export class PgSyncStore implements SyncStore {
       }
       let created = 0;
       if (commit.emails.length > 0) {
-        const ids = await this.upsertActivities(db, commit);
-        created = ids.created.size;
-        const parties = commit.emails.flatMap((e) =>
-          ids.created.has(e.message.messageId)
-            ? e.parties.map((p) => ({
-                email_activity_id: ids.byMessageId.get(e.message.messageId),
-                role: p.role,
-                address: p.address,
-                display_name: p.name,
-                party_type: p.record?.type ?? null,
-                party_id: p.record?.id ?? null,
-              }))
-            : [],
-        );
-        if (parties.length > 0) {
-          await db.query(
-            `INSERT INTO email_parties (email_activity_id, role, address, display_name, party_type, party_id)
-             SELECT * FROM jsonb_to_recordset($1::jsonb)
-               AS r(email_activity_id uuid, role text, address text, display_name text, party_type text, party_id uuid)
-             ON CONFLICT DO NOTHING`,
-            [JSON.stringify(parties)],
-          );
-        }
-        const links = commit.emails.map((e) => ({ remote_id: e.remoteId, crm_record_id: ids.byMessageId.get(e.message.messageId) }));
+        const activities = await this.upsertActivities(db, commit.emails);
+        created = activities.created.size;
+        await this.insertParties(db, activities.created);
+        await this.insertAttachments(db, activities.created, current[0].max_attachment_bytes);
+        const links = commit.emails.map((e, i) => ({ remote_id: e.remoteId, crm_record_id: activities.ids[i] }));
         await db.query(
           `INSERT INTO item_links (mailbox_id, folder, remote_id, item_type, crm_record_id, owner_user_id)
            SELECT $1, $2, r.remote_id, 'email', r.crm_record_id, $4
@@ -261,37 +250,144 @@ export class PgSyncStore implements SyncStore {
     });
   }
 
-  /** Inserts the activities that are new and returns the ids of all, new or already stored. */
-  private async upsertActivities(db: PoolClient, commit: IncomingBatchCommit) {
-    const rows = commit.emails.map(({ message: m, receivedAt }) => ({
-      message_id: m.messageId,
-      subject: m.subject,
-      body_text: m.bodyText,
-      sent_at: m.sentAt,
-      received_at: receivedAt,
-      in_reply_to: m.inReplyTo,
-      refs: m.references,
-      size_bytes: m.sizeBytes,
-      attachments: m.attachments,
-    }));
-    const { rows: inserted } = await db.query(
-      `INSERT INTO email_activities (message_id, subject, body_text, sent_at, received_at, in_reply_to, "references", size_bytes, attachments)
-       SELECT r.message_id, r.subject, r.body_text, r.sent_at, r.received_at, r.in_reply_to,
-              ARRAY(SELECT jsonb_array_elements_text(r.refs)), r.size_bytes, r.attachments
-         FROM jsonb_to_recordset($1::jsonb) AS r(message_id text, subject text, body_text text, sent_at timestamptz,
-              received_at timestamptz, in_reply_to text, refs jsonb, size_bytes integer, attachments jsonb)
-       ON CONFLICT (message_id) DO NOTHING
-       RETURNING id, message_id`,
-      [JSON.stringify(rows)],
+  /**
+   * Finds or creates the activity of each email: `ids[i]` is `emails[i]`'s, `created` maps each new
+   * activity to the email it was made from. Copies of one message (same Message-ID, same content
+   * digest) share one activity whatever mailbox they come from; a different message reusing a
+   * Message-ID gets its own, a variant of the first activity with that Message-ID.
+   */
+  private async upsertActivities(db: PoolClient, emails: IncomingEmail[]): Promise<{ ids: string[]; created: Map<string, IncomingEmail> }> {
+    const messageIds = [...new Set(emails.map((e) => e.message.messageId))];
+    // Serialises the batches that store one Message-ID, so that of two variants stored at once from
+    // two mailboxes the second sees the first. Taken in one order, so two batches cannot deadlock.
+    await db.query(
+      `SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(id, ${MESSAGE_ID_LOCK_SEED}) AS k FROM unnest($1::text[]) id ORDER BY 1) keys`,
+      [messageIds],
     );
-    const byMessageId = new Map<string, string>(inserted.map((r) => [r.message_id, r.id]));
-    const created = new Set(byMessageId.keys());
-    const missing = [...new Set(rows.map((r) => r.message_id))].filter((id) => !byMessageId.has(id));
-    if (missing.length > 0) {
-      const { rows: existing } = await db.query(`SELECT id, message_id FROM email_activities WHERE message_id = ANY($1)`, [missing]);
-      for (const r of existing) byMessageId.set(r.message_id, r.id);
+    const { rows: stored } = await db.query(
+      `SELECT id, message_id, content_digest, variant_of FROM email_activities WHERE message_id = ANY($1) ORDER BY created_at, id`,
+      [messageIds],
+    );
+    const key = (messageId: string, digest: string) => `${digest} ${messageId}`;
+    const byContent = new Map<string, string>();
+    // Activities stored before content digests were kept (NULL): a copy with their Message-ID is
+    // taken to be the same message, as it was then.
+    const undigested = new Map<string, string>();
+    // The first activity of each Message-ID, which later variants point to.
+    const firsts = new Map<string, string>();
+    for (const r of stored) {
+      if (r.content_digest === null) undigested.set(r.message_id, r.id);
+      else byContent.set(key(r.message_id, r.content_digest), r.id);
+      if (r.variant_of === null && !firsts.has(r.message_id)) firsts.set(r.message_id, r.id);
     }
-    return { byMessageId, created };
+    const created = new Map<string, IncomingEmail>();
+    const ids = emails.map((email) => {
+      const { messageId, contentDigest } = email.message;
+      const found = byContent.get(key(messageId, contentDigest)) ?? undigested.get(messageId);
+      if (found) return found;
+      const id = randomUUID();
+      byContent.set(key(messageId, contentDigest), id);
+      if (!firsts.has(messageId)) firsts.set(messageId, id);
+      created.set(id, email);
+      return id;
+    });
+    if (created.size > 0) {
+      const rows = [...created].map(([id, { message: m, receivedAt }]) => {
+        const first = firsts.get(m.messageId);
+        return {
+          id,
+          message_id: m.messageId,
+          content_digest: m.contentDigest,
+          variant_of: first === id ? null : first,
+          subject: m.subject,
+          body_text: m.bodyText,
+          body_html: m.bodyHtml,
+          sent_at: m.sentAt,
+          received_at: receivedAt,
+          in_reply_to: m.inReplyTo,
+          refs: m.references,
+          size_bytes: m.sizeBytes,
+        };
+      });
+      // A variant may point to an activity of this same statement: the foreign key is checked at its end.
+      await db.query(
+        `INSERT INTO email_activities (id, message_id, content_digest, variant_of, subject, body_text, body_html, sent_at, received_at,
+                                       in_reply_to, "references", size_bytes)
+         SELECT r.id, r.message_id, r.content_digest, r.variant_of, r.subject, r.body_text, r.body_html, r.sent_at, r.received_at,
+                r.in_reply_to, ARRAY(SELECT jsonb_array_elements_text(r.refs)), r.size_bytes
+           FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, message_id text, content_digest text, variant_of uuid, subject text,
+                body_text text, body_html text, sent_at timestamptz, received_at timestamptz, in_reply_to text, refs jsonb, size_bytes integer)`,
+        [JSON.stringify(rows)],
+      );
+    }
+    return { ids, created };
+  }
+
+  /** The parties of new activities: those without an address by their name, unresolved. */
+  private async insertParties(db: PoolClient, created: Map<string, IncomingEmail>): Promise<void> {
+    const parties = [...created].flatMap(([id, email]) =>
+      email.parties.map((p) => ({
+        email_activity_id: id,
+        role: p.role,
+        address: p.address,
+        display_name: p.name,
+        party_type: p.record?.type ?? null,
+        party_id: p.record?.id ?? null,
+      })),
+    );
+    if (parties.length === 0) return;
+    await db.query(
+      `INSERT INTO email_parties (email_activity_id, role, address, display_name, party_type, party_id)
+       SELECT * FROM jsonb_to_recordset($1::jsonb)
+         AS r(email_activity_id uuid, role text, address text, display_name text, party_type text, party_id uuid)
+       ON CONFLICT DO NOTHING`,
+      [JSON.stringify(parties)],
+    );
+  }
+
+  /**
+   * The attachments of new activities, each content once (by SHA-256) across all emails. One over
+   * `maxBytes` is described only, `stored = false`.
+   */
+  private async insertAttachments(db: PoolClient, created: Map<string, IncomingEmail>, maxBytes: number): Promise<void> {
+    const contents = new Map<string, Buffer>();
+    const attachments = [...created].flatMap(([id, { message: m }]) =>
+      m.attachments.map((a, i) => {
+        const stored = a.size <= maxBytes;
+        if (stored) contents.set(a.sha256, m.attachmentContent[i]);
+        return {
+          email_activity_id: id,
+          position: i + 1,
+          filename: a.filename,
+          content_type: a.contentType,
+          size: a.size,
+          sha256: a.sha256,
+          content_id: a.contentId,
+          inline: a.inline,
+          stored,
+        };
+      }),
+    );
+    if (attachments.length === 0) return;
+    if (contents.size > 0) {
+      const { rows: present } = await db.query(`SELECT sha256 FROM attachment_contents WHERE sha256 = ANY($1)`, [[...contents.keys()]]);
+      for (const r of present) contents.delete(r.sha256);
+      // In one order, so two batches inserting the same contents wait for each other instead of deadlocking.
+      const missing = [...contents.keys()].sort();
+      if (missing.length > 0) {
+        await db.query(
+          `INSERT INTO attachment_contents (sha256, size, content)
+           SELECT * FROM unnest($1::text[], $2::integer[], $3::bytea[]) ON CONFLICT DO NOTHING`,
+          [missing, missing.map((h) => contents.get(h)!.length), missing.map((h) => contents.get(h)!)],
+        );
+      }
+    }
+    await db.query(
+      `INSERT INTO email_attachments (email_activity_id, position, filename, content_type, size, sha256, content_id, inline, stored)
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(email_activity_id uuid, position integer, filename text, content_type text,
+              size integer, sha256 text, content_id text, inline boolean, stored boolean)`,
+      [JSON.stringify(attachments)],
+    );
   }
 
   async recordCycleStart(mailboxId: string): Promise<void> {

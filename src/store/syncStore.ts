@@ -52,7 +52,8 @@ export interface MailboxSyncContext {
 
 export interface StoredParty {
   role: PartyRole;
-  address: string;
+  /** Null for a party named without an address: kept by its name, unresolved. */
+  address: string | null;
   name: string | null;
   record: CrmRecordRef | null;
 }
@@ -141,7 +142,10 @@ export interface SyncStore {
   resolveAddresses(addresses: string[]): Promise<Map<string, CrmRecordRef>>;
   /** Which of these Message-IDs are already email activities. */
   findTrackedMessageIds(messageIds: string[]): Promise<Set<string>>;
-  /** Stores emails, item errors and the folder cursor atomically. Returns how many activities were new. */
+  /**
+   * Stores emails (activities, parties, attachments), item errors and the folder cursor atomically.
+   * Returns how many activities were new.
+   */
   commitIncomingBatch(commit: IncomingBatchCommit): Promise<{ created: number }>;
   recordCycleStart(mailboxId: string): Promise<void>;
   /** Records a success, resolves the mailbox's alerts and, if its server was unreachable, the server's. */

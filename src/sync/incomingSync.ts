@@ -181,7 +181,9 @@ async function toIncomingEmails(
 
   const emails: IncomingEmail[] = [];
   for (const { item, message } of parsed) {
-    const sender = message.from[0]?.address ? records.get(message.from[0].address) : undefined;
+    // The first sender with an address: one named without an address resolves to no record.
+    const senderAddress = message.from.find((a) => a.address !== null)?.address;
+    const sender = senderAddress ? records.get(senderAddress) : undefined;
     const track = shouldTrack(context.trackingOption, {
       senderRecordType: sender?.type ?? null,
       repliesToTrackedEmail: [message.inReplyTo, ...message.references].some((id) => id !== null && replied.has(id)),
@@ -191,12 +193,11 @@ async function toIncomingEmails(
     const seen = new Set<string>();
     for (const role of ['from', 'to', 'cc', 'bcc'] as const) {
       for (const a of message[role]) {
-        // The store keeps parties by address; one named without an address waits for it to accept them (issue 9).
-        if (a.address === null) continue;
-        const key = `${role}\u0000${a.address}`;
+        // Once per role: by address, or by name for a party named without one (kept unresolved).
+        const key = a.address === null ? `${role} name ${a.name}` : `${role} address ${a.address}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        parties.push({ role, address: a.address, name: a.name ?? null, record: records.get(a.address) ?? null });
+        parties.push({ role, address: a.address, name: a.name ?? null, record: a.address === null ? null : (records.get(a.address) ?? null) });
       }
     }
     emails.push({ remoteId: item.remoteId, message, receivedAt: item.kind === 'error' ? null : item.receivedAt, parties });

@@ -9,6 +9,8 @@ import { taskQueues } from '../temporal/names';
 import { SecretBox } from '../secrets/secretBox';
 import { PgSyncStore } from '../store/pgSyncStore';
 import { createDataConverter } from '../temporal/dataConverter';
+import { markDatabaseError } from '../db/availability';
+import { describeDatabaseError, isDatabaseUnavailable } from '../policy/databaseAvailability';
 import { ConnectionSlots } from './connectionSlots';
 import { ParsePool } from '../mail/parsePool';
 
@@ -75,7 +77,13 @@ export class WorkerSet {
     this.asyncWorker = { worker: asyncWorker, running: this.watch(asyncWorker, queues.asyncWork) };
     await this.refreshProfiles();
     this.refreshTimer = setInterval(() => {
-      this.refreshing = this.refreshing.then(() => this.refreshProfiles()).catch((err) => this.opts.log.error({ err }, 'Profile refresh failed'));
+      this.refreshing = this.refreshing
+        .then(() => this.refreshProfiles())
+        .catch((err: unknown) => {
+          // An outage is reported once per attempt in a line, not with a stack trace; the next refresh retries.
+          if (isDatabaseUnavailable(markDatabaseError(err))) this.opts.log.warn(`Profile refresh waits for the database (${describeDatabaseError(err)})`);
+          else this.opts.log.error({ err }, 'Profile refresh failed');
+        });
     }, this.opts.profileRefreshMs);
   }
 

@@ -63,6 +63,11 @@ describe('the server, not a mailbox', () => {
     expect(mostMailboxesFailing({ failing: 2, total: 4 })).toBe(false);
     expect(mostMailboxesFailing({ failing: 2, total: 3 })).toBe(true);
   });
+
+  it('leaves a lone failing mailbox to its own alert', () => {
+    expect(mostMailboxesFailing({ failing: 1, total: 1 })).toBe(false);
+    expect(mostMailboxesFailing({ failing: 2, total: 2 })).toBe(true);
+  });
 });
 
 describe('Test & Enable', () => {

@@ -1,12 +1,25 @@
 import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import type { RouteContext } from './context';
-import { EmailActivityQuery } from '../../admin/crmSchemas';
+import { AttachmentRef, EmailActivityQuery } from '../../admin/crmSchemas';
 import { ForbiddenError, NotFoundError } from '../../admin/errors';
 import type { CrmRecords } from '../../crm/crmRecords';
-import { EmailActivityPageResponse, EmailActivityResponse } from '../crmResponses';
+import { EmailActivityPageResponse, EmailActivityResponse, EmailAttachmentResponse } from '../crmResponses';
 import { IdParams, errors } from '../responses';
 
-/** CRM email activities with their parties: admins see all; a user token, those of its own mailbox. */
+const AttachmentParams = IdParams.extend(AttachmentRef.shape);
+
+// A type/subtype with parameters, nothing a header cannot carry; anything else is served as bytes.
+const CONTENT_TYPE = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=("[^"\\\r\n]*"|[\w!#$&^.+-]+))*$/;
+
+/** An `attachment` disposition naming the file: an ASCII fallback, and RFC 5987's UTF-8 form for the real name. */
+function attachmentDisposition(filename: string): string {
+  const fallback = filename.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}
+
+/** CRM email activities with their parties and attachments: admins see all; a user token, those of its own mailbox. */
 export function registerEmailRoutes(ctx: RouteContext, crm: CrmRecords): void {
   const { api, service, principalOf, isAdmin, ownUserId, mailboxFor } = ctx;
 
@@ -15,6 +28,20 @@ export function registerEmailRoutes(ctx: RouteContext, crm: CrmRecords): void {
     const [own] = await service.listMailboxes({ ownerUserId: ownUserId(request) });
     if (!own) throw new ForbiddenError('A user token may only see the email activities of its own mailbox, and this user has none');
     return own.id;
+  };
+
+  /** Admins may see any activity, a user token those synced from its own mailbox. */
+  const checkVisible = async (request: FastifyRequest, id: string): Promise<void> => {
+    if (isAdmin(principalOf(request))) return;
+    // As with mailboxes: an activity that does not exist looks the same as another mailbox's.
+    const [mailboxId, mailboxIds] = await Promise.all([
+      ownMailboxId(request),
+      crm.emails.mailboxIds(id).catch((err) => {
+        if (err instanceof NotFoundError) return [] as string[];
+        throw err;
+      }),
+    ]);
+    if (!mailboxIds.includes(mailboxId)) throw new ForbiddenError('A user token may only see the email activities of its own mailbox');
   };
 
   api.get(
@@ -42,25 +69,59 @@ export function registerEmailRoutes(ctx: RouteContext, crm: CrmRecords): void {
       config: { access: 'user' },
       schema: {
         tags: ['emails'],
-        summary: 'An email activity: the message, its parties and the mailboxes it came from',
+        summary: 'An email activity: the message with its bodies, parties, attachments and the mailboxes it came from',
         params: IdParams,
         response: { 200: EmailActivityResponse, ...errors(400, 401, 403, 404) },
       },
     },
     async (request) => {
-      if (isAdmin(principalOf(request))) return crm.emails.get(request.params.id);
-      // As with mailboxes: an activity that does not exist looks the same as another mailbox's.
-      const [mailboxId, activity] = await Promise.all([
-        ownMailboxId(request),
-        crm.emails.get(request.params.id).catch((err) => {
-          if (err instanceof NotFoundError) return null;
-          throw err;
-        }),
-      ]);
-      if (!activity || !activity.mailboxIds.includes(mailboxId)) {
-        throw new ForbiddenError("A user token may only see the email activities of its own mailbox");
-      }
-      return activity;
+      await checkVisible(request, request.params.id);
+      return crm.emails.get(request.params.id);
+    },
+  );
+
+  api.get(
+    '/emails/:id/attachments',
+    {
+      config: { access: 'user' },
+      schema: {
+        tags: ['emails'],
+        summary: "An email activity's attachments, described (`stored: false` for one whose content is not kept)",
+        params: IdParams,
+        response: { 200: z.array(EmailAttachmentResponse), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      await checkVisible(request, request.params.id);
+      return crm.emails.attachments(request.params.id);
+    },
+  );
+
+  api.get(
+    '/emails/:id/attachments/:position',
+    {
+      config: { access: 'user' },
+      schema: {
+        tags: ['emails'],
+        summary: 'Downloads an attachment: its content, with its type and file name',
+        description:
+          'Always as a download (`Content-Disposition: attachment`), never rendered by the browser. `404` with a message for an ' +
+          'attachment whose content is not kept (`stored: false`: over the size limit when it was synced).',
+        params: AttachmentParams,
+        // Sent as bytes, not serialised: the schema only documents it.
+        response: { 200: z.any().describe("The attachment's content, as its own Content-Type"), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      await checkVisible(request, request.params.id);
+      const { attachment, content } = await crm.emails.attachmentContent(request.params.id, request.params.position);
+      return reply
+        .type(CONTENT_TYPE.test(attachment.contentType) ? attachment.contentType : 'application/octet-stream')
+        .header('content-disposition', attachmentDisposition(attachment.filename ?? `attachment-${attachment.position}`))
+        // The content is the sender's: the browser must neither guess its type nor run it as this origin.
+        .header('x-content-type-options', 'nosniff')
+        .header('content-security-policy', "sandbox; default-src 'none'")
+        .send(content);
     },
   );
 }

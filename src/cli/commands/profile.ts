@@ -11,8 +11,8 @@ export const profileCommands = [
     options: {
       name: { type: 'string', placeholder: 'NAME', description: 'a name for the profile (unique)', field: 'name', required: true },
       type: { type: 'string', placeholder: 'imap', description: 'server type', field: 'serverType', required: true },
-      host: { type: 'string', placeholder: 'HOST', description: 'incoming mail server host', field: 'incomingHost' },
-      port: { type: 'string', placeholder: 'PORT', description: 'incoming mail server port', field: 'incomingPort' },
+      host: { type: 'string', placeholder: 'HOST', description: 'incoming mail server host (needed for imap)', field: 'incomingHost' },
+      port: { type: 'string', placeholder: 'PORT', description: 'incoming mail server port (default: from --security, IMAP 993 for tls, else 143)', field: 'incomingPort' },
       security: { type: 'string', placeholder: 'none|starttls|tls', description: 'connection security', field: 'incomingSecurity' },
       'max-connections': {
         type: 'string',

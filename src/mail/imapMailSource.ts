@@ -208,7 +208,9 @@ class BatchStream {
   /** The FETCH ran to its end: the connection is free for the next command. */
   finished = false;
   private readonly ready: IncomingBatch[] = [];
-  private readonly pendingExceptions: [number, IncomingItem | 'skip'][];
+  /** The exceptions by UID, and the first not yet in a batch. */
+  private readonly exceptions: [number, IncomingItem | 'skip'][];
+  private nextException = 0;
   private failure: unknown;
   private wakeConsumer?: () => void;
   private wakeReader?: () => void;
@@ -222,7 +224,7 @@ class BatchStream {
     private readonly client: ImapFlow,
     private readonly plan: StreamPlan,
   ) {
-    this.pendingExceptions = [...plan.exceptions].sort((a, b) => a[0] - b[0]);
+    this.exceptions = [...plan.exceptions].sort((a, b) => a[0] - b[0]);
     this.reading = this.read()
       .catch((err: unknown) => {
         this.failure = err;
@@ -320,8 +322,8 @@ class BatchStream {
 
   /** Exceptions below `uid` belong to the batch whose cursor passes them. */
   private takeExceptionsBelow(batch: OpenBatch, uid: number): void {
-    while (this.pendingExceptions.length > 0 && this.pendingExceptions[0][0] < uid) {
-      const [exceptionUid, item] = this.pendingExceptions.shift()!;
+    while (this.nextException < this.exceptions.length && this.exceptions[this.nextException][0] < uid) {
+      const [exceptionUid, item] = this.exceptions[this.nextException++];
       if (item === 'skip') batch.skipped++;
       else batch.items.push(item);
       batch.lastUid = Math.max(batch.lastUid, exceptionUid);

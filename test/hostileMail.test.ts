@@ -1,24 +1,12 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { corpusFiles } from './support/corpus';
 import { eventually, useBedWithDovecot } from './support/testBed';
 
-// The shared corpus sits beside the checkout (CI clones next to shared/); CORPUS_DIR overrides.
-const CORPUS = process.env.CORPUS_DIR ?? path.resolve(__dirname, '..', '..', 'shared', 'corpus', 'mime');
-
-function corpusFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) return corpusFiles(p);
-    // The corpus' empty sample is no message: no server accepts a zero-length APPEND or DATA.
-    return name === 'LICENSE' || statSync(p).size === 0 ? [] : [p];
-  });
-}
 
 const t = useBedWithDovecot();
 
 it('turns every real-world message into an email activity or an item-level error, and keeps the mailbox enabled', async () => {
-  const files = corpusFiles(CORPUS);
-  if (files.length < 100) throw new Error(`Expected the corpus of 100+ messages in ${CORPUS}, found ${files.length}`);
+  const files = corpusFiles();
   const user = 'hostile@example.test';
   await t.dovecot.addUser(user, 'secret');
   // APPEND stores each file byte for byte, as the server received it.

@@ -1,25 +1,15 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseMimeMessage } from '../../src/mail/mimeParser';
+import { CORPUS_DIR, corpusFiles } from '../support/corpus';
 
-// The shared corpus sits beside the checkout (CI clones next to shared/); CORPUS_DIR overrides.
-const CORPUS = process.env.CORPUS_DIR ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'corpus', 'mime');
-
-function corpusFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) return corpusFiles(p);
-    return name === 'LICENSE' || statSync(p).size === 0 ? [] : [p];
-  });
-}
 
 it('parses every message of the real-world corpus into something storable', async () => {
-  const files = corpusFiles(CORPUS);
-  if (files.length < 100) throw new Error(`Expected the corpus of 100+ messages in ${CORPUS}, found ${files.length}`);
+  const files = corpusFiles();
   for (const file of files) {
     const raw = readFileSync(file);
     const m = await parseMimeMessage(raw);
-    const where = path.relative(CORPUS, file);
+    const where = path.relative(CORPUS_DIR, file);
     expect({ where, id: m.messageId.length > 0 && m.messageId.length <= 500 }).toEqual({ where, id: true });
     expect({ where, digest: m.contentDigest }).toEqual({ where, digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect({ where, sentAt: m.sentAt === null || !Number.isNaN(m.sentAt.getTime()) }).toEqual({ where, sentAt: true });

@@ -6,7 +6,8 @@ import { apiRoutes, buildApiServer } from '../src/api/server';
 import { PgCrmRecords } from '../src/crm/crmRecords';
 import { EncryptionCodec } from '../src/temporal/payloadCodec';
 import { DovecotServer } from './support/dovecot';
-import { TestBed } from './support/testBed';
+import { makeMessages } from './support/messages';
+import { eventually, TestBed } from './support/testBed';
 
 let bed: TestBed;
 let app: FastifyInstance;
@@ -250,6 +251,27 @@ describe('admin', () => {
   });
 
   // zod 4 keeps defaults inside .partial(): a patch schema built that way would reset the fields it does not name.
+  it("changes the organisation's settings; lifting the approval requirement starts the waiting mailboxes at once", async () => {
+    expect(await ok({ method: 'GET', url: '/organization' })).toEqual({ requireEmailApproval: true, maxAttachmentBytes: 5 * 1024 * 1024 });
+    expect(await ok({ method: 'PATCH', url: '/organization', payload: { maxAttachmentBytes: 1000 } })).toEqual({
+      requireEmailApproval: true,
+      maxAttachmentBytes: 1000,
+    });
+    const address = 'waiting-for-approval@example.test';
+    await dovecot.addUser(address, PASSWORDS[3]);
+    await dovecot.deliver(address, makeMessages(2, { to: address }));
+    const profile = await newProfile({ incomingHost: dovecot.host, incomingPort: dovecot.imapPort, minPollingIntervalSeconds: 1 });
+    const mailbox = await ok({ method: 'POST', url: '/mailboxes', payload: { emailAddress: address, profileId: profile.id, password: PASSWORDS[3] } }, 201);
+    const links = async () => (await bed.query<{ n: number }>(`SELECT count(*)::int AS n FROM item_links WHERE mailbox_id = $1`, [mailbox.id]))[0].n;
+    expect(await links()).toBe(0);
+    try {
+      expect(await ok({ method: 'PATCH', url: '/organization', payload: { requireEmailApproval: false } })).toMatchObject({ requireEmailApproval: false });
+      await eventually('the unapproved mailbox synced once approval is not required', async () => (await links()) === 2, 30_000);
+    } finally {
+      await ok({ method: 'PATCH', url: '/organization', payload: { requireEmailApproval: true, maxAttachmentBytes: 5 * 1024 * 1024 } });
+    }
+  }, 60_000);
+
   it('PATCH /profiles/:id leaves the fields it does not name as they were', async () => {
     const profile = await newProfile({ maxConcurrentConnections: 3, minPollingIntervalSeconds: 5 });
     const patched = await ok({ method: 'PATCH', url: `/profiles/${profile.id}`, payload: { name: `${profile.name} renamed` } });
@@ -624,6 +646,16 @@ const TABLE: Record<string, Row> = {
       { what: 'a non-UUID mailbox and an unknown level', query: 'mailboxId=7&level=fatal', message: /mailboxId: .*level/ },
       { what: 'an unknown status', query: 'status=closed', message: /status/ },
       { what: 'an unknown query parameter', query: 'mailbox=x', message: /Unrecognized key: "mailbox"/ },
+    ],
+  },
+  'GET /organization': { access: 'admin', cases: [] },
+  'PATCH /organization': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { requireEmailApproval: 'yes', maxAttachmentBytes: 'big' }, message: /requireEmailApproval: .*maxAttachmentBytes/ },
+      { what: 'a negative limit', body: { maxAttachmentBytes: -1 }, message: /maxAttachmentBytes/ },
+      extra({ maxAttachmentBytes: 1 }),
     ],
   },
   'GET /me': { access: 'user', cases: [] },

@@ -68,6 +68,15 @@ describe('help', () => {
     expect((await cli(['profile', 'create', '--help'])).stdout).toMatch(/--max-connections N .*\(default: 10\)/);
   });
 
+  it("shows and sets the organisation's settings, naming the flag of a bad value", async () => {
+    expect(await ok(['organization', 'show'])).toEqual({ requireEmailApproval: true, maxAttachmentBytes: 5 * 1024 * 1024 });
+    expect(await ok(['organization', 'set', '--max-attachment-bytes', '2048'])).toEqual({ requireEmailApproval: true, maxAttachmentBytes: 2048 });
+    const bad = await cli(['organization', 'set', '--require-approval', 'maybe']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--require-approval/);
+    expect(await ok(['organization', 'set', '--max-attachment-bytes', String(5 * 1024 * 1024)])).toMatchObject({ maxAttachmentBytes: 5 * 1024 * 1024 });
+  });
+
   it('describes a user token as what it is, not as an admin token', async () => {
     const help = (await cli(['token', 'create', '--help'])).stdout;
     expect(help).toMatch(/A user token: only that user's mailbox/);

@@ -11,7 +11,17 @@ import { disableUpdate, mailboxChangedSignal, mailboxSyncWorkflow, statusQuery, 
 import { syncNowRefusal } from '../policy/syncNow';
 import { ALERT_COLUMNS, dashboardSummary, type DashboardSummary } from './dashboard';
 import { ConflictError, InvalidRequestError, NotFoundError } from './errors';
-import { AlertQuery, MailboxPatch, MapRequest, NewMailbox, NewProfile, NewUser, ProfilePatch, UserOptions } from './schemas';
+import {
+  AlertQuery,
+  MailboxPatch,
+  MapRequest,
+  NewMailbox,
+  NewProfile,
+  NewUser,
+  OrganizationSettingsPatch,
+  ProfilePatch,
+  UserOptions,
+} from './schemas';
 
 export interface UserView {
   id: string;
@@ -81,6 +91,11 @@ export interface MailboxView {
   progress: { folder: string; itemsDone: number; itemsTotal: number; startedAt: string; updatedAt: string } | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+export interface OrganizationSettings {
+  requireEmailApproval: boolean;
+  maxAttachmentBytes: number;
 }
 
 export interface AlertView {
@@ -517,6 +532,34 @@ export class MailboxService {
         if (err.name === 'WorkflowNotFoundError') return null;
         throw err;
       });
+  }
+
+  // Organisation -----------------------------------------------------------
+
+  async getOrganizationSettings(): Promise<OrganizationSettings> {
+    const { rows } = await this.pool.query(
+      `SELECT require_email_approval AS "requireEmailApproval", max_attachment_bytes AS "maxAttachmentBytes" FROM organization_settings`,
+    );
+    return rows[0];
+  }
+
+  /**
+   * Changes the organisation's settings. Lifting the approval requirement wakes the mailboxes that
+   * were parked waiting for it; the attachment limit applies to what is synced from now on.
+   */
+  async updateOrganizationSettings(input: z.input<typeof OrganizationSettingsPatch>): Promise<OrganizationSettings> {
+    const patch = OrganizationSettingsPatch.parse(input);
+    const before = await this.getOrganizationSettings();
+    await this.pool.query(
+      `UPDATE organization_settings SET require_email_approval = coalesce($1, require_email_approval),
+              max_attachment_bytes = coalesce($2, max_attachment_bytes)`,
+      [patch.requireEmailApproval ?? null, patch.maxAttachmentBytes ?? null],
+    );
+    if (before.requireEmailApproval && patch.requireEmailApproval === false) {
+      const { rows } = await this.pool.query(`SELECT id FROM mailboxes WHERE NOT email_approved AND incoming_enabled`);
+      for (const { id } of rows) await this.signalIfRunning(id, mailboxChangedSignal);
+    }
+    return this.getOrganizationSettings();
   }
 
   // Monitoring -------------------------------------------------------------

@@ -79,6 +79,17 @@ export const MapRequest = z.object({
   expectedMappingVersion: z.number().int().min(0).optional(),
 });
 
+/** The organisation's sync settings; a patch changes what it names. */
+export const OrganizationSettingsPatch = z
+  .object({
+    /** Sync only mailboxes whose email address an admin approved (Dynamics' default: on). */
+    requireEmailApproval: z.boolean(),
+    /** Largest attachment whose content is kept; larger ones are described only. 0 keeps none. */
+    maxAttachmentBytes: z.coerce.number().int().min(0).max(2_147_483_647),
+  })
+  .partial()
+  .strict();
+
 export const AlertQuery = z.object({
   status: z.enum(['open', 'resolved', 'all']).default('open').describe('open (the default): conditions that still hold; resolved: cleared ones'),
   mailboxId: z.uuid().optional(),

@@ -28,6 +28,7 @@ import { registerLeadRoutes } from './routes/leads';
 import { registerMailboxRoutes } from './routes/mailboxes';
 import { registerMeRoutes } from './routes/me';
 import { registerMetaRoutes } from './routes/meta';
+import { registerOrganizationRoutes } from './routes/organization';
 import { registerProfileRoutes } from './routes/profiles';
 import { registerUserRoutes } from './routes/users';
 
@@ -286,6 +287,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
         { name: 'profiles', description: 'Email server profiles' },
         { name: 'mailboxes', description: 'Mailboxes and their sync' },
         { name: 'alerts', description: 'Alerts raised by the sync' },
+        { name: 'organization', description: "The organisation's sync settings" },
         { name: 'me', description: 'The caller' },
         { name: 'contacts', description: 'CRM contacts (sync resolves email addresses against them)' },
         { name: 'leads', description: 'CRM leads' },
@@ -311,6 +313,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
   registerProfileRoutes(ctx);
   registerMailboxRoutes(ctx);
   registerAlertRoutes(ctx);
+  registerOrganizationRoutes(ctx);
   registerMeRoutes(ctx);
   if (deps.crm) {
     registerContactRoutes(ctx, deps.crm);

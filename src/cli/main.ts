@@ -11,6 +11,7 @@ import { leadCommands } from './commands/lead';
 import { mailboxCommands } from './commands/mailbox';
 import { meCommands } from './commands/me';
 import { migrateCommands } from './commands/migrate';
+import { organizationCommands } from './commands/organization';
 import { profileCommands } from './commands/profile';
 import { secretsCommands } from './commands/secrets';
 import { tokenCommands } from './commands/token';
@@ -25,6 +26,7 @@ const COMMANDS: Command[] = [
   ...profileCommands,
   ...mailboxCommands,
   ...alertCommands,
+  ...organizationCommands,
   ...tokenCommands,
   ...contactCommands,
   ...leadCommands,

@@ -3,7 +3,7 @@ FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.build.json ./
 COPY src src
 COPY workflows workflows
 COPY activities activities
@@ -17,5 +17,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY --from=build /app/migrations migrations
+# Read at run time: the dashboard's page and script (the API serves them from src/api/dashboard).
+COPY --from=build /app/src/api/dashboard src/api/dashboard
 USER node
 CMD ["node", "dist/src/worker/main.js"]

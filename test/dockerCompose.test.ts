@@ -98,6 +98,12 @@ describe('docker-compose.yml', () => {
     expect(services.api.build).toBe('.');
     expect(services.api.command).toEqual(['node', 'dist/src/api/main.js']);
     expect(existsSync(path.join(ROOT, 'src', 'api', 'main.ts'))).toBe(true);
+    // The build reads its own tsconfig, and the image keeps what the built API reads at run time.
+    const [build, image] = dockerfile.split(/^FROM .*$/m).slice(1);
+    expect(build).toMatch(/^COPY .*\btsconfig\.build\.json\b/m);
+    expect(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.build).toContain('tsconfig.build.json');
+    expect(image).toMatch(/^COPY --from=build \/app\/src\/api\/dashboard src\/api\/dashboard$/m);
+    expect(readFileSync(path.join(ROOT, 'src', 'api', 'routes', 'dashboard.ts'), 'utf8')).toContain("'src', 'api', 'dashboard'");
     // The worker refuses to start without encryption keys in production.
     expect(String(services.worker.environment?.SECRET_KEYS)).toMatch(/\$\{SECRET_KEYS:\?/);
   });

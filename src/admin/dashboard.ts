@@ -21,20 +21,25 @@ export interface DashboardSummary {
   /** Syncs under way with their progress. */
   inProgress: { id: string; emailAddress: string; folder: string; itemsDone: number; itemsTotal: number }[];
   /** Open alerts, newest first (at most 20), as GET /alerts lists them. */
-  alerts: {
-    id: number;
-    level: string;
-    scope: string;
-    audiences: string[];
-    mailboxId: string | null;
-    profileId: string | null;
-    userId: string | null;
-    message: string;
-    createdAt: string;
-    lastSeenAt: string;
-    occurrences: number;
-    resolvedAt: string | null;
-  }[];
+  alerts: (Omit<AlertView, 'createdAt' | 'lastSeenAt' | 'resolvedAt'> & { createdAt: string; lastSeenAt: string; resolvedAt: string | null })[];
+}
+
+export interface AlertView {
+  id: number;
+  level: string;
+  scope: string;
+  /** Who it is for: mailbox_owner, profile_owner (both with userId), admins. Never empty. */
+  audiences: string[];
+  mailboxId: string | null;
+  profileId: string | null;
+  userId: string | null;
+  message: string;
+  createdAt: Date;
+  /** The condition was last seen then; `occurrences` times in all while the alert was open. */
+  lastSeenAt: Date;
+  occurrences: number;
+  /** When the condition cleared; null while the alert is open. */
+  resolvedAt: Date | null;
 }
 
 /** The columns of an alert as the API shows it (AlertView), for every query that lists alerts. */

@@ -9,7 +9,7 @@ import { mailboxWorkflowId, taskQueues } from '../temporal/names';
 import { MailboxIdAttribute } from '../temporal/searchAttributes';
 import { disableUpdate, mailboxChangedSignal, mailboxSyncWorkflow, statusQuery, syncNowSignal, testAndEnableUpdate, type MailboxStatus } from '../../workflows';
 import { syncNowRefusal } from '../policy/syncNow';
-import { ALERT_COLUMNS, dashboardSummary, type DashboardSummary } from './dashboard';
+import { ALERT_COLUMNS, dashboardSummary, type AlertView, type DashboardSummary } from './dashboard';
 import { ConflictError, InvalidRequestError, NotFoundError } from './errors';
 import {
   AlertQuery,
@@ -93,28 +93,13 @@ export interface MailboxView {
   updatedAt: Date;
 }
 
+export type { AlertView };
+
 export interface OrganizationSettings {
   requireEmailApproval: boolean;
   maxAttachmentBytes: number;
 }
 
-export interface AlertView {
-  id: number;
-  level: string;
-  scope: string;
-  /** Who it is for: mailbox_owner, profile_owner (both with userId), admins. Never empty. */
-  audiences: string[];
-  mailboxId: string | null;
-  profileId: string | null;
-  userId: string | null;
-  message: string;
-  createdAt: Date;
-  /** The condition was last seen then; `occurrences` times in all while the alert was open. */
-  lastSeenAt: Date;
-  occurrences: number;
-  /** When the condition cleared; null while the alert is open. */
-  resolvedAt: Date | null;
-}
 
 // Every mailbox view reads the organisation's approval setting with the row: a parked mailbox shows no next sync.
 const MAILBOX_SELECT = `SELECT m.*, NOT m.email_approved AND o.require_email_approval AS awaiting_approval

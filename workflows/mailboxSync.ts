@@ -65,6 +65,8 @@ export const syncNowSignal = defineSignal('syncNow');
  * A parked workflow wakes; a remapped one starts a fresh run for the new owner.
  */
 export const mailboxChangedSignal = defineSignal('mailboxChanged');
+/** An email of the mailbox's owner is waiting to be sent (the API, or the worker's database listener): send now. */
+export const outgoingPendingSignal = defineSignal('outgoingPending');
 /** Incoming sync was disabled in the database: returns once the workflow is parked. */
 export const disableUpdate = defineUpdate<MailboxStatus>('disable');
 /** Tests every direction against the mail server, enables those that pass, returns the results. */

@@ -3,6 +3,7 @@ import { markingDatabaseErrors } from '../src/db/availability';
 import { testImapIncoming, testPop3Incoming, testSmtpOutgoing, type DirectionResult } from '../src/mail/connectivity';
 import { ImapMailSource } from '../src/mail/imapMailSource';
 import type { MailServerEndpoint, MailSource } from '../src/mail/mailSource';
+import { Pop3MailSource } from '../src/mail/pop3/pop3MailSource';
 import type { ParsePool } from '../src/mail/parsePool';
 import { describeDatabaseError, isDatabaseUnavailable } from '../src/policy/databaseAvailability';
 import { classifyMailError, isUnreachableError, type ErrorClass } from '../src/policy/errorClassification';
@@ -58,6 +59,8 @@ function openSource(context: MailboxSyncContext): MailSource {
   switch (context.serverType) {
     case 'imap':
       return new ImapMailSource(context.endpoint);
+    case 'pop3':
+      return new Pop3MailSource(context.endpoint, { deleteAfterProcessing: context.deleteAfterProcessing });
     default:
       // A profile an older version accepted: the mailbox fails for good until its profile changes.
       throw Object.assign(new Error(unsupportedServerTypeMessage(context.serverType)), { errorClass: 'permanent' });

@@ -11,13 +11,12 @@
  * endpoint's `connectionTimeoutMs`; a check therefore ends within a few time-outs at worst
  * (IMAP: one per step, login + one per folder + logout).
  */
-import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
 import { classifyMailError, type ErrorClass } from '../policy/errorClassification';
 import { imapClientOptions } from './imapMailSource';
 import type { MailServerEndpoint } from './mailSource';
+import { Pop3Client } from './pop3/pop3Client';
 
 export type DirectionStatus = 'not_run' | 'success' | 'failure';
 
@@ -247,252 +246,22 @@ function smtpFacts(err: unknown): unknown {
 
 // --------------------------------------------------------------------------------------- POP3
 
-const POP3_MAX_LINE = 8192;
-
-type Pop3Error = Error & Record<string, unknown>;
-
-function pop3Error(message: string, facts: Record<string, unknown>): Pop3Error {
-  return Object.assign(new Error(message), facts);
-}
-
-/** RFC 2449 / 3206 response codes that mean "not now" rather than "wrong credentials". */
-const POP3_BUSY: Record<string, string> = { 'IN-USE': 'INUSE', 'LOGIN-DELAY': 'UNAVAILABLE', 'SYS/TEMP': 'UNAVAILABLE' };
-
-/**
- * A minimal POP3 client over one socket: line-oriented single-line replies only (the commands
- * used here, USER/PASS/STAT/QUIT/STLS, never get multi-line ones). Every wait is bounded.
- */
-class Pop3Connection {
-  private socket: net.Socket;
-  private buffer: Buffer = Buffer.alloc(0);
-  private lines: string[] = [];
-  private failed: Error | undefined;
-  private wake: (() => void) | undefined;
-  private readonly onData = (d: Buffer) => this.receive(d);
-  private readonly onError = (e: Error) => this.fail(e);
-  private readonly onClose = () => this.fail(pop3Error('The POP3 server closed the connection', { code: 'EConnectionClosed' }));
-
-  private constructor(
-    socket: net.Socket,
-    private readonly timeoutMs: number,
-  ) {
-    this.socket = socket;
-    this.attach(socket);
-  }
-
-  /** Opens TCP (or TLS) and reads the greeting. */
-  static async open(endpoint: MailServerEndpoint): Promise<Pop3Connection> {
-    const t = endpoint.connectionTimeoutMs;
-    const secure = endpoint.security === 'tls';
-    const socket = secure
-      ? tls.connect({ host: endpoint.host, port: endpoint.port, servername: net.isIP(endpoint.host) ? undefined : endpoint.host })
-      : net.connect({ host: endpoint.host, port: endpoint.port });
-    await new Promise<void>((resolve, reject) => {
-      let tcpUp = false;
-      const done = (err?: Error) => {
-        clearTimeout(timer);
-        socket.off('connect', onTcp);
-        socket.off('secureConnect', onReady);
-        socket.off('error', onErr);
-        if (err) {
-          socket.destroy();
-          reject(err);
-        } else resolve();
-      };
-      const onTcp = () => {
-        tcpUp = true;
-        if (!secure) done();
-      };
-      const onReady = () => done();
-      // A failure after TCP is up, on a TLS socket, is the handshake's.
-      const onErr = (e: Error) => done(secure && tcpUp ? tlsError(e) : e);
-      const timer = setTimeout(
-        () =>
-          done(
-            secure && tcpUp
-              ? pop3Error('TLS handshake timed out', { code: 'UPGRADE_TIMEOUT' })
-              : pop3Error('Connection timed out', { code: 'CONNECT_TIMEOUT' }),
-          ),
-        t,
-      );
-      socket.once('connect', onTcp);
-      socket.once('secureConnect', onReady);
-      socket.on('error', onErr);
-    });
-    const conn = new Pop3Connection(socket, t);
-    const greeting = await conn.readLine('GREETING_TIMEOUT', 'the greeting');
-    if (!greeting.startsWith('+OK')) {
-      conn.destroy();
-      throw pop3Error(`The POP3 server refused the session`, replyFacts(greeting, 'greeting'));
-    }
-    return conn;
-  }
-
-  private attach(socket: net.Socket): void {
-    socket.on('data', this.onData);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-  }
-
-  private detach(socket: net.Socket): void {
-    socket.off('data', this.onData);
-    socket.off('error', this.onError);
-    socket.off('close', this.onClose);
-  }
-
-  private receive(d: Buffer): void {
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, d]) : d;
-    let lf: number;
-    while ((lf = this.buffer.indexOf(0x0a)) >= 0) {
-      this.lines.push(this.buffer.subarray(0, lf).toString('utf8').replace(/\r$/, ''));
-      this.buffer = this.buffer.subarray(lf + 1);
-    }
-    if (this.buffer.length > POP3_MAX_LINE) {
-      this.fail(pop3Error(`The POP3 server sent a line longer than ${POP3_MAX_LINE} bytes`, { code: 'EPROTOCOL' }));
-    }
-    this.notify();
-  }
-
-  private fail(e: Error): void {
-    this.failed ??= e;
-    this.notify();
-  }
-
-  private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
-
-  /** The next reply line, waiting at most the time-out. */
-  private async readLine(timeoutCode: string, what: string): Promise<string> {
-    const deadline = Date.now() + this.timeoutMs;
-    for (;;) {
-      const line = this.lines.shift();
-      if (line !== undefined) return line;
-      if (this.failed) throw this.failed;
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        this.destroy();
-        throw pop3Error(`No answer from the POP3 server (${what}) within ${this.timeoutMs} ms`, { code: timeoutCode });
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-
-  /** Sends one command and returns its +OK reply line; a -ERR reply rejects with the server's facts. */
-  async command(line: string, name: string): Promise<string> {
-    if (/[\r\n\0]/.test(line)) {
-      throw pop3Error(`The ${name === 'PASS' ? 'password' : 'user name'} contains a line break or NUL, which POP3 cannot send`, {
-        errorClass: 'permanent',
-      });
-    }
-    if (this.failed) throw this.failed;
-    if (this.socket.destroyed) throw pop3Error('The POP3 connection is closed', { code: 'EConnectionClosed' });
-    this.socket.write(`${line}\r\n`);
-    const reply = await this.readLine('ETIMEDOUT', name);
-    if (reply.startsWith('+OK')) return reply;
-    throw pop3Error(`POP3 ${name} failed`, replyFacts(reply, name));
-  }
-
-  /** STLS (RFC 2595): upgrade the plain connection in place, refusing bytes sent before the handshake. */
-  async startTls(host: string): Promise<void> {
-    try {
-      await this.command('STLS', 'STLS');
-    } catch (err) {
-      const e = errorFacts(err);
-      if (e.pop3Status === '-ERR') throw pop3Error('STLS refused', { tlsFailed: true, code: 'Server does not support STLS' });
-      throw err;
-    }
-    if (this.lines.length > 0 || this.buffer.length > 0) {
-      this.destroy();
-      throw pop3Error('The POP3 server sent data before the TLS handshake', { code: 'STARTTLS_INJECTION' });
-    }
-    const plain = this.socket;
-    this.detach(plain);
-    // Keep an error listener on the plain socket until TLS owns it.
-    plain.on('error', () => undefined);
-    const secure = tls.connect({ socket: plain, servername: net.isIP(host) ? undefined : host });
-    this.socket = secure;
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
-        clearTimeout(timer);
-        secure.off('secureConnect', onReady);
-        secure.off('error', onErr);
-        if (err) {
-          secure.destroy();
-          plain.destroy();
-          reject(err);
-        } else resolve();
-      };
-      const onReady = () => done();
-      const onErr = (e: Error) => done(tlsError(e));
-      const timer = setTimeout(() => done(pop3Error('TLS handshake timed out', { code: 'UPGRADE_TIMEOUT' })), this.timeoutMs);
-      secure.once('secureConnect', onReady);
-      secure.on('error', onErr);
-    });
-    this.attach(secure);
-  }
-
-  /** QUIT, politely and bounded; whatever happens the socket is gone afterwards. */
-  async quit(): Promise<void> {
-    try {
-      if (!this.failed && !this.socket.destroyed) await this.command('QUIT', 'QUIT');
-    } catch {
-      /* the check's outcome is already known */
-    } finally {
-      this.destroy();
-    }
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-}
-
-function tlsError(e: Error): Pop3Error {
-  const code = str((e as NodeJS.ErrnoException).code);
-  // Network codes (a reset in the middle of the handshake) still say "could not reach".
-  if (code && /^E[A-Z]+$/.test(code) && code !== 'EPROTO') return e as Pop3Error;
-  return pop3Error(e.message, { tlsFailed: true, code });
-}
-
-/** The facts classifyMailError reads, from a POP3 reply that is not +OK. */
-function replyFacts(reply: string, name: string): Record<string, unknown> {
-  const isErr = reply.startsWith('-ERR');
-  const text = (isErr ? reply.slice(4) : reply).trim();
-  const facts: Record<string, unknown> = { pop3Status: isErr ? '-ERR' : 'other', responseText: text || reply || '(empty reply)' };
-  if (!isErr) return { ...facts, message: `Unexpected POP3 reply to ${name}: ${text.slice(0, 200)}`, code: 'EPROTOCOL' };
-  const code = /^\[([A-Za-z0-9/-]+)\]/.exec(text)?.[1]?.toUpperCase();
-  if (code && POP3_BUSY[code]) return { ...facts, serverResponseCode: POP3_BUSY[code] };
-  if (name === 'USER' || name === 'PASS') return { ...facts, authenticationFailed: true };
-  return { ...facts, message: `The POP3 server refused ${name === 'greeting' ? 'the session' : name} (server said: ${text})` };
-}
-
 /** POP3: greeting, STLS when configured, USER/PASS, STAT, QUIT. */
 export async function testPop3Incoming(endpoint: MailServerEndpoint): Promise<DirectionResult> {
-  let conn: Pop3Connection | undefined;
+  let client: Pop3Client | undefined;
   try {
-    conn = await Pop3Connection.open(endpoint);
-    if (endpoint.security === 'starttls') await conn.startTls(endpoint.host);
-    await conn.command(`USER ${endpoint.username}`, 'USER');
-    await conn.command(`PASS ${endpoint.password}`, 'PASS');
-    const stat = await conn.command('STAT', 'STAT');
-    const m = /^\+OK\s+(\d+)\s+(\d+)/.exec(stat);
+    client = await Pop3Client.open(endpoint);
+    await client.login(endpoint.username, endpoint.password);
+    const stat = await client.stat();
     const how = endpoint.security === 'tls' ? ' over TLS' : endpoint.security === 'starttls' ? ' with STLS' : '';
     return success(
       `Logged in to ${endpoint.host}:${endpoint.port}${how} over POP3` +
-        (m ? `; the mailbox holds ${m[1]} message${m[1] === '1' ? '' : 's'} (${m[2]} bytes)` : ''),
+        (stat ? `; the mailbox holds ${stat.count} message${stat.count === 1 ? '' : 's'} (${stat.bytes} bytes)` : ''),
     );
   } catch (err) {
     return failure(err, endpoint);
   } finally {
-    await conn?.quit();
+    // The check's outcome is already known: a failed QUIT changes nothing.
+    await client?.quit().catch(() => undefined);
   }
 }

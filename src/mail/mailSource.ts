@@ -21,12 +21,33 @@ export interface IncomingBatch {
   reset: boolean;
   /** Items of this pull still to come after this batch. */
   remaining: number;
+  /**
+   * Sources whose position is a set of item ids rather than a point (POP3's UIDLs): every remote id
+   * this batch covers, stored or not (filtered out, failed), recorded as seen in its commit.
+   */
+  seen?: string[];
+  /**
+   * The folder's whole listing, on a set-positioned source's first batch: seen ids no longer in it
+   * (deleted on the server) are forgotten in this batch's commit.
+   */
+  listed?: string[];
+}
+
+/** What a set-positioned source (see IncomingBatch.seen) asks the store before it downloads anything. */
+export interface SeenItems {
+  /**
+   * Of these remote ids of the folder, those already seen, and among them those stored as CRM
+   * items; `unlisted`: how many seen ids are not among them (gone from the server).
+   */
+  lookup(remoteIds: string[]): Promise<{ seen: Set<string>; stored: Set<string>; unlisted: number }>;
 }
 
 export interface PullOptions {
   batchSize: number;
   processEmailFrom: Date | null;
   maxMessageBytes: number;
+  /** What the store already holds of the folder, for sources that track a set of seen ids. */
+  seen: SeenItems;
 }
 
 /** Incoming mail of one mailbox, whatever protocol serves it. */
@@ -35,6 +56,13 @@ export interface MailSource {
   connect(): Promise<void>;
   /** Batches, in folder order, of what arrived in `folder` since `cursor` (all of it when null). */
   pull(folder: string, cursor: SourceCursor | null, options: PullOptions): AsyncIterable<IncomingBatch>;
+  /**
+   * Called once a batch is committed, with the remote ids it stored as CRM items; never for items
+   * that failed, were filtered out or skipped. A source told to remove processed mail ("delete
+   * after processing") removes these, and only these. Optional: most sources leave mail in place.
+   */
+  committed?(folder: string, storedRemoteIds: string[]): Promise<void>;
+  /** Ends the session; a source that removes processed mail completes the removal here (POP3: QUIT). */
   close(): Promise<void>;
 }
 

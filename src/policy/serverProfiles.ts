@@ -7,7 +7,7 @@ export const SERVER_TYPES = ['imap', 'pop3', 'exchange_online'] as const;
 export type ServerTypeName = (typeof SERVER_TYPES)[number];
 
 /** The server types whose incoming mail this version syncs; a later version that syncs another adds it here. */
-export const SYNCABLE_SERVER_TYPES: readonly ServerTypeName[] = ['imap'];
+export const SYNCABLE_SERVER_TYPES: readonly ServerTypeName[] = ['imap', 'pop3'];
 
 export type Security = 'none' | 'starttls' | 'tls';
 export type MailProtocol = 'imap' | 'pop3' | 'smtp';

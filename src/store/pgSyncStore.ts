@@ -118,7 +118,7 @@ export class PgSyncStore implements SyncStore {
               p.outgoing_host, p.outgoing_port, p.outgoing_security,
               coalesce(u.tracking_option, 'all') AS tracking_option,
               p.server_type, p.incoming_host, p.incoming_port, p.incoming_security, p.connection_timeout_seconds,
-              p.process_email_from, p.max_message_bytes,
+              p.process_email_from, p.max_message_bytes, m.delete_after_processing,
               coalesce((SELECT jsonb_object_agg(c.folder, c.cursor) FROM folder_cursors c WHERE c.mailbox_id = m.id), '{}') AS cursors
          FROM mailboxes m
          JOIN email_server_profiles p ON p.id = m.profile_id
@@ -156,6 +156,7 @@ export class PgSyncStore implements SyncStore {
         : null,
       processEmailFrom: r.process_email_from,
       maxMessageBytes: r.max_message_bytes,
+      deleteAfterProcessing: r.delete_after_processing,
       cursors: new Map(Object.entries(r.cursors as Record<string, SourceCursor>)),
     };
   }
@@ -230,6 +231,18 @@ export class PgSyncStore implements SyncStore {
                   format('A message in %s was not synced: %s', $3::text, r.message)
              FROM jsonb_to_recordset($4::jsonb) AS r(remote_id text, message text)`,
           [commit.mailboxId, commit.ownerUserId, commit.folder, errors],
+        );
+      }
+      if (commit.listed) {
+        await db.query(
+          `DELETE FROM seen_remote_ids WHERE mailbox_id = $1 AND folder = $2 AND NOT (remote_id = ANY($3::text[]))`,
+          [commit.mailboxId, commit.folder, commit.listed],
+        );
+      }
+      if (commit.seen && commit.seen.length > 0) {
+        await db.query(
+          `INSERT INTO seen_remote_ids (mailbox_id, folder, remote_id) SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING`,
+          [commit.mailboxId, commit.folder, commit.seen],
         );
       }
       if (commit.progress) {
@@ -388,6 +401,27 @@ export class PgSyncStore implements SyncStore {
               size integer, sha256 text, content_id text, inline boolean, stored boolean)`,
       [JSON.stringify(attachments)],
     );
+  }
+
+  async lookupSeen(mailboxId: string, folder: string, remoteIds: string[]): Promise<{ seen: Set<string>; stored: Set<string>; unlisted: number }> {
+    const { rows } = await this.pool.query(
+      `SELECT s.remote_id, s.remote_id = ANY($3::text[]) AS listed, l.remote_id IS NOT NULL AS stored
+         FROM seen_remote_ids s
+         LEFT JOIN item_links l ON l.mailbox_id = s.mailbox_id AND l.folder = s.folder AND l.remote_id = s.remote_id
+        WHERE s.mailbox_id = $1 AND s.folder = $2`,
+      [mailboxId, folder, remoteIds],
+    );
+    const seen = new Set<string>();
+    const stored = new Set<string>();
+    let unlisted = 0;
+    for (const r of rows as { remote_id: string; listed: boolean; stored: boolean }[]) {
+      if (!r.listed) unlisted++;
+      else {
+        seen.add(r.remote_id);
+        if (r.stored) stored.add(r.remote_id);
+      }
+    }
+    return { seen, stored, unlisted };
   }
 
   async recordCycleStart(mailboxId: string): Promise<void> {

@@ -47,6 +47,8 @@ export interface MailboxSyncContext {
   outgoing: OutgoingEndpoint | null;
   processEmailFrom: Date | null;
   maxMessageBytes: number;
+  /** Remove mail from the server once the CRM committed it (queue mailboxes; POP3 only). */
+  deleteAfterProcessing: boolean;
   cursors: Map<string, SourceCursor>;
 }
 
@@ -82,6 +84,10 @@ export interface IncomingBatchCommit {
   reset: boolean;
   /** Moves in the same transaction as what it covers; omitted when storing items ahead of the cursor. */
   cursor?: SourceCursor;
+  /** Remote ids recorded as seen with this batch (set-positioned sources, see IncomingBatch.seen). */
+  seen?: string[];
+  /** The folder's whole listing: seen ids not in it are forgotten with this batch (see IncomingBatch.listed). */
+  listed?: string[];
   /** Where the running sync stands once this batch is in; stored with it. */
   progress?: { folder: string; itemsDone: number; itemsTotal: number };
 }
@@ -147,6 +153,8 @@ export interface SyncStore {
    * Returns how many activities were new.
    */
   commitIncomingBatch(commit: IncomingBatchCommit): Promise<{ created: number }>;
+  /** See SeenItems.lookup: which of these remote ids of the folder were seen, and stored, already. */
+  lookupSeen(mailboxId: string, folder: string, remoteIds: string[]): Promise<{ seen: Set<string>; stored: Set<string>; unlisted: number }>;
   recordCycleStart(mailboxId: string): Promise<void>;
   /** Records a success, resolves the mailbox's alerts and, if its server was unreachable, the server's. */
   recordCycleSuccess(mailboxId: string, stats: CycleStats): Promise<SuccessRecorded>;

@@ -73,6 +73,7 @@ async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps)
         batchSize: deps.batchSize,
         processEmailFrom: context.processEmailFrom,
         maxMessageBytes: context.maxMessageBytes,
+        seen: { lookup: (remoteIds) => deps.store.lookupSeen(context.mailboxId, folder, remoteIds) },
       });
       // A three-stage pipeline: the source streams later batches in while batch N+1 is parsed and
       // batch N is stored. Commits stay in order, so the cursor still only moves past stored items.
@@ -82,7 +83,9 @@ async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps)
         done += batch.items.length + batch.skipped;
         const progress = { folder, itemsDone: done, itemsTotal: done + batch.remaining };
         await storing;
-        storing = commitBatch(context, folder, prepared, progress, deps).then((counts) => {
+        storing = commitBatch(context, folder, prepared, progress, deps).then(async (counts) => {
+          // Only what is committed is handed back: a source that deletes processed mail deletes nothing else.
+          if (counts.storedRemoteIds.length > 0) await source.committed?.(folder, counts.storedRemoteIds);
           totals.itemsFound += batch.items.length;
           totals.itemsStored += counts.stored;
           totals.itemsFailed += counts.failed;
@@ -143,27 +146,38 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
     folder,
     reset: batch.reset,
     cursor: batch.cursor,
+    seen: batch.seen,
+    listed: batch.listed,
     progress,
   };
   try {
     await deps.store.commitIncomingBatch({ ...commit, emails, errors });
-    return { stored: emails.length, failed: errors.length };
+    return { stored: emails.length, failed: errors.length, storedRemoteIds: emails.map((e) => e.remoteId) };
   } catch (err) {
     if (!ROW_LEVEL_SQLSTATE.test(String((err as { code?: unknown }).code ?? ''))) throw err;
   }
   // One message the database refuses must not hold back the rest: store them one by one, then
   // move the cursor with the refusals recorded as item errors.
-  let stored = 0;
+  const storedRemoteIds: string[] = [];
   for (const email of emails) {
     try {
-      await deps.store.commitIncomingBatch({ ...commit, cursor: undefined, progress: undefined, reset: false, emails: [email], errors: [] });
-      stored++;
+      await deps.store.commitIncomingBatch({
+        ...commit,
+        cursor: undefined,
+        seen: undefined,
+        listed: undefined,
+        progress: undefined,
+        reset: false,
+        emails: [email],
+        errors: [],
+      });
+      storedRemoteIds.push(email.remoteId);
     } catch (err) {
       errors.push({ remoteId: email.remoteId, message: `Message could not be stored: ${(err as Error).message}` });
     }
   }
   await deps.store.commitIncomingBatch({ ...commit, emails: [], errors });
-  return { stored, failed: errors.length };
+  return { stored: storedRemoteIds.length, failed: errors.length, storedRemoteIds };
 }
 
 async function toIncomingEmails(

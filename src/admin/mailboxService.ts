@@ -1,7 +1,7 @@
 import { WithStartWorkflowOperation, WorkflowUpdateStage, type Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { z } from 'zod';
-import { settleEndpoints, type EndpointSettings } from '../policy/serverProfiles';
+import { mailboxSettingsProblem, settleEndpoints, type EndpointSettings } from '../policy/serverProfiles';
 import type { SecretBox } from '../secrets/secretBox';
 import { inTransaction } from '../store/pgSyncStore';
 import type { TestAndEnableResult } from '../store/syncStore';
@@ -83,6 +83,8 @@ export interface MailboxView {
   emailApproved: boolean;
   mappingVersion: number;
   minPollingIntervalSeconds: number | null;
+  /** Each message is deleted from the server once the CRM stored it (POP3 only). */
+  deleteAfterProcessing: boolean;
   incoming: DirectionView;
   outgoing: DirectionView;
   items: DirectionView;
@@ -150,6 +152,7 @@ function toMailbox(r: Record<string, any>): MailboxView {
     emailApproved: r.email_approved,
     mappingVersion: r.mapping_version,
     minPollingIntervalSeconds: r.min_polling_interval_seconds,
+    deleteAfterProcessing: r.delete_after_processing,
     incoming: direction('incoming'),
     outgoing: direction('outgoing'),
     items: direction('items'),
@@ -305,13 +308,14 @@ export class MailboxService {
   /** Creates the mailbox, maps it to its owner (if given) and, when enabled, starts its sync. */
   async createMailbox(input: z.input<typeof NewMailbox>): Promise<MailboxView> {
     const m = NewMailbox.parse(input);
-    await this.getProfile(m.profileId);
+    const problem = mailboxSettingsProblem((await this.getProfile(m.profileId)).serverType, m);
+    if (problem) throw new InvalidRequestError(problem);
     let id: string;
     try {
       const { rows } = await this.pool.query(
         `INSERT INTO mailboxes (email_address, profile_id, owner_user_id, username, credentials, folders, incoming_enabled,
-                                email_approved, min_polling_interval_seconds)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+                                email_approved, min_polling_interval_seconds, delete_after_processing)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
         [
           m.emailAddress,
           m.profileId,
@@ -322,6 +326,7 @@ export class MailboxService {
           m.incomingEnabled,
           m.emailApproved,
           m.minPollingIntervalSeconds ?? null,
+          m.deleteAfterProcessing,
         ],
       );
       id = rows[0].id;
@@ -361,6 +366,16 @@ export class MailboxService {
     if (patch.password !== undefined) set('credentials', this.secrets.encrypt(patch.password));
     if (patch.folders !== undefined) set('folders', patch.folders);
     if (patch.minPollingIntervalSeconds !== undefined) set('min_polling_interval_seconds', patch.minPollingIntervalSeconds);
+    if (patch.deleteAfterProcessing !== undefined) set('delete_after_processing', patch.deleteAfterProcessing);
+    if (patch.folders !== undefined || patch.deleteAfterProcessing) {
+      const { rows } = await this.pool.query(
+        `SELECT p.server_type FROM mailboxes m JOIN email_server_profiles p ON p.id = m.profile_id WHERE m.id = $1`,
+        [id],
+      );
+      if (!rows[0]) throw new NotFoundError('Mailbox', id);
+      const problem = mailboxSettingsProblem(rows[0].server_type, patch);
+      if (problem) throw new InvalidRequestError(problem);
+    }
     if (sets.length > 0) {
       const { rowCount } = await this.pool.query(`UPDATE mailboxes SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, values);
       if (!rowCount) throw new NotFoundError('Mailbox', id);

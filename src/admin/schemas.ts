@@ -56,6 +56,8 @@ export const NewMailbox = z.object({
   incomingEnabled: z.boolean().default(true),
   emailApproved: z.boolean().default(false),
   minPollingIntervalSeconds: z.coerce.number().int().min(1).optional(),
+  /** Remove each message from the server once the CRM committed it (queue mailboxes); POP3 profiles only. */
+  deleteAfterProcessing: z.boolean().default(false),
 });
 
 export const MailboxPatch = z
@@ -64,6 +66,7 @@ export const MailboxPatch = z
     password: z.string().min(1).max(4096),
     folders: z.array(folder).min(1).max(100),
     minPollingIntervalSeconds: z.coerce.number().int().min(1).nullable(),
+    deleteAfterProcessing: z.boolean(),
   })
   .partial()
   .strict();

@@ -77,6 +77,7 @@ export const MailboxResponse = z.object({
   emailApproved: z.boolean(),
   mappingVersion: z.number().int(),
   minPollingIntervalSeconds: z.number().int().nullable(),
+  deleteAfterProcessing: z.boolean().describe('Each message is deleted from the server once the CRM stored it (POP3)'),
   incoming: DirectionResponse,
   outgoing: DirectionResponse,
   items: DirectionResponse,

@@ -10,5 +10,8 @@ export function readPassword(fromStdin: boolean | undefined): string {
 
 export const PASSWORD_STDIN = { type: 'boolean', description: 'read the password from stdin (else from MAILBOX_PASSWORD)' } as const;
 
+/** `yes`/`no` for a yes-or-no setting; anything else goes on unchanged, for the schema to refuse naming the flag. */
+export const yesNo = (value: string | undefined): unknown => (value === 'yes' ? true : value === 'no' ? false : value);
+
 /** A comma-separated list: "INBOX, Work" -> ["INBOX", "Work"]. */
 export const list = (value: string | undefined) => value?.split(',').map((v) => v.trim());

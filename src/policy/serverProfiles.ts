@@ -40,6 +40,21 @@ export function unsupportedServerTypeMessage(serverType: string): string {
   );
 }
 
+/**
+ * What is wrong with a mailbox's settings on a profile of this type, or null: POP3 has one folder,
+ * INBOX; deleting mail after processing is done by the POP3 source only (IMAP sync examines its
+ * folders read-only and its cursor passes stored messages by, so it has no deletion step).
+ */
+export function mailboxSettingsProblem(serverType: string, settings: { folders?: string[]; deleteAfterProcessing?: boolean }): string | null {
+  if (serverType === 'pop3' && settings.folders && settings.folders.some((f) => f.toUpperCase() !== 'INBOX')) {
+    return 'A mailbox on a POP3 profile has one folder, INBOX: set folders to ["INBOX"]';
+  }
+  if (settings.deleteAfterProcessing && serverType !== 'pop3') {
+    return `Deleting mail after processing is available for POP3 profiles only (this mailbox's profile is ${serverType}): leave deleteAfterProcessing off`;
+  }
+  return null;
+}
+
 /** The settings of a profile that say where its servers are. */
 export interface EndpointSettings {
   serverType: ServerTypeName;

@@ -1,4 +1,4 @@
-import { canSyncIncoming, defaultPort, settleEndpoints, type EndpointSettings } from '../../src/policy/serverProfiles';
+import { canSyncIncoming, defaultPort, mailboxSettingsProblem, settleEndpoints, type EndpointSettings } from '../../src/policy/serverProfiles';
 
 describe('defaultPort', () => {
   it.each([
@@ -17,9 +17,9 @@ describe('defaultPort', () => {
 });
 
 describe('canSyncIncoming', () => {
-  it('syncs imap only in this version', () => {
+  it('syncs imap and pop3 in this version', () => {
     expect(canSyncIncoming('imap')).toBe(true);
-    expect(canSyncIncoming('pop3')).toBe(false);
+    expect(canSyncIncoming('pop3')).toBe(true);
     expect(canSyncIncoming('exchange_online')).toBe(false);
     expect(canSyncIncoming('smtp')).toBe(false);
   });
@@ -54,17 +54,20 @@ describe('settleEndpoints', () => {
   });
 
   it('refuses a server type this version cannot sync, naming what it can', () => {
-    for (const serverType of ['pop3', 'exchange_online'] as const) {
-      const settled = settleEndpoints(null, { serverType, incomingHost: 'h' });
-      expect(settled).toEqual({ ok: false, problem: expect.stringContaining(`${serverType} servers is not available in this version (supported server types: imap)`) });
-    }
-    expect(settleEndpoints(stored, { serverType: 'pop3' })).toMatchObject({ ok: false });
+    const settled = settleEndpoints(null, { serverType: 'exchange_online', incomingHost: 'h' });
+    expect(settled).toEqual({ ok: false, problem: expect.stringContaining('exchange_online servers is not available in this version (supported server types: imap, pop3)') });
+    expect(settleEndpoints(stored, { serverType: 'exchange_online' })).toMatchObject({ ok: false });
   });
 
   it('lets a profile an older version stored with such a type be renamed or moved to a supported one', () => {
-    const legacy: EndpointSettings = { ...stored, serverType: 'pop3', incomingPort: null, outgoingHost: null, outgoingPort: null };
-    expect(settleEndpoints(legacy, {})).toEqual({ ok: true, incomingPort: 995, outgoingPort: null });
-    expect(settleEndpoints(legacy, { serverType: 'imap' })).toEqual({ ok: true, incomingPort: 993, outgoingPort: null });
+    const legacy: EndpointSettings = { ...stored, serverType: 'exchange_online', incomingHost: null, incomingPort: null, outgoingHost: null, outgoingPort: null };
+    expect(settleEndpoints(legacy, {})).toEqual({ ok: true, incomingPort: null, outgoingPort: null });
+    expect(settleEndpoints(legacy, { serverType: 'imap', incomingHost: 'h' })).toEqual({ ok: true, incomingPort: 993, outgoingPort: null });
+  });
+
+  it('moves an IMAP profile to POP3 with POP3 default ports', () => {
+    expect(settleEndpoints(stored, { serverType: 'pop3' })).toEqual({ ok: true, incomingPort: 995, outgoingPort: 587 });
+    expect(settleEndpoints(null, { serverType: 'pop3', incomingHost: 'h', incomingSecurity: 'starttls' })).toEqual({ ok: true, incomingPort: 110, outgoingPort: null });
   });
 
   it('requires the incoming host', () => {
@@ -82,5 +85,22 @@ describe('settleEndpoints', () => {
     const noOutgoing: EndpointSettings = { ...stored, outgoingHost: null, outgoingPort: null };
     expect(settleEndpoints(noOutgoing, { outgoingHost: 'smtp.example.test', outgoingSecurity: 'none' })).toEqual({ ok: true, incomingPort: 993, outgoingPort: 25 });
     expect(settleEndpoints({ ...stored, incomingPort: null }, { name: 'renamed' } as Partial<EndpointSettings>)).toEqual({ ok: true, incomingPort: 993, outgoingPort: 587 });
+  });
+});
+
+describe('mailboxSettingsProblem', () => {
+  it('gives a POP3 mailbox one folder, INBOX (in any case)', () => {
+    expect(mailboxSettingsProblem('pop3', { folders: ['INBOX'] })).toBeNull();
+    expect(mailboxSettingsProblem('pop3', { folders: ['inbox'] })).toBeNull();
+    expect(mailboxSettingsProblem('pop3', { folders: ['INBOX', 'Work'] })).toBe('A mailbox on a POP3 profile has one folder, INBOX: set folders to ["INBOX"]');
+    expect(mailboxSettingsProblem('imap', { folders: ['INBOX', 'Work'] })).toBeNull();
+  });
+
+  it('deletes after processing on POP3 profiles only', () => {
+    expect(mailboxSettingsProblem('pop3', { deleteAfterProcessing: true })).toBeNull();
+    expect(mailboxSettingsProblem('imap', { deleteAfterProcessing: false })).toBeNull();
+    expect(mailboxSettingsProblem('imap', { deleteAfterProcessing: true })).toBe(
+      "Deleting mail after processing is available for POP3 profiles only (this mailbox's profile is imap): leave deleteAfterProcessing off",
+    );
   });
 });

@@ -74,7 +74,7 @@ export function registerMailboxRoutes(ctx: RouteContext): void {
     {
       schema: {
         tags: ['mailboxes'],
-        summary: 'Change credentials, folders or polling interval; the workflow re-reads the mailbox at once',
+        summary: 'Change credentials, folders, polling interval or deletion after processing; the workflow re-reads the mailbox at once',
         params: IdParams,
         body: MailboxPatch,
         response: { 200: MailboxResponse, ...errors(400, 401, 403, 404) },

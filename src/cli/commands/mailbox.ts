@@ -1,6 +1,6 @@
-import { MapRequest, NewMailbox } from '../../admin/schemas';
+import { MailboxPatch, MapRequest, NewMailbox } from '../../admin/schemas';
 import { CLI, command } from '../command';
-import { PASSWORD_STDIN, list, readPassword } from '../input';
+import { PASSWORD_STDIN, list, readPassword, yesNo } from '../input';
 import { watchProgress } from '../progress';
 
 const MAILBOX_ID = { name: 'MAILBOX_ID', description: 'the mailbox', uuid: true };
@@ -9,6 +9,13 @@ const MAILBOX_ID = { name: 'MAILBOX_ID', description: 'the mailbox', uuid: true 
 export const nextAfterPasswordChange = (mailboxId: string) =>
   `Run \`${CLI} mailbox test-and-enable ${mailboxId}\` to test the new password and re-enable sync ` +
   `(a wrong password disables the mailbox); an enabled mailbox uses it from its next sync.`;
+
+const DELETE_AFTER_PROCESSING = {
+  type: 'string',
+  placeholder: 'yes|no',
+  description: 'delete each message from the server once the CRM stored it (queue mailboxes; POP3 profiles only)',
+  field: 'deleteAfterProcessing',
+} as const;
 
 const simple = (action: 'approve' | 'enable', summary: string) =>
   command({
@@ -37,6 +44,7 @@ export const mailboxCommands = [
       approve: { type: 'boolean', description: 'approve its email address at once', field: 'emailApproved', default: 'not approved' },
       disabled: { type: 'boolean', description: 'create it with incoming sync off', field: 'incomingEnabled', default: 'enabled' },
       'min-poll-seconds': { type: 'string', placeholder: 'SECONDS', description: "shortest interval between two syncs (default: the profile's)", field: 'minPollingIntervalSeconds' },
+      'delete-after-processing': { ...DELETE_AFTER_PROCESSING, default: 'no' },
       'password-stdin': PASSWORD_STDIN,
     },
     run: async ({ opts: o }, ctx) => ({
@@ -50,6 +58,25 @@ export const mailboxCommands = [
         incomingEnabled: !o.disabled,
         emailApproved: o.approve ?? false,
         minPollingIntervalSeconds: o['min-poll-seconds'],
+        deleteAfterProcessing: yesNo(o['delete-after-processing']) as never,
+      }),
+    }),
+  }),
+  command({
+    path: ['mailbox', 'set'],
+    summary: "Change the mailbox's folders, polling interval or deletion after processing (what is not given stays)",
+    args: [MAILBOX_ID],
+    schema: MailboxPatch,
+    options: {
+      folders: { type: 'string', placeholder: 'LIST', description: 'folders to sync, comma-separated (POP3: INBOX only)', field: 'folders' },
+      'min-poll-seconds': { type: 'string', placeholder: 'SECONDS', description: 'shortest interval between two syncs', field: 'minPollingIntervalSeconds' },
+      'delete-after-processing': DELETE_AFTER_PROCESSING,
+    },
+    run: async ({ args: [id], opts: o }, ctx) => ({
+      output: await (await ctx.admin()).updateMailbox(id, {
+        folders: list(o.folders),
+        minPollingIntervalSeconds: o['min-poll-seconds'] as never,
+        deleteAfterProcessing: yesNo(o['delete-after-processing']) as never,
       }),
     }),
   }),

@@ -1,8 +1,6 @@
 import { OrganizationSettingsPatch } from '../../admin/schemas';
 import { command } from '../command';
-
-/** `yes`/`no` for a yes-or-no setting; anything else goes on unchanged, for the schema to refuse naming the flag. */
-const yesNo = (value: string | undefined): unknown => (value === 'yes' ? true : value === 'no' ? false : value);
+import { yesNo } from '../input';
 
 export const organizationCommands = [
   command({

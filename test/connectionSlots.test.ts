@@ -34,15 +34,15 @@ async function takeAllSlots(slots: ConnectionSlots, profileId: string, cap: numb
 
 const CAP = 2;
 
-it('leaves no slot behind after 20 syncs that fail before connecting (a POP3 profile an older version accepted)', async () => {
+it('leaves no slot behind after 20 syncs that fail before connecting (an Exchange Online profile an older version accepted)', async () => {
   const before = await advisoryLocks();
   // Inserted as an older version did: this version refuses to create such a profile.
   const [{ id: profileId }] = await t.bed.query<{ id: string }>(
     `INSERT INTO email_server_profiles (name, server_type, incoming_host, incoming_port, incoming_security, max_concurrent_connections, min_polling_interval_seconds)
-     VALUES ('Legacy POP3', 'pop3', $1, $2, 'none', $3, 1) RETURNING id`,
+     VALUES ('Legacy Exchange', 'exchange_online', $1, $2, 'none', $3, 1) RETURNING id`,
     [t.dovecot.host, t.dovecot.pop3Port, CAP],
   );
-  const user = 'legacy-pop3@example.test';
+  const user = 'legacy-exchange@example.test';
   await t.dovecot.addUser(user, 'secret');
   const { id: mailboxId } = await t.bed.admin.createMailbox({ emailApproved: true, emailAddress: user, profileId, password: 'secret' });
 
@@ -53,7 +53,7 @@ it('leaves no slot behind after 20 syncs that fail before connecting (a POP3 pro
   }
   const mailbox = await t.bed.admin.getMailbox(mailboxId);
   expect(mailbox.statistics.lastError).toBe(
-    'Incoming sync for pop3 servers is not available in this version (supported server types: imap): use a profile of a supported type',
+    'Incoming sync for exchange_online servers is not available in this version (supported server types: imap, pop3): use a profile of a supported type',
   );
   expect(await advisoryLocks()).toBe(before);
   expect((await takeAllSlots(new ConnectionSlots(t.bed.config.databaseUrl), profileId, CAP)).sort()).toEqual([0, 1]);

@@ -153,6 +153,17 @@ describe('POP3 incoming sync', () => {
       { email_address: 'imap-ok@example.test', delete_after_processing: false, folders: ['INBOX'] },
       { email_address: 'pop-ok@example.test', delete_after_processing: true, folders: ['INBOX'] },
     ]);
+    // A mailbox left with another folder (its profile changed from IMAP to POP3) fails for good, saying what to do.
+    const user = 'pop-legacy@example.test';
+    await dovecot.addUser(user, 'secret');
+    const legacy = await bed.admin.createMailbox({ ...base, emailAddress: user, profileId: pop3 });
+    await bed.query(`UPDATE mailboxes SET folders = ARRAY['INBOX', 'Work'] WHERE id = $1`, [legacy.id]);
+    await bed.admin.enableMailbox(legacy.id);
+    const failed = await eventually('the sync failed', async () => {
+      const m = await bed.admin.getMailbox(legacy.id);
+      return !m.incoming.enabled && m.statistics.lastError ? m : undefined;
+    }, 30_000);
+    expect(failed.statistics.lastError).toContain(`POP3 serves one folder, INBOX: "Work" cannot be synced; set the mailbox's folders to INBOX`);
   });
 
   it('stores every message exactly once, and deletes only committed ones, when the worker is killed in the middle of a 1,000-message sync', async () => {

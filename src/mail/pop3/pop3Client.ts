@@ -154,7 +154,7 @@ export class Pop3Client {
   }
 
   /** Sends one command and returns its +OK line; a -ERR reply rejects with the server's facts. */
-  command(line: string, name: string): Promise<string> {
+  private command(line: string, name: string): Promise<string> {
     return this.serialised(() => this.send(line, name));
   }
 

@@ -169,8 +169,8 @@ export class PgOutgoingStore implements OutgoingStore {
   async disableOutgoing(mailboxId: string, reason: string): Promise<void> {
     await inTransaction(this.pool, async (db) => {
       const { rows } = await db.query(
-        `UPDATE mailboxes SET outgoing_enabled = false, outgoing_status = 'failure', outgoing_last_error = $2,
-                outgoing_last_error_at = now(), updated_at = now()
+        `UPDATE mailboxes SET outgoing_enabled = false, outgoing_status = 'failure', outgoing_test_message = $2,
+                outgoing_tested_at = now(), updated_at = now()
           WHERE id = $1 RETURNING email_address, profile_id, owner_user_id`,
         [mailboxId, reason],
       );
@@ -192,8 +192,8 @@ export class PgOutgoingStore implements OutgoingStore {
   async recordOutgoingSuccess(mailboxId: string): Promise<void> {
     await inTransaction(this.pool, async (db) => {
       await db.query(
-        `UPDATE mailboxes SET outgoing_status = 'success', outgoing_last_error = NULL, outgoing_last_error_at = NULL
-          WHERE id = $1 AND (outgoing_status <> 'success' OR outgoing_last_error IS NOT NULL)`,
+        `UPDATE mailboxes SET outgoing_status = 'success', outgoing_tested_at = now(), outgoing_test_message = 'Sending works: the server accepted an email'
+          WHERE id = $1`,
         [mailboxId],
       );
       await resolveAlerts(db, { mailboxId, conditionKey: 'outgoing_failure' });

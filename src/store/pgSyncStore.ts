@@ -572,10 +572,7 @@ export class PgSyncStore implements SyncStore {
           incomingPassed,
         ],
       );
-      if (results.outgoing.status === 'success') {
-        await db.query(`UPDATE mailboxes SET outgoing_last_error = NULL, outgoing_last_error_at = NULL WHERE id = $1`, [mailboxId]);
-        await resolveAlerts(db, { mailboxId, conditionKey: 'outgoing_failure' });
-      }
+      if (results.outgoing.status === 'success') await resolveAlerts(db, { mailboxId, conditionKey: 'outgoing_failure' });
       if (!r.approved) {
         const { rows: m } = await db.query(`SELECT email_address, profile_id FROM mailboxes WHERE id = $1`, [mailboxId]);
         await raiseAlert(db, {

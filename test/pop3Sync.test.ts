@@ -174,7 +174,9 @@ describe('POP3 incoming sync', () => {
     let worker = spawnWorker(crashBed.env);
     try {
       await dovecot.addUser(user, 'secret');
-      await dovecot.deliver(user, makeMessages(total, { to: user, subject: 'Crash' }));
+      // Four LMTP sessions at once: the harness delivers one message per transaction.
+      const messages = makeMessages(total, { to: user, subject: 'Crash' });
+      await Promise.all([0, 1, 2, 3].map((i) => dovecot.deliver(user, messages.slice((i * total) / 4, ((i + 1) * total) / 4))));
       const { id: profileId } = await crashBed.admin.createProfile(pop3Profile('Dovecot POP3, crash'));
       const { id: mailboxId } = await crashBed.admin.createMailbox({ emailApproved: true, emailAddress: user, profileId, password: 'secret', deleteAfterProcessing: true });
 

@@ -30,18 +30,20 @@ export function registerEmailRoutes(ctx: RouteContext, crm: CrmRecords): void {
     return own.id;
   };
 
-  /** Admins may see any activity, a user token those synced from its own mailbox. */
+  /** Admins may see any activity, a user token those synced from its own mailbox and those it sends. */
   const checkVisible = async (request: FastifyRequest, id: string): Promise<void> => {
     if (isAdmin(principalOf(request))) return;
     // As with mailboxes: an activity that does not exist looks the same as another mailbox's.
-    const [mailboxId, mailboxIds] = await Promise.all([
+    const [mailboxId, access] = await Promise.all([
       ownMailboxId(request),
-      crm.emails.mailboxIds(id).catch((err) => {
-        if (err instanceof NotFoundError) return [] as string[];
+      crm.emails.access(id).catch((err) => {
+        if (err instanceof NotFoundError) return { mailboxIds: [] as string[], ownerUserId: null };
         throw err;
       }),
     ]);
-    if (!mailboxIds.includes(mailboxId)) throw new ForbiddenError('A user token may only see the email activities of its own mailbox');
+    if (!access.mailboxIds.includes(mailboxId) && access.ownerUserId !== ownUserId(request)) {
+      throw new ForbiddenError('A user token may only see the email activities of its own mailbox');
+    }
   };
 
   api.get(

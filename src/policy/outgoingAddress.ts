@@ -41,7 +41,7 @@ export function parseOutgoingAddress(text: string): OutgoingAddress | { error: s
   if (entries.length > 1) return { error: 'it is several addresses: give one per entry' };
   const [entry] = entries;
   if ('group' in entry && entry.group) return { error: 'it is a group: give its addresses one per entry' };
-  if (!entry.address) return { error: 'it has no address (a name alone)' };
+  if (!entry.address) return { error: 'it is a name without an address' };
   const problem = addressProblem(entry.address);
   if (problem) return { error: problem };
   return { address: entry.address.toLowerCase(), name: entry.name?.trim() || null };

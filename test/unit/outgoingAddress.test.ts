@@ -11,7 +11,7 @@ describe('a recipient written as an address (the send route, `email send`)', () 
 
   it('says why something is not one address', () => {
     const problem = (text: string) => (parseOutgoingAddress(text) as { error: string }).error;
-    expect(problem('not-an-address')).toMatch(/no address/);
+    expect(problem('not-an-address')).toMatch(/a name without an address/);
     expect(problem('bad@')).toMatch(/no domain/);
     expect(problem('@example.com')).toMatch(/nothing comes before/);
     expect(problem('ann@localhost')).toMatch(/not a domain name/);

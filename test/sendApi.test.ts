@@ -64,7 +64,7 @@ const b64 = (content: Buffer) => content.toString('base64');
 const sha256 = (content: Buffer) => createHash('sha256').update(content).digest('hex');
 
 async function counts() {
-  const [row] = await bed.query(
+  const [row] = await bed.query<{ activities: number; parties: number; attachments: number; contents: number }>(
     `SELECT (SELECT count(*) FROM email_activities)::int AS activities, (SELECT count(*) FROM email_parties)::int AS parties,
             (SELECT count(*) FROM email_attachments)::int AS attachments, (SELECT count(*) FROM attachment_contents)::int AS contents`,
   );

@@ -73,7 +73,10 @@ export const EmailActivitySummaryResponse = z.object({
 
 export const EmailActivityResponse = EmailActivitySummaryResponse.extend({
   bodyText: z.string().nullable().describe('The text body; derived from the HTML body when the message has none'),
-  bodyHtml: z.string().nullable().describe('The HTML body, sanitised for display: no scripts, nothing loaded from elsewhere'),
+  bodyHtml: z
+    .string()
+    .nullable()
+    .describe("The HTML body; a synced one sanitised for display (no scripts, nothing loaded from elsewhere), an outgoing one as the CRM wrote it"),
   inReplyTo: z.string().nullable(),
   references: z.array(z.string()),
   variants: z.array(z.uuid()).describe('The other activities with this Message-ID: different messages that reuse it'),

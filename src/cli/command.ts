@@ -74,7 +74,9 @@ function schemaDefault(schema: z.ZodObject | undefined, field: string | undefine
   const type = field ? schema?.shape[field] : undefined;
   if (!(type instanceof z.ZodDefault)) return undefined;
   const value: unknown = type.def.defaultValue;
-  return Array.isArray(value) ? value.join(',') : String(value);
+  // An empty list is no default worth showing (`--to`: none unless given).
+  if (Array.isArray(value)) return value.length > 0 ? value.join(',') : undefined;
+  return String(value);
 }
 
 const optionLabel = (name: string, o: OptionSpec) => `--${name}${o.type === 'string' ? ` ${o.placeholder ?? 'VALUE'}` : ''}${o.multiple ? '...' : ''}`;

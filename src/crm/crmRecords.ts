@@ -137,7 +137,7 @@ export interface EmailAttachment {
 
 export interface EmailActivity extends EmailActivitySummary {
   bodyText: string | null;
-  /** Sanitised for display: nothing in it runs or loads from elsewhere. */
+  /** A synced one sanitised for display (nothing in it runs or loads from elsewhere); an outgoing one as the CRM wrote it. */
   bodyHtml: string | null;
   inReplyTo: string | null;
   references: string[];

@@ -54,7 +54,7 @@ export const Recipient = z
   .describe('An address (`ann@example.com`, `Ann <ann@example.com>`), or a CRM record whose email address is used');
 const recipients = z.array(Recipient).max(500).default([]);
 
-export const OutgoingAttachment = z.strictObject({
+export const SendAttachment = z.strictObject({
   filename: oneLine(255).min(1),
   contentType: z
     .string()
@@ -76,7 +76,7 @@ export const SendEmailRequest = z.object({
   subject: oneLine(998),
   text: z.string().max(MAX_SEND_BODY_CHARS).optional(),
   html: z.string().max(MAX_SEND_BODY_CHARS).optional(),
-  attachments: z.array(OutgoingAttachment).max(100).default([]),
+  attachments: z.array(SendAttachment).max(100).default([]),
   regarding: z
     .strictObject({ type: z.enum(['account', 'contact', 'lead']), id: z.uuid() })
     .optional()

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import type { CrmRecords, EmailActivity, OutgoingParty, RecordIdentity, RecordKind, RecordRef } from '../crm/crmRecords';
+import type { z } from 'zod';
+import type { CrmRecords, EmailActivity, QueuedParty, RecordIdentity, RecordKind, RecordRef } from '../crm/crmRecords';
 import type { AttachmentInfo } from '../domain/email';
 import { parseOutgoingAddress } from '../policy/outgoingAddress';
 import { mailboxWorkflowId } from '../temporal/names';
@@ -52,7 +53,7 @@ export class OutgoingEmailService {
             `${field}: "${entry}" is not an email address to send to (${parsed.error}); give one address, such as ann@example.com or "Ann <ann@example.com>"`,
           );
         }
-        return { role, field, party: { role, address: parsed.address, displayName: parsed.name, record: null } satisfies OutgoingParty };
+        return { role, field, party: { role, address: parsed.address, displayName: parsed.name, record: null } satisfies QueuedParty };
       }),
     );
 
@@ -66,7 +67,7 @@ export class OutgoingEmailService {
       return r;
     };
     const sender = record(ownerField, owner);
-    const parties = recipients.map(({ role, field, ref, party }): OutgoingParty => {
+    const parties = recipients.map(({ role, field, ref, party }): QueuedParty => {
       if (party) return party;
       const r = record(field, ref!);
       if (!r.email) {
@@ -91,7 +92,7 @@ export class OutgoingEmailService {
   }
 
   /** Decoded and described; each within the organisation's attachment limit, all within the request's. */
-  private async attachments(requested: ReturnType<typeof SendEmailRequest.parse>['attachments']): Promise<{ info: AttachmentInfo; content: Buffer }[]> {
+  private async attachments(requested: z.infer<typeof SendEmailRequest>['attachments']): Promise<{ info: AttachmentInfo; content: Buffer }[]> {
     if (requested.length === 0) return [];
     const { rows } = await this.pool.query(`SELECT max_attachment_bytes FROM organization_settings`);
     const maxBytes: number = rows[0].max_attachment_bytes;

@@ -153,7 +153,7 @@ export interface EmailActivityPage {
 }
 
 /** A party of an outgoing email; one without `record` is resolved by its address when queued. */
-export interface OutgoingParty {
+export interface QueuedParty {
   role: PartyRole;
   address: string;
   displayName: string | null;
@@ -161,10 +161,10 @@ export interface OutgoingParty {
 }
 
 /** An email the CRM sends, as queued: checked already (see OutgoingEmailService). */
-export interface OutgoingEmail {
+export interface EmailToQueue {
   owner: { type: 'user' | 'queue'; id: string };
   /** Its from party first (the owner's mailbox), then to, cc and bcc. */
-  parties: OutgoingParty[];
+  parties: QueuedParty[];
   subject: string;
   bodyText: string | null;
   bodyHtml: string | null;
@@ -179,7 +179,7 @@ export interface EmailActivities {
    * Writes an outgoing email, its parties and attachments in one transaction, status pending_send:
    * the send engine picks it up (the database notifies it; the caller signals the mailbox's workflow too).
    */
-  queue(email: OutgoingEmail): Promise<EmailActivity>;
+  queue(email: EmailToQueue): Promise<EmailActivity>;
   list(query: z.input<typeof EmailActivityQuery>): Promise<EmailActivityPage>;
   get(id: string): Promise<EmailActivity>;
   /** Who may see the activity besides admins: the owners of the mailboxes it was synced from, and its sender. */
@@ -288,7 +288,7 @@ const ATTACHMENT = `
 class PgEmailActivities implements EmailActivities {
   constructor(private readonly pool: Pool) {}
 
-  async queue(email: OutgoingEmail): Promise<EmailActivity> {
+  async queue(email: EmailToQueue): Promise<EmailActivity> {
     const id = randomUUID();
     await inTransaction(this.pool, async (db) => {
       await db.query(

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import type { z } from 'zod';
 import type { CrmRecords, EmailActivity, QueuedParty, RecordIdentity, RecordKind, RecordRef } from '../crm/crmRecords';
 import type { AttachmentInfo } from '../domain/email';
-import { parseOutgoingAddress } from '../policy/outgoingAddress';
+import { addressProblem, parseOutgoingAddress } from '../policy/outgoingAddress';
 import { mailboxWorkflowId } from '../temporal/names';
 import { outgoingPendingSignal } from '../../workflows';
 import { MAX_SEND_ATTACHMENT_TOTAL_BYTES, SendEmailRequest, type SendEmailInput } from './crmSchemas';
@@ -73,6 +73,9 @@ export class OutgoingEmailService {
       if (!r.email) {
         throw new InvalidRequestError(`${field}: ${KIND[r.type]} ${r.id} (${r.name}) has no email address: set one on the record, or give an address instead`);
       }
+      // The CRM may have written the record without the API's checks.
+      const problem = addressProblem(r.email);
+      if (problem) throw new InvalidRequestError(`${field}: ${KIND[r.type]} ${r.id} (${r.name}) has the email address "${r.email}", which cannot be sent to (${problem}): correct it on the record`);
       return { role, address: r.email.toLowerCase(), displayName: r.name, record: { type: r.type, id: r.id } };
     });
     if (req.regarding) record('regarding', req.regarding);

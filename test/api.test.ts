@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { ApiTokens } from '../src/admin/apiTokens';
 import { STATUS_QUERY_DEADLINE_MS } from '../src/admin/mailboxService';
+import { OutgoingEmailService } from '../src/admin/outgoingEmailService';
 import { apiRoutes, buildApiServer } from '../src/api/server';
 import { PgCrmRecords } from '../src/crm/crmRecords';
 import { EncryptionCodec } from '../src/temporal/payloadCodec';
@@ -58,7 +59,14 @@ beforeAll(async () => {
   dovecot = await DovecotServer.start({ name: 'api' });
   await bed.startWorkers();
   tokens = new ApiTokens(bed.pool);
-  app = await buildApiServer({ service: bed.admin, tokens, crm: new PgCrmRecords(bed.pool), codec: new EncryptionCodec(bed.env.SECRET_KEYS) });
+  const crm = new PgCrmRecords(bed.pool);
+  app = await buildApiServer({
+    service: bed.admin,
+    tokens,
+    crm,
+    outgoing: new OutgoingEmailService(bed.pool, crm, bed.temporal),
+    codec: new EncryptionCodec(bed.env.SECRET_KEYS),
+  });
   await app.ready();
   adminToken = (await tokens.create({ role: 'admin', label: 'api test' })).token;
 });
@@ -692,6 +700,19 @@ const TABLE: Record<string, Row> = {
       { what: 'a non-UUID mailbox and a bad date', query: 'mailboxId=7&since=yesterday', message: /mailboxId: .*since/ },
       { what: 'a non-UUID cursor', query: 'cursor=next', message: /cursor/ },
       { what: 'an unknown query parameter', query: 'from=x', message: /Unrecognized key: "from"/ },
+    ],
+  },
+  'POST /emails': {
+    access: 'user',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { from: 'me', to: 'a@example.test', subject: 1 }, message: /from: .*to: .*subject/ },
+      {
+        what: 'a record of a kind that cannot receive mail',
+        body: { from: { userId: VALID_UUID }, to: [{ type: 'opportunity', id: VALID_UUID }], subject: 'x' },
+        message: /to\.0/,
+      },
+      extra({ from: { userId: VALID_UUID }, to: ['a@example.test'], subject: 'x' }),
     ],
   },
   'GET /emails/:id': { access: 'user', cases: [] },

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { makeMessages } from './support/messages';
@@ -239,4 +239,52 @@ describe('email activities', () => {
     expect(badPosition.stderr).toMatch(/POSITION: /);
     for (const run of [notKept, badPosition]) noStackTrace(run.stderr);
   });
+});
+
+describe('email send', () => {
+  it('queues an email with a file attached and record recipients; refuses a disabled mailbox (1) and a missing sender (2)', async () => {
+    const user = await ok(['user', 'create', '--name', 'Sam Sender', '--email', 'sam@example.test']);
+    const profile = await ok(['profile', 'create', '--name', 'Sending', '--type', 'imap', '--host', '127.0.0.1', '--port', '1', '--security', 'none']);
+    const mailbox = await ok(['mailbox', 'create', '--email', 'sam@example.test', '--profile', profile.id, '--user', user.id, '--approve', '--disabled'], {
+      MAILBOX_PASSWORD: 'sam-Pa55',
+    });
+    const contact = await ok(['contact', 'create', '--name', 'Rita Recipient', '--email', 'rita@customer.test']);
+    const dir = mkdtempSync(path.join(tmpdir(), 'cli-send-'));
+    const file = path.join(dir, 'quote.pdf');
+    const content = Buffer.from('%PDF-1.4 the quote\n');
+    writeFileSync(file, content);
+    const args = ['email', 'send', '--from-user', user.id, '--to', `contact:${contact.id}`, '--cc', 'Ann <ann@elsewhere.test>', '--cc', 'bo@elsewhere.test',
+      '--subject', 'Your quote', '--text', 'Attached.', '--attach', file, '--regarding', `contact:${contact.id}`];
+    try {
+      // Before Test & Enable has enabled sending: refused (exit 1), saying what to do; nothing queued.
+      const disabled = await cli(args);
+      expect(disabled.code).toBe(1);
+      expect(disabled.stderr).toMatch(/outgoing direction is disabled\. Run Test & Enable/);
+      expect(await ctx.bed.query(`SELECT id FROM email_activities WHERE owner_user_id = $1`, [user.id])).toEqual([]);
+
+      // Test & Enable's outcome (it needs an SMTP server), as it would leave it.
+      await ctx.bed.query(`UPDATE mailboxes SET outgoing_enabled = true WHERE id = $1`, [mailbox.id]);
+      const email = await ok(args);
+      expect(email).toMatchObject({ status: 'pending_send', direction: 'outgoing', ownerUserId: user.id, regarding: { type: 'contact', id: contact.id } });
+      expect(email.parties.map((p: any) => [p.role, p.address, p.partyType])).toEqual([
+        ['from', 'sam@example.test', 'user'],
+        ['to', 'rita@customer.test', 'contact'],
+        ['cc', 'ann@elsewhere.test', null],
+        ['cc', 'bo@elsewhere.test', null],
+      ]);
+      expect(email.attachments).toEqual([expect.objectContaining({ position: 1, filename: 'quote.pdf', contentType: 'application/pdf', size: content.length })]);
+      const [stored] = await ctx.bed.query<{ content: Buffer }>(
+        `SELECT c.content FROM email_attachments t JOIN attachment_contents c ON c.sha256 = t.sha256 WHERE t.email_activity_id = $1`,
+        [email.id],
+      );
+      expect(stored.content.equals(content)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    const noSender = await cli(['email', 'send', '--to', 'ann@elsewhere.test', '--subject', 'Hi']);
+    expect(noSender.code).toBe(2);
+    expect(noSender.stderr).toMatch(/--from-user USER_ID or --from-queue QUEUE_ID/);
+    noStackTrace(noSender.stderr);
+  }, 120_000);
 });

@@ -2,6 +2,7 @@ export {
   mailboxSyncWorkflow,
   syncNowSignal,
   mailboxChangedSignal,
+  outgoingPendingSignal,
   disableUpdate,
   testAndEnableUpdate,
   statusQuery,

@@ -26,7 +26,7 @@ export const RecordQuery = z.object({
 });
 
 export const EmailActivityQuery = z.object({
-  mailboxId: z.uuid().optional().describe('Only activities synced from this mailbox'),
+  mailboxId: z.uuid().optional().describe('Only activities synced from this mailbox, or sent through it'),
   address: z.string().min(1).max(320).optional().describe('Only activities with this party address (from, to, cc, bcc; case-insensitive)'),
   since: z.coerce.date().optional().describe('Only messages received (or sent) at or after this time (ISO 8601)'),
   limit,
@@ -38,6 +38,52 @@ export const AttachmentRef = z.object({
   position: z.coerce.number().int().min(1).max(1_000_000).describe('The attachment, as its `position` in the list (1 for the first)'),
 });
 
+// Sending ------------------------------------------------------------------------------------------
+
+/** The most an email's attachments may weigh together, whatever the per-attachment limit: the request must fit in memory. */
+export const MAX_SEND_ATTACHMENT_TOTAL_BYTES = 32 * 1024 * 1024;
+export const MAX_SEND_BODY_CHARS = 2_000_000;
+const oneLine = (max: number) => z.string().max(max).regex(/^[^\r\n]*$/, 'must be one line');
+
+export const RecordReference = z.strictObject({
+  type: z.enum(['contact', 'lead', 'account', 'user', 'queue']),
+  id: z.uuid(),
+});
+export const Recipient = z
+  .union([z.string().min(1).max(998), RecordReference])
+  .describe('An address (`ann@example.com`, `Ann <ann@example.com>`), or a CRM record whose email address is used');
+const recipients = z.array(Recipient).max(500).default([]);
+
+export const SendAttachment = z.strictObject({
+  filename: oneLine(255).min(1),
+  contentType: z
+    .string()
+    .max(255)
+    .regex(/^[\w!#$&^.+-]+\/[\w!#$&^.+-]+$/, 'must be a MIME type such as application/pdf')
+    .default('application/octet-stream'),
+  contentBase64: z.base64().describe("The file's content, base64 (no line breaks)"),
+  contentId: oneLine(250).min(1).optional().describe('Content-ID without angle brackets, for `cid:` references in html'),
+  inline: z.boolean().default(false).describe('Shown in the body (referenced by contentId) rather than offered as a file'),
+});
+
+export const SendEmailRequest = z.object({
+  from: z
+    .union([z.strictObject({ userId: z.uuid() }), z.strictObject({ queueId: z.uuid() })])
+    .describe("Who sends it, through their mailbox: a user (`{ userId }`) or a queue (`{ queueId }`)"),
+  to: recipients,
+  cc: recipients,
+  bcc: recipients,
+  subject: oneLine(998),
+  text: z.string().max(MAX_SEND_BODY_CHARS).optional(),
+  html: z.string().max(MAX_SEND_BODY_CHARS).optional(),
+  attachments: z.array(SendAttachment).max(100).default([]),
+  regarding: z
+    .strictObject({ type: z.enum(['account', 'contact', 'lead']), id: z.uuid() })
+    .optional()
+    .describe('The CRM record the email is about'),
+});
+
+export type SendEmailInput = z.input<typeof SendEmailRequest>;
 export type NewContactInput = z.input<typeof NewContact>;
 export type NewLeadInput = z.input<typeof NewLead>;
 export type NewAccountInput = z.input<typeof NewAccount>;

@@ -29,7 +29,7 @@ export const EmailPartyResponse = z.object({
   role: z.string().describe('from | to | cc | bcc'),
   address: z.string().nullable().describe('null for a party the message names without an address (by displayName only, unresolved)'),
   displayName: z.string().nullable(),
-  partyType: z.string().nullable().describe('user | contact | lead | account, or null when the address resolved to no record'),
+  partyType: z.string().nullable().describe('user | contact | lead | account | queue, or null when the address resolved to no record'),
   partyId: z.uuid().nullable(),
 });
 
@@ -48,21 +48,35 @@ export const EmailAttachmentResponse = z.object({
 
 export const EmailActivitySummaryResponse = z.object({
   id: z.uuid(),
-  messageId: z.string(),
+  messageId: z.string().nullable().describe('null for an outgoing email not sent yet: one is fixed before its first attempt'),
   direction: z.string().describe('incoming | outgoing'),
+  status: z.string().describe('received (synced from a mailbox), or an outgoing email\'s life: draft, pending_send -> sending -> sent, or failed'),
+  ownerUserId: z.uuid().nullable().describe('Outgoing: the user who sends it, through their mailbox'),
+  ownerQueueId: z.uuid().nullable().describe('Outgoing: the queue that sends it, through its mailbox'),
+  regarding: z.object({ type: z.string().describe('account | contact | lead'), id: z.uuid() }).nullable().describe('The CRM record it is about'),
+  conversationId: z.uuid().nullable().describe('The first activity of its conversation (itself for the first email)'),
+  correlationMethod: z.string().nullable().describe('How it was tied to an earlier activity: in_reply_to | tracking_token | smart_matching'),
+  trackingToken: z.string().nullable().describe('The tracking token in its subject, as sent or found'),
+  queuedAt: z.date().nullable().describe('Outgoing: when it was queued to be sent'),
+  sendAttempts: z.number().int().describe('Outgoing: attempts at sending it so far'),
+  sendError: z.string().nullable().describe('Outgoing: why the last attempt failed (why it failed, once failed)'),
+  smtpAcceptedAt: z.date().nullable().describe('Outgoing: when the SMTP server accepted it (it is never sent again)'),
   subject: z.string().nullable(),
   sentAt: z.date().nullable().describe("The Date header's instant; null when the message has none or it cannot be read"),
   receivedAt: z.date().nullable().describe('When the mail server received it (IMAP INTERNALDATE)'),
   sizeBytes: z.number().int().nullable(),
   createdAt: z.date(),
   variantOf: z.uuid().nullable().describe('The first activity with this Message-ID, when this is a different message reusing it'),
-  mailboxIds: z.array(z.uuid()).describe('The mailboxes it was synced from'),
+  mailboxIds: z.array(z.uuid()).describe('The mailboxes it was synced from (an email sent from the CRM: none until synced back)'),
   parties: z.array(EmailPartyResponse),
 });
 
 export const EmailActivityResponse = EmailActivitySummaryResponse.extend({
   bodyText: z.string().nullable().describe('The text body; derived from the HTML body when the message has none'),
-  bodyHtml: z.string().nullable().describe('The HTML body, sanitised for display: no scripts, nothing loaded from elsewhere'),
+  bodyHtml: z
+    .string()
+    .nullable()
+    .describe("The HTML body; a synced one sanitised for display (no scripts, nothing loaded from elsewhere), an outgoing one as the CRM wrote it"),
   inReplyTo: z.string().nullable(),
   references: z.array(z.string()),
   variants: z.array(z.uuid()).describe('The other activities with this Message-ID: different messages that reuse it'),

@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { ApiTokens } from '../admin/apiTokens';
 import { MailboxService } from '../admin/mailboxService';
+import { OutgoingEmailService } from '../admin/outgoingEmailService';
 import { loadConfig } from '../config';
 import { PgCrmRecords } from '../crm/crmRecords';
 import { waitForDatabase } from '../db/availability';
@@ -39,10 +40,12 @@ async function main(): Promise<void> {
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keySpec) });
   const service = new MailboxService(pool, new SecretBox(keySpec), temporal, config.temporal.taskQueuePrefix);
 
+  const crm = new PgCrmRecords(pool);
   const app = await buildApiServer({
     service,
     tokens: new ApiTokens(pool),
-    crm: new PgCrmRecords(pool),
+    crm,
+    outgoing: new OutgoingEmailService(pool, crm, temporal),
     codec: new EncryptionCodec(keySpec),
     uiOrigin,
     logger: true,

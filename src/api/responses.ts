@@ -13,8 +13,8 @@ export const ErrorBody = z.object({
   details: z.record(z.string(), z.unknown()).optional(),
 });
 
-export const errors = (...codes: (400 | 401 | 403 | 404 | 409 | 422)[]) =>
-  Object.fromEntries(codes.map((c) => [c, ErrorBody])) as Record<400 | 401 | 403 | 404 | 409 | 422, typeof ErrorBody>;
+type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 422;
+export const errors = (...codes: ErrorStatus[]) => Object.fromEntries(codes.map((c) => [c, ErrorBody])) as Record<ErrorStatus, typeof ErrorBody>;
 
 export const UserResponse = z.object({
   id: z.uuid(),

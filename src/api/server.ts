@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { ApiTokens, Principal } from '../admin/apiTokens';
 import { AdminError, ForbiddenError } from '../admin/errors';
 import type { MailboxService } from '../admin/mailboxService';
+import type { OutgoingEmailService } from '../admin/outgoingEmailService';
 import { markDatabaseError } from '../db/availability';
 import { describeDatabaseError, isDatabaseUnavailable } from '../policy/databaseAvailability';
 import type { CrmRecords } from '../crm/crmRecords';
@@ -51,6 +52,8 @@ export interface ApiServerDeps {
   tokens: ApiTokens;
   /** The CRM records (contacts, leads, accounts, email activities): their routes are served when given. */
   crm?: CrmRecords;
+  /** Queues emails to be sent (POST /emails), with `crm`. */
+  outgoing?: OutgoingEmailService;
   /** Serves Temporal UI's remote codec protocol at /codec/encode and /codec/decode when given. */
   codec?: PayloadCodec;
   /** Origin of the Temporal UI allowed to call the codec routes from the browser. */
@@ -277,7 +280,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
           'Server profiles, CRM users and their mailboxes, sync control and alerts; the CRM records sync resolves against and the email ' +
           'activities it writes. Browsable at /docs. Every route but this document and /healthz needs ' +
           '`Authorization: Bearer <token>` (`npm run cli -- token create`). Admin tokens may do everything; user tokens ' +
-          "may read and sync their own mailbox, change its password, read its email activities, read their own alerts and set their own options.",
+          "may read and sync their own mailbox, change its password, read its email activities, send email as themselves, read their own alerts and set their own options.",
         version: '1.0.0',
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
@@ -292,7 +295,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
         { name: 'contacts', description: 'CRM contacts (sync resolves email addresses against them)' },
         { name: 'leads', description: 'CRM leads' },
         { name: 'accounts', description: 'CRM accounts' },
-        { name: 'emails', description: 'CRM email activities written by the sync, with their parties' },
+        { name: 'emails', description: 'CRM email activities written by the sync, with their parties; emails queued to be sent' },
         { name: 'codec', description: 'Temporal remote codec (Temporal UI / CLI): admin tokens, and npm start\'s own Temporal UI from loopback' },
         { name: 'meta', description: 'This document and the health check' },
       ],
@@ -319,7 +322,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
     registerContactRoutes(ctx, deps.crm);
     registerLeadRoutes(ctx, deps.crm);
     registerAccountRoutes(ctx, deps.crm);
-    registerEmailRoutes(ctx, deps.crm);
+    registerEmailRoutes(ctx, deps.crm, deps.outgoing);
   }
   if (codec) registerCodecRoutes(ctx, codec, uiOrigins);
   registerDashboard(app, service);

@@ -17,6 +17,8 @@ export interface OptionSpec {
   /** Shown in help. When absent, help shows the default of `field` in the command's `schema`, if it has one. */
   default?: string;
   required?: boolean;
+  /** The option may be given several times (`--to a --to b`): its value is the list, in order. */
+  multiple?: boolean;
 }
 
 export interface ArgSpec {
@@ -28,7 +30,7 @@ export interface ArgSpec {
 }
 
 type Values<O extends Record<string, OptionSpec>> = {
-  [K in keyof O]: O[K]['type'] extends 'boolean' ? boolean | undefined : string | undefined;
+  [K in keyof O]: O[K]['type'] extends 'boolean' ? boolean | undefined : O[K]['multiple'] extends true ? string[] | undefined : string | undefined;
 };
 
 export interface Outcome {
@@ -72,10 +74,12 @@ function schemaDefault(schema: z.ZodObject | undefined, field: string | undefine
   const type = field ? schema?.shape[field] : undefined;
   if (!(type instanceof z.ZodDefault)) return undefined;
   const value: unknown = type.def.defaultValue;
-  return Array.isArray(value) ? value.join(',') : String(value);
+  // An empty list is no default worth showing (`--to`: none unless given).
+  if (Array.isArray(value)) return value.length > 0 ? value.join(',') : undefined;
+  return String(value);
 }
 
-const optionLabel = (name: string, o: OptionSpec) => `--${name}${o.type === 'string' ? ` ${o.placeholder ?? 'VALUE'}` : ''}`;
+const optionLabel = (name: string, o: OptionSpec) => `--${name}${o.type === 'string' ? ` ${o.placeholder ?? 'VALUE'}` : ''}${o.multiple ? '...' : ''}`;
 
 const usageLine = (c: Command) =>
   [CLI, ...c.path, ...(c.args ?? []).map((a) => a.name), ...(Object.keys(c.options).length ? ['[options]'] : [])].join(' ');
@@ -90,7 +94,7 @@ export function commandHelp(c: Command): string {
   if (c.args?.length) lines.push('', 'Arguments:', ...table(c.args.map((a) => [a.name, a.description])));
   const options: [string, string][] = Object.entries(c.options).map(([name, o]) => {
     const fallback = o.default ?? schemaDefault(c.schema, o.field);
-    return [optionLabel(name, o), `${o.description}${o.required ? ' (required)' : ''}${fallback !== undefined ? ` (default: ${fallback})` : ''}`];
+    return [optionLabel(name, o), `${o.description}${o.multiple ? ' (repeatable)' : ''}${o.required ? ' (required)' : ''}${fallback !== undefined ? ` (default: ${fallback})` : ''}`];
   });
   options.push(['-h, --help', 'this help']);
   lines.push('', 'Options:', ...table(options), '', ...EXIT_CODES);
@@ -146,9 +150,12 @@ export const suggest = (word: string, candidates: string[]) => {
 const helpHint = (c: Command) => `Run \`${CLI} ${c.path.join(' ')} --help\` for its options.`;
 
 /** argv's options and arguments, as the command declares them; a UsageError naming the flag otherwise. */
-export function parseCommandLine(c: Command, argv: string[]): { opts: Record<string, string | boolean | undefined>; args: string[]; help: boolean } {
+export function parseCommandLine(
+  c: Command,
+  argv: string[],
+): { opts: Record<string, string | string[] | boolean | undefined>; args: string[]; help: boolean } {
   const options: ParseArgsConfig['options'] = { help: { type: 'boolean', short: 'h' } };
-  for (const [name, o] of Object.entries(c.options)) options[name] = { type: o.type };
+  for (const [name, o] of Object.entries(c.options)) options[name] = { type: o.type, multiple: o.multiple ?? false };
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -180,7 +187,7 @@ export function parseCommandLine(c: Command, argv: string[]): { opts: Record<str
   for (const [name, o] of Object.entries(c.options)) {
     if (o.required && values[name] === undefined) throw new UsageError(`--${name} is required. ${helpHint(c)}`);
   }
-  return { opts: values as Record<string, string | boolean | undefined>, args: positionals, help: false };
+  return { opts: values as Record<string, string | string[] | boolean | undefined>, args: positionals, help: false };
 }
 
 /** A zod error, in the words the user typed: `--port: ...` rather than `incomingPort: ...`. */

@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { ApiTokens } from '../admin/apiTokens';
 import { MailboxService } from '../admin/mailboxService';
+import { OutgoingEmailService } from '../admin/outgoingEmailService';
 import type { AppConfig } from '../config';
 import { PgCrmRecords, type CrmRecords } from '../crm/crmRecords';
 import { verifySchema } from '../db/migrate';
@@ -28,11 +29,19 @@ export class CliContext {
 
   async admin(): Promise<MailboxService> {
     const pool = await this.db();
+    const keySpec = loadKeySpec(this.config.secrets);
+    return new MailboxService(pool, new SecretBox(keySpec), this.temporal(keySpec), this.config.temporal.taskQueuePrefix);
+  }
+
+  async outgoing(): Promise<OutgoingEmailService> {
+    const pool = await this.db();
+    return new OutgoingEmailService(pool, new PgCrmRecords(pool), this.temporal(loadKeySpec(this.config.secrets)));
+  }
+
+  private temporal(keySpec: string): Client {
     // Lazy: listing users or profiles needs no Temporal, and connects to none.
     this.connection ??= Connection.lazy({ address: this.config.temporal.address });
-    const keySpec = loadKeySpec(this.config.secrets);
-    const temporal = new Client({ connection: this.connection, namespace: this.config.temporal.namespace, dataConverter: createDataConverter(keySpec) });
-    return new MailboxService(pool, new SecretBox(keySpec), temporal, this.config.temporal.taskQueuePrefix);
+    return new Client({ connection: this.connection, namespace: this.config.temporal.namespace, dataConverter: createDataConverter(keySpec) });
   }
 
   async tokens(): Promise<ApiTokens> {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { z } from 'zod';
 import { AdminError, InvalidRequestError, NotFoundError } from '../admin/errors';
@@ -11,12 +12,14 @@ import {
   NewLead,
   RecordQuery,
 } from '../admin/crmSchemas';
+import type { AttachmentInfo, PartyRole } from '../domain/email';
+import { insertAttachments, resolveAddresses } from '../store/emailContent';
 import { inTransaction } from '../store/pgSyncStore';
 
 /**
  * The CRM side the sync resolves addresses against and writes email activities to, for
  * administrators: contacts, leads and accounts (create, list, read, edit, delete) and the email
- * activities with their parties (list, read). An interface, so that a CRM with another schema
+ * activities with their parties (list, read; queue one to be sent). An interface, so that a CRM with another schema
  * can plug in; PgCrmRecords is the implementation for this product's own tables.
  */
 export interface CrmRecords {
@@ -24,6 +27,22 @@ export interface CrmRecords {
   leads: RecordStore<Lead, typeof NewLead, typeof LeadPatch>;
   accounts: RecordStore<Account, typeof NewAccount, typeof AccountPatch>;
   emails: EmailActivities;
+  /** Those of `refs` that exist, with their name and email address (a CRM user, contact, lead, account or queue). */
+  findRecords(refs: RecordRef[]): Promise<RecordIdentity[]>;
+}
+
+/** A CRM record an email may name: the four kinds parties resolve to, and queues (which send and receive). */
+export type RecordKind = 'user' | 'contact' | 'lead' | 'account' | 'queue';
+
+export interface RecordRef {
+  type: RecordKind;
+  id: string;
+}
+
+export interface RecordIdentity extends RecordRef {
+  /** Its full name (users, contacts, leads) or name (accounts, queues). */
+  name: string;
+  email: string | null;
 }
 
 export interface RecordStore<View, New extends z.ZodType, Patch extends z.ZodType> {
@@ -71,8 +90,23 @@ export interface EmailParty {
 
 export interface EmailActivitySummary {
   id: string;
-  messageId: string;
+  /** Null for an outgoing email not sent yet: fixed before its first attempt. */
+  messageId: string | null;
   direction: string;
+  /** received (synced), or an outgoing email's life: draft, pending_send, sending, sent, failed. */
+  status: string;
+  /** Who sends it (outgoing): a user or a queue, through that owner's mailbox. */
+  ownerUserId: string | null;
+  ownerQueueId: string | null;
+  regarding: { type: string; id: string } | null;
+  /** The first activity of its conversation (itself for a conversation's first email). */
+  conversationId: string | null;
+  correlationMethod: string | null;
+  trackingToken: string | null;
+  queuedAt: Date | null;
+  sendAttempts: number;
+  sendError: string | null;
+  smtpAcceptedAt: Date | null;
   subject: string | null;
   /** The Date header's instant; null when the message has none or it cannot be read. */
   sentAt: Date | null;
@@ -103,7 +137,7 @@ export interface EmailAttachment {
 
 export interface EmailActivity extends EmailActivitySummary {
   bodyText: string | null;
-  /** Sanitised for display: nothing in it runs or loads from elsewhere. */
+  /** A synced one sanitised for display (nothing in it runs or loads from elsewhere); an outgoing one as the CRM wrote it. */
   bodyHtml: string | null;
   inReplyTo: string | null;
   references: string[];
@@ -118,11 +152,38 @@ export interface EmailActivityPage {
   nextCursor: string | null;
 }
 
+/** A party of an outgoing email; one without `record` is resolved by its address when queued. */
+export interface QueuedParty {
+  role: PartyRole;
+  address: string;
+  displayName: string | null;
+  record: RecordRef | null;
+}
+
+/** An email the CRM sends, as queued: checked already (see OutgoingEmailService). */
+export interface EmailToQueue {
+  owner: { type: 'user' | 'queue'; id: string };
+  /** Its from party first (the owner's mailbox), then to, cc and bcc. */
+  parties: QueuedParty[];
+  subject: string;
+  bodyText: string | null;
+  bodyHtml: string | null;
+  regarding: { type: 'account' | 'contact' | 'lead'; id: string } | null;
+  attachments: AttachmentInfo[];
+  /** Decoded content of `attachments[i]`. */
+  attachmentContent: Buffer[];
+}
+
 export interface EmailActivities {
+  /**
+   * Writes an outgoing email, its parties and attachments in one transaction, status pending_send:
+   * the send engine picks it up (the database notifies it; the caller signals the mailbox's workflow too).
+   */
+  queue(email: EmailToQueue): Promise<EmailActivity>;
   list(query: z.input<typeof EmailActivityQuery>): Promise<EmailActivityPage>;
   get(id: string): Promise<EmailActivity>;
-  /** The mailboxes the activity was synced from (for access checks). */
-  mailboxIds(id: string): Promise<string[]>;
+  /** Who may see the activity besides admins: the owners of the mailboxes it was synced from, and its sender. */
+  access(id: string): Promise<{ mailboxIds: string[]; ownerUserId: string | null }>;
   attachments(id: string): Promise<EmailAttachment[]>;
   /** One attachment with its content; 404 for one whose content is not kept. */
   attachmentContent(id: string, position: number): Promise<{ attachment: EmailAttachment; content: Buffer }>;
@@ -209,7 +270,11 @@ const MAILBOX_IDS = `ARRAY(SELECT DISTINCT l.mailbox_id FROM item_links l WHERE 
 
 // Parties in the order of the message's headers (they are stored in that order).
 const ACTIVITY_SUMMARY = `
-  a.id, a.message_id AS "messageId", a.direction, a.subject, a.sent_at AS "sentAt", a.received_at AS "receivedAt",
+  a.id, a.message_id AS "messageId", a.direction, a.status, a.owner_user_id AS "ownerUserId", a.owner_queue_id AS "ownerQueueId",
+  CASE WHEN a.regarding_type IS NULL THEN NULL ELSE json_build_object('type', a.regarding_type, 'id', a.regarding_id) END AS regarding,
+  a.conversation_id AS "conversationId", a.correlation_method AS "correlationMethod", a.tracking_token AS "trackingToken",
+  a.queued_at AS "queuedAt", a.send_attempts AS "sendAttempts", a.send_error AS "sendError", a.smtp_accepted_at AS "smtpAcceptedAt",
+  a.subject, a.sent_at AS "sentAt", a.received_at AS "receivedAt",
   a.size_bytes AS "sizeBytes", a.created_at AS "createdAt", a.variant_of AS "variantOf",
   ${MAILBOX_IDS} AS "mailboxIds",
   COALESCE((SELECT json_agg(json_build_object('role', p.role, 'address', p.address, 'displayName', p.display_name,
@@ -223,6 +288,43 @@ const ATTACHMENT = `
 class PgEmailActivities implements EmailActivities {
   constructor(private readonly pool: Pool) {}
 
+  async queue(email: EmailToQueue): Promise<EmailActivity> {
+    const id = randomUUID();
+    await inTransaction(this.pool, async (db) => {
+      await db.query(
+        `INSERT INTO email_activities (id, direction, status, owner_user_id, owner_queue_id, subject, body_text, body_html,
+                                       regarding_type, regarding_id, conversation_id, queued_at)
+         VALUES ($1, 'outgoing', 'pending_send', $2, $3, $4, $5, $6, $7, $8, $1, now())`,
+        [
+          id,
+          email.owner.type === 'user' ? email.owner.id : null,
+          email.owner.type === 'queue' ? email.owner.id : null,
+          email.subject,
+          email.bodyText,
+          email.bodyHtml,
+          email.regarding?.type ?? null,
+          email.regarding?.id ?? null,
+        ],
+      );
+      const resolved = await resolveAddresses(db, email.parties.filter((p) => !p.record).map((p) => p.address));
+      const parties = email.parties.map((p) => {
+        const record = p.record ?? resolved.get(p.address.toLowerCase()) ?? null;
+        return { role: p.role, address: p.address, display_name: p.displayName, party_type: record?.type ?? null, party_id: record?.id ?? null };
+      });
+      // One party per role and address, the first named (the table's key).
+      await db.query(
+        `INSERT INTO email_parties (email_activity_id, role, address, display_name, party_type, party_id)
+         SELECT $1, r.role, r.address, r.display_name, r.party_type, r.party_id
+           FROM jsonb_to_recordset($2::jsonb) AS r(role text, address text, display_name text, party_type text, party_id uuid)
+         ON CONFLICT DO NOTHING`,
+        [id, JSON.stringify(parties)],
+      );
+      const { rows } = await db.query(`SELECT max_attachment_bytes FROM organization_settings`);
+      await insertAttachments(db, [{ emailActivityId: id, attachments: email.attachments, content: email.attachmentContent }], rows[0].max_attachment_bytes);
+    });
+    return this.get(id);
+  }
+
   // Newest first (by when the CRM got them); the cursor is the last activity of the page.
   async list(query: z.input<typeof EmailActivityQuery>): Promise<EmailActivityPage> {
     const q = EmailActivityQuery.parse(query);
@@ -233,7 +335,9 @@ class PgEmailActivities implements EmailActivities {
     const { rows } = await this.pool.query(
       `SELECT ${ACTIVITY_SUMMARY}
          FROM email_activities a
-        WHERE ($1::uuid IS NULL OR EXISTS (SELECT 1 FROM item_links l WHERE l.item_type = 'email' AND l.crm_record_id = a.id AND l.mailbox_id = $1))
+        WHERE ($1::uuid IS NULL
+               OR EXISTS (SELECT 1 FROM item_links l WHERE l.item_type = 'email' AND l.crm_record_id = a.id AND l.mailbox_id = $1)
+               OR EXISTS (SELECT 1 FROM mailboxes m WHERE m.id = $1 AND (m.owner_user_id = a.owner_user_id OR m.owner_queue_id = a.owner_queue_id)))
           AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM email_parties p WHERE p.email_activity_id = a.id AND lower(p.address) = lower($2)))
           AND ($3::timestamptz IS NULL OR COALESCE(a.received_at, a.sent_at, a.created_at) >= $3)
           AND ($4::uuid IS NULL OR (a.created_at, a.id) < (SELECT c.created_at, c.id FROM email_activities c WHERE c.id = $4))
@@ -261,10 +365,13 @@ class PgEmailActivities implements EmailActivities {
     return rows[0];
   }
 
-  async mailboxIds(id: string): Promise<string[]> {
-    const { rows } = await this.pool.query(`SELECT ${MAILBOX_IDS} AS "mailboxIds" FROM email_activities a WHERE a.id = $1`, [id]);
+  async access(id: string): Promise<{ mailboxIds: string[]; ownerUserId: string | null }> {
+    const { rows } = await this.pool.query(
+      `SELECT ${MAILBOX_IDS} AS "mailboxIds", a.owner_user_id AS "ownerUserId" FROM email_activities a WHERE a.id = $1`,
+      [id],
+    );
     if (!rows[0]) throw new NotFoundError('Email activity', id);
-    return rows[0].mailboxIds;
+    return rows[0];
   }
 
   async attachments(id: string): Promise<EmailAttachment[]> {
@@ -305,13 +412,20 @@ class PgEmailActivities implements EmailActivities {
   }
 }
 
+const RECORD_IDENTITY = `
+  SELECT 'user' AS type, id, full_name AS name, email FROM crm_users WHERE id = ANY($1)
+  UNION ALL SELECT 'contact', id, full_name, email FROM contacts WHERE id = ANY($2)
+  UNION ALL SELECT 'lead', id, full_name, email FROM leads WHERE id = ANY($3)
+  UNION ALL SELECT 'account', id, name, email FROM accounts WHERE id = ANY($4)
+  UNION ALL SELECT 'queue', id, name, email FROM crm_queues WHERE id = ANY($5)`;
+
 export class PgCrmRecords implements CrmRecords {
   readonly contacts: RecordStore<Contact, typeof NewContact, typeof ContactPatch>;
   readonly leads: RecordStore<Lead, typeof NewLead, typeof LeadPatch>;
   readonly accounts: RecordStore<Account, typeof NewAccount, typeof AccountPatch>;
   readonly emails: EmailActivities;
 
-  constructor(pool: Pool) {
+  constructor(private readonly pool: Pool) {
     this.contacts = new PgRecordStore(
       pool,
       { kind: 'Contact', table: 'contacts', partyType: 'contact', columns: { fullName: 'full_name', email: 'email', accountId: 'account_id' } },
@@ -328,5 +442,12 @@ export class PgCrmRecords implements CrmRecords {
       { create: NewAccount, patch: AccountPatch },
     );
     this.emails = new PgEmailActivities(pool);
+  }
+
+  async findRecords(refs: RecordRef[]): Promise<RecordIdentity[]> {
+    if (refs.length === 0) return [];
+    const ids = (type: RecordKind) => [...new Set(refs.filter((r) => r.type === type).map((r) => r.id))];
+    const { rows } = await this.pool.query(RECORD_IDENTITY, [ids('user'), ids('contact'), ids('lead'), ids('account'), ids('queue')]);
+    return rows;
   }
 }

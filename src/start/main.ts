@@ -22,6 +22,7 @@ import type { Pool } from 'pg';
 import { z } from 'zod';
 import { ApiTokens } from '../admin/apiTokens';
 import { MailboxService } from '../admin/mailboxService';
+import { OutgoingEmailService } from '../admin/outgoingEmailService';
 import { buildApiServer } from '../api/server';
 import { loadConfig, type AppConfig } from '../config';
 import { PgCrmRecords } from '../crm/crmRecords';
@@ -295,10 +296,12 @@ async function startApi(config: AppConfig, env: StartEnv, api: ApiAddress, keySp
   const connection = await Connection.connect({ address: config.temporal.address });
   parts.add({ name: 'API connection to Temporal', stop: () => connection.close() });
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keySpec) });
+  const crm = new PgCrmRecords(pool);
   const app = await buildApiServer({
     service: new MailboxService(pool, new SecretBox(keySpec), temporal, config.temporal.taskQueuePrefix),
     tokens: new ApiTokens(pool),
-    crm: new PgCrmRecords(pool),
+    crm,
+    outgoing: new OutgoingEmailService(pool, crm, temporal),
     codec: new EncryptionCodec(keySpec),
     uiOrigin: env.TEMPORAL_UI_ORIGIN ?? temporalServer.uiUrl ?? undefined,
     localUiOrigins: temporalServer.localUiOrigins,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import type { CrmRecordRef, CrmRecordType } from '../domain/email';
+import type { CrmRecordRef } from '../domain/email';
 import type { MailServerEndpoint, SourceCursor } from '../mail/mailSource';
 import {
   decideMailboxFailure,
@@ -13,6 +13,7 @@ import {
 import { observeServer, type ServerHealth } from '../policy/serverLoad';
 import { defaultPort } from '../policy/serverProfiles';
 import type { SecretBox } from '../secrets/secretBox';
+import { insertAttachments, resolveAddresses } from './emailContent';
 import {
   SyncSupersededError,
   type ConnectivityResults,
@@ -27,9 +28,6 @@ import {
   type SyncStore,
   type TestAndEnableResult,
 } from './syncStore';
-
-// When one address is several CRM records, the first kind here wins.
-const RESOLUTION_ORDER: CrmRecordType[] = ['user', 'contact', 'lead', 'account'];
 
 // Seed of the advisory-lock keys taken per Message-ID while storing (single-key locks: the
 // connection slots' two-key locks are another key space).
@@ -190,22 +188,7 @@ export class PgSyncStore implements SyncStore {
   }
 
   async resolveAddresses(addresses: string[]): Promise<Map<string, CrmRecordRef>> {
-    const unique = [...new Set(addresses.map((a) => a.toLowerCase()))];
-    const resolved = new Map<string, CrmRecordRef>();
-    if (unique.length === 0) return resolved;
-    const { rows } = await this.pool.query(
-      `SELECT 'user' AS type, id, lower(email) AS address FROM crm_users WHERE lower(email) = ANY($1)
-       UNION ALL SELECT 'contact', id, lower(email) FROM contacts WHERE lower(email) = ANY($1)
-       UNION ALL SELECT 'lead', id, lower(email) FROM leads WHERE lower(email) = ANY($1)
-       UNION ALL SELECT 'account', id, lower(email) FROM accounts WHERE lower(email) = ANY($1)`,
-      [unique],
-    );
-    const rank = (t: CrmRecordType) => RESOLUTION_ORDER.indexOf(t);
-    for (const row of rows as { type: CrmRecordType; id: string; address: string }[]) {
-      const current = resolved.get(row.address);
-      if (!current || rank(row.type) < rank(current.type)) resolved.set(row.address, { type: row.type, id: row.id });
-    }
-    return resolved;
+    return resolveAddresses(this.pool, addresses);
   }
 
   async findTrackedMessageIds(messageIds: string[]): Promise<Set<string>> {
@@ -233,7 +216,11 @@ export class PgSyncStore implements SyncStore {
         const activities = await this.upsertActivities(db, commit.emails);
         created = activities.created.size;
         await this.insertParties(db, activities.created);
-        await this.insertAttachments(db, activities.created, current[0].max_attachment_bytes);
+        await insertAttachments(
+          db,
+          [...activities.created].map(([emailActivityId, { message: m }]) => ({ emailActivityId, attachments: m.attachments, content: m.attachmentContent })),
+          current[0].max_attachment_bytes,
+        );
         const links = commit.emails.map((e, i) => ({ remote_id: e.remoteId, crm_record_id: activities.ids[i] }));
         await db.query(
           `INSERT INTO item_links (mailbox_id, folder, remote_id, item_type, crm_record_id, owner_user_id)
@@ -383,51 +370,6 @@ export class PgSyncStore implements SyncStore {
          AS r(email_activity_id uuid, role text, address text, display_name text, party_type text, party_id uuid)
        ON CONFLICT DO NOTHING`,
       [JSON.stringify(parties)],
-    );
-  }
-
-  /**
-   * The attachments of new activities, each content once (by SHA-256) across all emails. One over
-   * `maxBytes` is described only, `stored = false`.
-   */
-  private async insertAttachments(db: PoolClient, created: Map<string, IncomingEmail>, maxBytes: number): Promise<void> {
-    const contents = new Map<string, Buffer>();
-    const attachments = [...created].flatMap(([id, { message: m }]) =>
-      m.attachments.map((a, i) => {
-        const stored = a.size <= maxBytes;
-        if (stored) contents.set(a.sha256, m.attachmentContent[i]);
-        return {
-          email_activity_id: id,
-          position: i + 1,
-          filename: a.filename,
-          content_type: a.contentType,
-          size: a.size,
-          sha256: a.sha256,
-          content_id: a.contentId,
-          inline: a.inline,
-          stored,
-        };
-      }),
-    );
-    if (attachments.length === 0) return;
-    if (contents.size > 0) {
-      const { rows: present } = await db.query(`SELECT sha256 FROM attachment_contents WHERE sha256 = ANY($1)`, [[...contents.keys()]]);
-      for (const r of present) contents.delete(r.sha256);
-      // In one order, so two batches inserting the same contents wait for each other instead of deadlocking.
-      const missing = [...contents.keys()].sort();
-      if (missing.length > 0) {
-        await db.query(
-          `INSERT INTO attachment_contents (sha256, size, content)
-           SELECT * FROM unnest($1::text[], $2::integer[], $3::bytea[]) ON CONFLICT DO NOTHING`,
-          [missing, missing.map((h) => contents.get(h)!.length), missing.map((h) => contents.get(h)!)],
-        );
-      }
-    }
-    await db.query(
-      `INSERT INTO email_attachments (email_activity_id, position, filename, content_type, size, sha256, content_id, inline, stored)
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(email_activity_id uuid, position integer, filename text, content_type text,
-              size integer, sha256 text, content_id text, inline boolean, stored boolean)`,
-      [JSON.stringify(attachments)],
     );
   }
 

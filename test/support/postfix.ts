@@ -33,7 +33,7 @@
  *   dies without stop() is cleaned up by the Dovecot harness's reaper (exit hook + watchdog).
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -209,6 +209,8 @@ function probeSmtpGreeting(host: string, port: number, timeoutMs: number): Promi
 class PolicyService {
   readonly rules = new Map<string, RecipientRule>();
   readonly attempts = new Map<string, number>();
+  /** Answer HOLD (to the hold queue) where no rule applies. */
+  hold = false;
   private readonly sockets = new Set<net.Socket>();
 
   private constructor(
@@ -263,7 +265,7 @@ class PolicyService {
     const address = normalizeAddress(attrs.get('recipient') ?? '');
     this.attempts.set(address, (this.attempts.get(address) ?? 0) + 1);
     const rule = this.rules.get(address);
-    if (!rule) return 'DUNNO';
+    if (!rule) return this.hold ? 'HOLD held by the test harness' : 'DUNNO';
     if (rule.remaining !== Infinity && --rule.remaining <= 0) this.rules.delete(address);
     return rule.reply;
   }
@@ -331,13 +333,10 @@ export class PostfixServer implements Reaped {
     const server = new PostfixServer(dir, name, postfixBin, opts.dovecot, policy);
     reaper.register(server);
     try {
-      // The postfix user must reach the queue; it owns data_directory (master.lock etc.).
+      // The postfix user must reach the queue.
       await fsp.chmod(dir, 0o755);
       await fsp.mkdir(server.configDir);
-      await fsp.mkdir(server.queueDir);
-      await fsp.mkdir(path.join(dir, 'data'));
-      const { uid, gid } = await postfixIds();
-      await fsp.chown(path.join(dir, 'data'), uid, gid);
+      await createQueueLayout(dir);
       const conf = {
         dir,
         name,
@@ -380,8 +379,9 @@ export class PostfixServer implements Reaped {
 
   private async launch(): Promise<void> {
     const logOffset = await this.logSize();
-    // `postfix start` exits once the master is up (master -w). It first checks the queue and
-    // creates missing queue directories; after the first start a quick-start file skips that.
+    // `postfix start` exits once the master is up (master -w). The queue layout exists already
+    // (createQueueLayout), so the quick-start file skips postfix-script's slow checks.
+    await fsp.writeFile(path.join(this.queueDir, 'quick-start'), '');
     try {
       await run(this.postfixBin, ['-c', this.configDir, 'start'], START_TIMEOUT_MS);
     } catch (e) {
@@ -396,10 +396,7 @@ export class PostfixServer implements Reaped {
     }
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (this.masterPid !== undefined && Date.now() < deadline) {
-      if (await probeSmtpGreeting(this.host, this.port, 2000)) {
-        await fsp.writeFile(path.join(this.queueDir, 'quick-start'), '');
-        return;
-      }
+      if (await probeSmtpGreeting(this.host, this.port, 2000)) return;
       if (!pidAlive(this.masterPid)) break;
       await sleep(50);
     }
@@ -468,35 +465,19 @@ export class PostfixServer implements Reaped {
   }
 
   /**
-   * Accepted mail stays in the queue, undelivered (defer_transports = lmtp), until
-   * releaseDelivery(). SMTP keeps working (stopping Dovecot instead would also stop SMTP AUTH).
+   * Mail accepted from now on goes to the hold queue, undelivered (the policy service answers
+   * HOLD), until releaseDelivery(). SMTP keeps working; stopping Dovecot instead would also stop
+   * SMTP AUTH (smtpd cannot reach Dovecot's auth service and exits).
    */
   async holdDelivery(): Promise<void> {
-    await this.setParameter('defer_transports', 'lmtp');
+    this.policy.hold = true;
   }
 
-  /** Ends holdDelivery() and delivers the queue at once. */
+  /** Ends holdDelivery() and delivers the held mail at once (`postsuper -H ALL`, `postqueue -f`). */
   async releaseDelivery(): Promise<void> {
-    await this.setParameter('defer_transports', '');
+    this.policy.hold = false;
+    await run(findBinary('postsuper') ?? 'postsuper', ['-c', this.configDir, '-H', 'ALL']);
     await this.flushQueue();
-  }
-
-  /**
-   * Changes a main.cf parameter and reloads. The queue manager reads its configuration once, so
-   * this waits until the master has replaced it with a new one.
-   */
-  private async setParameter(name: string, value: string): Promise<void> {
-    await run(findBinary('postconf') ?? 'postconf', ['-c', this.configDir, '-e', `${name} = ${value}`]);
-    if (!this.running || this.masterPid === undefined) return;
-    const oldQmgr = groupMembers(this.masterPid, 'qmgr');
-    await run(this.postfixBin, ['-c', this.configDir, 'reload']);
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      const now = groupMembers(this.masterPid, 'qmgr');
-      if (now.length === 1 && !oldQmgr.includes(now[0]!)) return;
-      if (Date.now() > deadline) throw new Error(`PostfixServer: no new qmgr after reload\n${await this.logTail(20)}`);
-      await sleep(20);
-    }
   }
 
   // ---------------------------------------------------------------- queue and mail
@@ -600,27 +581,32 @@ export class PostfixServer implements Reaped {
   }
 }
 
-/** Live (non-zombie) processes of the group `pgid` whose command name is `comm`. */
-function groupMembers(pgid: number, comm: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (name === comm && Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') pids.push(Number(entry));
-    } catch {
-      /* raced with exit */
-    }
-  }
-  return pids;
+/** Looks up a user's or group's numeric id in /etc/passwd or /etc/group. */
+async function systemId(file: '/etc/passwd' | '/etc/group', name: string): Promise<number> {
+  const line = (await fsp.readFile(file, 'utf8')).split('\n').find((l) => l.startsWith(`${name}:`));
+  if (!line) throw new Error(`PostfixServer: no "${name}" in ${file}. ${POSTFIX_NOT_INSTALLED_MESSAGE}`);
+  return Number(line.split(':')[2]);
 }
 
-async function postfixIds(): Promise<{ uid: number; gid: number }> {
-  const passwd = await fsp.readFile('/etc/passwd', 'utf8');
-  const line = passwd.split('\n').find((l) => l.startsWith('postfix:'));
-  if (!line) throw new Error(`PostfixServer: no "postfix" system user. ${POSTFIX_NOT_INSTALLED_MESSAGE}`);
-  const f = line.split(':');
-  return { uid: Number(f[2]), gid: Number(f[3]) };
+/**
+ * Creates data_directory and the queue directories with the owners and modes of Debian's
+ * /etc/postfix/postfix-files, which `postfix check` would otherwise create (slowly) at start.
+ */
+async function createQueueLayout(dir: string): Promise<void> {
+  const owner = await systemId('/etc/passwd', 'postfix');
+  const postdrop = await systemId('/etc/group', 'postdrop');
+  const make = async (sub: string, mode: number, uid: number, gid: number) => {
+    const p = path.join(dir, sub);
+    await fsp.mkdir(p);
+    await fsp.chown(p, uid, gid);
+    await fsp.chmod(p, mode);
+  };
+  await make('data', 0o700, owner, 0);
+  await make('queue', 0o755, 0, 0);
+  await make('queue/pid', 0o755, 0, 0);
+  for (const sub of ['active', 'bounce', 'corrupt', 'defer', 'deferred', 'flush', 'hold', 'incoming', 'private', 'saved', 'trace']) {
+    await make(`queue/${sub}`, 0o700, owner, 0);
+  }
+  await make('queue/maildrop', 0o730, owner, postdrop);
+  await make('queue/public', 0o710, owner, postdrop);
 }

@@ -3,35 +3,44 @@
  * DovecotServer over LMTP and authenticates senders against that Dovecot (SMTP AUTH).
  *
  * It is a non-system instance: its own config_directory (main.cf, master.cf), queue_directory
- * and data_directory in a temp dir, started with `postfix -c <dir> start`. The system instance
- * (/etc/postfix, port 25), whether installed, running or not, is never read or touched.
- * `postfix -c` accepts a directory that the default main.cf does not list in
- * alternate_config_directories only when run by root (config_directory(5)); like the Dovecot
- * harness this one therefore runs as root.
+ * and data_directory in a temp dir; the system instance (/etc/postfix, port 25), installed,
+ * running or not, is never read or touched. A non-default config directory that the default
+ * main.cf does not list in alternate_config_directories is accepted from root only
+ * (config_directory(5)); like the Dovecot harness this one therefore runs as root. It starts
+ * Postfix's master the way `postfix -c <dir> start` finally does (`master -c <dir> -w`),
+ * without the wrapper's checks (see launch()); start takes well under a second.
  *
  * - SMTP: one smtpd on 127.0.0.1:`port`, plain text (no STARTTLS), AUTH PLAIN/LOGIN without
  *   TLS through Dovecot's auth service (start Dovecot with `authListener: true`). A wrong
- *   password gets "535 5.7.8 Error: authentication failed". Clients use
- *   `secure: false, ignoreTLS: true` (nodemailer).
+ *   password gets "535 5.7.8 Error: authentication failed: ...". Clients use
+ *   `secure: false, ignoreTLS: true` (nodemailer). Stopping Dovecot also stops SMTP AUTH.
  * - Relay: authenticated senders may send to any address; unauthenticated clients only to
- *   `domains` (default example.test), otherwise "554 5.7.1 Relay access denied".
+ *   `domains` (default example.test), otherwise "554 5.7.1 ... Relay access denied".
  * - Delivery: every message, whatever the domain, goes to Dovecot's LMTP port; nothing leaves
  *   the machine and no DNS is used. Dovecot answers an unknown user with 550 5.1.1 and Postfix
- *   returns a bounce (DSN from MAILER-DAEMON@smtp.harness.test) to the sender's mailbox.
+ *   returns a bounce (from MAILER-DAEMON@smtp.harness.test) to the sender's INBOX.
  *   Deferred mail is retried about every second (queue_run_delay, backoff times 1-2 s).
- * - Faults: deferRecipient() / rejectRecipient() / acceptRecipient() answer RCPT TO for an
- *   address through a Postfix policy service (SMTPD_POLICY_README) run by this harness on a
- *   loopback port: smtpd asks it at every RCPT TO, so counts are exact and take effect at once
- *   (no map rebuild, no reload). stopSmtp() / startSmtp() stop and start the whole instance
- *   (the port refuses connections in between); the queue on disk is kept and delivered after
- *   startSmtp(). Dovecot itself can be stopped (DovecotServer.stop/kill) to make Postfix defer.
+ * - Faults, answered at RCPT TO by a Postfix policy service (SMTPD_POLICY_README) that this
+ *   harness runs on a loopback port: smtpd asks it at every RCPT TO, so counts are exact and a
+ *   change takes effect at once (no map rebuild, no reload).
+ *   - deferRecipient(address, n[, reply]): the next n RCPT TOs get
+ *     "450 4.2.1 <address>: Recipient address rejected: Mailbox temporarily unavailable, try
+ *     again later", later ones are accepted;
+ *   - rejectRecipient(address[, reply]): "550 5.1.1 <address>: Recipient address rejected: No
+ *     such user here" until acceptRecipient(address);
+ *   - rcptAttempts(address): RCPT TOs seen for the address;
+ *   - holdDelivery() / releaseDelivery(): accepted mail waits in the hold queue, then goes.
+ *   stopSmtp() / startSmtp() stop and start the whole instance (the port refuses connections
+ *   in between); the queue on disk is kept and delivered after startSmtp().
  * - Reading mail: deliveredTo() / waitForMessage() read the Dovecot mailbox with doveadm, which
  *   needs no password and is no IMAP login (DovecotServer.loginCount stays as the product left it).
  * - Logs: Postfix logs to `logPath` (maillog_file through postlogd); errors quote its tail.
- * - stop() stops the instance (`postfix stop`, then SIGKILL to its process group: the master is
- *   a session leader), closes the policy service and removes the temp dir. A test process that
- *   dies without stop() is cleaned up by the Dovecot harness's reaper (exit hook + watchdog).
+ * - stop() stops the instance (SIGTERM to the master, then SIGKILL to its process group: the
+ *   master is a session leader), closes the policy service and removes the temp dir. A test
+ *   process that dies without stop() is cleaned up by the Dovecot harness's reaper (exit hook +
+ *   watchdog), which identifies the master by MAIL_CONFIG=<config dir> in its environment.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as net from 'node:net';
@@ -290,7 +299,7 @@ export class PostfixServer implements Reaped {
   private constructor(
     dir: string,
     name: string,
-    private readonly postfixBin: string,
+    private readonly masterBin: string,
     private readonly dovecot: DovecotServer,
     private readonly policy: PolicyService,
   ) {
@@ -321,8 +330,9 @@ export class PostfixServer implements Reaped {
   }
 
   static async start(opts: PostfixStartOptions): Promise<PostfixServer> {
-    const postfixBin = findBinary('postfix');
-    if (!postfixBin) throw new Error(POSTFIX_NOT_INSTALLED_MESSAGE);
+    const postconfBin = findBinary('postconf');
+    if (!findBinary('postfix') || !postconfBin) throw new Error(POSTFIX_NOT_INSTALLED_MESSAGE);
+    const daemonDir = (await run(postconfBin, ['-dh', 'daemon_directory'])).stdout.trim();
     if (!opts.dovecot.authPort) {
       throw new Error('PostfixServer: start the DovecotServer with { authListener: true } (SMTP AUTH goes through it)');
     }
@@ -330,7 +340,7 @@ export class PostfixServer implements Reaped {
     const name = `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'postfix-'));
     const policy = await PolicyService.start();
-    const server = new PostfixServer(dir, name, postfixBin, opts.dovecot, policy);
+    const server = new PostfixServer(dir, name, path.join(daemonDir, 'master'), opts.dovecot, policy);
     reaper.register(server);
     try {
       // The postfix user must reach the queue.
@@ -346,12 +356,12 @@ export class PostfixServer implements Reaped {
         domains: opts.domains ?? ['example.test'],
         messageSizeLimit: opts.messageSizeLimit,
       };
-      await fsp.writeFile(path.join(server.configDir, 'main.cf'), mainCf(conf));
+      await server.writeConfigFile('main.cf', mainCf(conf));
       let lastErr: unknown;
       // A freshly picked port may be taken by someone else before the master binds it: retry.
       for (let attempt = 0; attempt < 3; attempt++) {
         server.smtpPort = await getFreePort();
-        await fsp.writeFile(path.join(server.configDir, 'master.cf'), masterCf(server.smtpPort));
+        await server.writeConfigFile('master.cf', masterCf(server.smtpPort));
         try {
           await server.launch();
           return server;
@@ -368,32 +378,52 @@ export class PostfixServer implements Reaped {
     }
   }
 
-  private async readMasterPid(): Promise<number | undefined> {
-    try {
-      const pid = Number((await fsp.readFile(path.join(this.queueDir, 'pid', 'master.pid'), 'utf8')).trim());
-      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-    } catch {
-      return undefined;
-    }
+  /**
+   * Postfix re-reads a configuration file changed less than a second ago, after 300 ms sleeps,
+   * until it is older (it could be half written): give fresh files an mtime in the past.
+   */
+  private async writeConfigFile(name: string, text: string): Promise<void> {
+    const file = path.join(this.configDir, name);
+    await fsp.writeFile(file, text);
+    const past = Date.now() / 1000 - 60;
+    await fsp.utimes(file, past, past);
+  }
+
+  /** Reads the master's pid file; records the pid (here and in the reaper) if it is ours. */
+  private async adoptMaster(): Promise<number | undefined> {
+    const text = await fsp.readFile(path.join(this.queueDir, 'pid', 'master.pid'), 'utf8').catch(() => '');
+    const pid = Number(text.trim());
+    if (!Number.isInteger(pid) || pid <= 0 || !isOurMaster(pid, this.marker)) return undefined;
+    this.masterPid = pid;
+    reaper.setPid(this, pid);
+    return pid;
   }
 
   private async launch(): Promise<void> {
     const logOffset = await this.logSize();
-    // `postfix start` exits once the master is up (master -w). The queue layout exists already
-    // (createQueueLayout), so the quick-start file skips postfix-script's slow checks.
-    await fsp.writeFile(path.join(this.queueDir, 'quick-start'), '');
+    // What `postfix -c <dir> start` ends with: `master -w` returns once the daemon has bound its
+    // listeners. Its wrapper (postfix-script: postconf, postlog, `master -t`, `postfix check`)
+    // costs a second or more on a loaded machine and adds nothing here: the queue layout is ours
+    // (createQueueLayout), and master.lock refuses a second master for the same instance.
+    // MAIL_CONFIG in the environment is also the marker that identifies the master in /proc.
     try {
-      await run(this.postfixBin, ['-c', this.configDir, 'start'], START_TIMEOUT_MS);
+      await new Promise<void>((resolve, reject) => {
+        execFile(
+          this.masterBin,
+          ['-c', this.configDir, '-w'],
+          { timeout: START_TIMEOUT_MS, killSignal: 'SIGKILL', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', MAIL_CONFIG: this.configDir } },
+          (err, _stdout, stderr) => (err ? reject(new Error(`${err.message}${stderr ? `: ${stderr.trim()}` : ''}`)) : resolve()),
+        );
+      });
     } catch (e) {
-      // postfix writes its diagnostics to maillog_file, not to a non-tty stderr.
+      // A master that started after all (e.g. -w timed out) must not outlive the harness.
+      await this.adoptMaster();
+      await this.kill();
+      // Postfix writes its diagnostics to maillog_file.
       throw new Error(`Postfix failed to start: ${(e as Error).message}\n${await this.logTail(30, logOffset)}`);
     }
     this.running = true;
-    const pid = await this.readMasterPid();
-    if (pid !== undefined && isOurMaster(pid, this.marker)) {
-      this.masterPid = pid;
-      reaper.setPid(this, pid);
-    }
+    const pid = await this.adoptMaster();
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (this.masterPid !== undefined && Date.now() < deadline) {
       if (await probeSmtpGreeting(this.host, this.port, 2000)) return;
@@ -441,14 +471,15 @@ export class PostfixServer implements Reaped {
   }
 
   /**
-   * Stops the whole instance (`postfix stop`): the SMTP port refuses connections; queued mail
+   * Stops the whole instance (as `postfix stop` does): the SMTP port refuses connections; queued mail
    * stays on disk. startSmtp() brings it back with the same port and queue.
    */
   async stopSmtp(): Promise<void> {
     if (!this.running) return;
     const pid = this.masterPid;
     try {
-      await run(this.postfixBin, ['-c', this.configDir, 'stop'], STOP_TIMEOUT_MS).catch(() => undefined);
+      // What `postfix stop` does: SIGTERM to the master, which terminates its children.
+      if (pid !== undefined && isOurMaster(pid, this.marker)) process.kill(pid, 'SIGTERM');
       const deadline = Date.now() + STOP_TIMEOUT_MS;
       while (pid !== undefined && groupAlive(pid) && Date.now() < deadline) await sleep(25);
       if (pid !== undefined && groupAlive(pid)) await this.kill();

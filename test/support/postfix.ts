@@ -536,7 +536,7 @@ export class PostfixServer implements Reaped {
       '-f', 'json', 'fetch', '-u', address, 'uid hdr.message-id text', 'mailbox', folder, 'all',
     ]);
     const rows = JSON.parse(stdout || '[]') as { uid: string; 'hdr.message-id': string; text: string }[];
-    return rows.map((r) => ({ uid: Number(r.uid), messageId: r['hdr.message-id'].trim(), raw: r.text }));
+    return rows.map((r) => ({ uid: Number(r.uid), messageId: (r['hdr.message-id'] ?? '').trim(), raw: r.text }));
   }
 
   /** Waits until a message with `messageId` (with or without <>) is in `address`'s INBOX. */

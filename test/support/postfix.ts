@@ -32,6 +32,8 @@
  *   - holdDelivery() / releaseDelivery(): accepted mail waits in the hold queue, then goes.
  *   stopSmtp() / startSmtp() stop and start the whole instance (the port refuses connections
  *   in between); the queue on disk is kept and delivered after startSmtp().
+ *   The policy service lives in the test process: while its event loop is blocked (execFileSync
+ *   and the like) every RCPT TO gets "451 4.3.5 ... Server configuration problem".
  * - Reading mail: deliveredTo() / waitForMessage() read the Dovecot mailbox with doveadm, which
  *   needs no password and is no IMAP login (DovecotServer.loginCount stays as the product left it).
  * - Logs: Postfix logs to `logPath` (maillog_file through postlogd); errors quote its tail.

@@ -138,7 +138,7 @@ service anvil {
 }
 service auth {
   client_limit = 4096
-}
+@AUTH_LISTENER@}
 protocol imap {
   imap_capability = +QRESYNC
   mail_max_userip_connections = 1000
@@ -151,6 +151,11 @@ protocol pop3 {
 export interface DovecotStartOptions {
   /** Prefix of the instance name (made unique); letters, digits, '-' and '_' only. */
   name?: string;
+  /**
+   * Also serve Dovecot's authentication protocol on a loopback TCP port (`authPort`), for an
+   * SMTP server's SASL (Postfix `smtpd_sasl_type = dovecot`, see test/support/postfix.ts).
+   */
+  authListener?: boolean;
 }
 
 export type AppendItem =
@@ -168,7 +173,7 @@ export interface ExecResult {
   stderr: string;
 }
 
-function findBinary(name: string): string | undefined {
+export function findBinary(name: string): string | undefined {
   const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
   dirs.push('/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin');
   for (const dir of dirs) {
@@ -179,7 +184,7 @@ function findBinary(name: string): string | undefined {
 }
 
 /** Runs a command; resolves with its exit code (-1 when killed/timed out), never rejects. */
-function runWithCode(
+export function runWithCode(
   file: string,
   args: string[],
   timeoutMs = CMD_TIMEOUT_MS,
@@ -198,7 +203,7 @@ function runWithCode(
   });
 }
 
-function run(file: string, args: string[], timeoutMs = CMD_TIMEOUT_MS): Promise<ExecResult> {
+export function run(file: string, args: string[], timeoutMs = CMD_TIMEOUT_MS): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     execFile(
       file,
@@ -222,7 +227,7 @@ function run(file: string, args: string[], timeoutMs = CMD_TIMEOUT_MS): Promise<
   });
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Binds to port 0 on loopback, reads the port and releases it. */
 export async function getFreePort(host = '127.0.0.1'): Promise<number> {
@@ -259,12 +264,14 @@ function processGroup(pid: number): number | undefined {
 }
 
 /**
- * True if `pid` is the Dovecot master started with `configPath` (guards against pid reuse).
- * When /proc is unavailable the pid is trusted.
+ * True if `pid` is the master started for one instance (guards against pid reuse): `marker` is
+ * one of its command-line arguments (Dovecot: the config path) or environment entries (Postfix:
+ * `MAIL_CONFIG=<dir>`). When /proc is unavailable the pid is trusted.
  */
-function isOurMaster(pid: number, configPath: string): boolean {
+export function isOurMaster(pid: number, marker: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(configPath);
+    const has = (file: string) => readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0').includes(marker);
+    return has('cmdline') || has('environ');
   } catch {
     // No such process - unless there is no procfs at all, in which case we cannot check.
     return !existsSync('/proc/self');
@@ -272,11 +279,12 @@ function isOurMaster(pid: number, configPath: string): boolean {
 }
 
 /**
- * SIGKILLs (or signals) Dovecot's process group when `masterPid` is our master and leads
- * the group (Dovecot's master calls setsid()), otherwise just the master. Never throws.
+ * SIGKILLs (or signals) an instance's process group when `masterPid` is its master (see
+ * isOurMaster) and leads the group (Dovecot's and Postfix's masters call setsid()), otherwise
+ * just the master. Never throws.
  */
-function signalGroup(masterPid: number, configPath: string, signal: NodeJS.Signals): void {
-  if (!isOurMaster(masterPid, configPath)) return;
+export function signalGroup(masterPid: number, marker: string, signal: NodeJS.Signals): void {
+  if (!isOurMaster(masterPid, marker)) return;
   try {
     if (processGroup(masterPid) === masterPid) process.kill(-masterPid, signal);
     else process.kill(masterPid, signal);
@@ -289,7 +297,7 @@ function signalGroup(masterPid: number, configPath: string, signal: NodeJS.Signa
  * True while a live (non-zombie) process of the group `pgid` exists. Scans /proc so that
  * zombies (e.g. under a PID 1 that does not reap) do not count; falls back to kill(-pgid, 0).
  */
-function groupAlive(pgid: number): boolean {
+export function groupAlive(pgid: number): boolean {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
@@ -315,7 +323,7 @@ function groupAlive(pgid: number): boolean {
 }
 
 /** True if `pid` exists and is not a zombie. */
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
@@ -510,7 +518,7 @@ class LmtpSession {
 
 /**
  * Cleans up after test processes that die without destroy(): an 'exit' listener SIGKILLs the
- * Dovecot process groups still running, and a small detached watchdog process (fed over a
+ * instances' (Dovecot's, Postfix's: see Reaped) process groups still running, and a small detached watchdog process (fed over a
  * pipe) kills them and removes their temp dirs when this process goes away by any means,
  * including SIGKILL of a jest worker. Set DOVECOT_HARNESS_KEEP=1 to keep the temp dirs.
  */
@@ -525,10 +533,10 @@ function cleanup() {
   for (const [, e] of entries) {
     if (e.pid) {
       try {
-        const cmd = fs.readFileSync('/proc/' + e.pid + '/cmdline', 'utf8').split('\\0');
+        const has = (file) => fs.readFileSync('/proc/' + e.pid + '/' + file, 'utf8').split('\\0').includes(e.marker);
         const st = fs.readFileSync('/proc/' + e.pid + '/stat', 'utf8');
         const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-        if (cmd.includes(e.dir + '/dovecot.conf') && Number(f[2]) === e.pid) process.kill(-e.pid, 'SIGKILL');
+        if ((has('cmdline') || has('environ')) && Number(f[2]) === e.pid) process.kill(-e.pid, 'SIGKILL');
       } catch {}
     }
     if (e.dir && !process.env.DOVECOT_HARNESS_KEEP) {
@@ -541,9 +549,9 @@ process.stdin.on('data', (d) => {
   buf += d;
   let i;
   while ((i = buf.indexOf('\\n')) >= 0) {
-    const [op, name, arg] = buf.slice(0, i).split('\\t');
+    const [op, name, arg, marker] = buf.slice(0, i).split('\\t');
     buf = buf.slice(i + 1);
-    if (op === 'R') entries.set(name, { dir: arg, pid: 0 });
+    if (op === 'R') entries.set(name, { dir: arg, marker, pid: 0 });
     else if (op === 'P' && entries.has(name)) entries.get(name).pid = Number(arg) || 0;
     else if (op === 'U') entries.delete(name);
   }
@@ -552,30 +560,38 @@ process.stdin.on('end', cleanup);
 process.stdin.on('error', cleanup);
 `;
 
+/** A daemon instance the reaper cleans up: its unique name, temp dir and master marker. */
+export interface Reaped {
+  readonly name: string;
+  readonly dir: string;
+  /** See isOurMaster. */
+  readonly marker: string;
+}
+
 class Reaper {
-  private readonly live = new Map<DovecotServer, number | undefined>();
+  private readonly live = new Map<Reaped, number | undefined>();
   private watchdog: ChildProcess | undefined;
   private watchdogFailed = false;
   private exitHooked = false;
 
-  register(server: DovecotServer): void {
+  register(server: Reaped): void {
     this.live.set(server, undefined);
     if (!this.exitHooked) {
       this.exitHooked = true;
       process.once('exit', () => {
-        for (const [server, pid] of this.live) if (pid !== undefined) signalGroup(pid, server.configPath, 'SIGKILL');
+        for (const [server, pid] of this.live) if (pid !== undefined) signalGroup(pid, server.marker, 'SIGKILL');
       });
     }
-    this.send(`R\t${server.name}\t${server.dir}\n`);
+    this.send(`R\t${server.name}\t${server.dir}\t${server.marker}\n`);
   }
 
-  setPid(server: DovecotServer, pid: number | undefined): void {
+  setPid(server: Reaped, pid: number | undefined): void {
     if (!this.live.has(server)) return;
     this.live.set(server, pid);
     this.send(`P\t${server.name}\t${pid ?? 0}\n`);
   }
 
-  unregister(server: DovecotServer): void {
+  unregister(server: Reaped): void {
     this.live.delete(server);
     this.send(`U\t${server.name}\n`);
   }
@@ -609,7 +625,7 @@ class Reaper {
   }
 }
 
-const reaper = new Reaper();
+export const reaper = new Reaper();
 
 export class DovecotServer {
   readonly host = '127.0.0.1';
@@ -618,7 +634,7 @@ export class DovecotServer {
   readonly configPath: string;
   readonly logPath: string;
   readonly usersPath: string;
-  private ports = { imap: 0, pop3: 0, lmtp: 0 };
+  private ports = { imap: 0, pop3: 0, lmtp: 0, auth: 0 };
   private readonly dovecotBin: string;
   private readonly doveadmBin: string | undefined;
   private users = new Map<string, string>();
@@ -648,6 +664,16 @@ export class DovecotServer {
     return this.ports.lmtp;
   }
 
+  /** Identifies the master process (see Reaped): the config path on its command line. */
+  get marker(): string {
+    return this.configPath;
+  }
+
+  /** Port of the authentication listener; 0 unless started with `authListener: true`. */
+  get authPort(): number {
+    return this.ports.auth;
+  }
+
   /** True when a `dovecot` binary can be found (PATH or /usr/sbin). */
   static isInstalled(): boolean {
     return findBinary('dovecot') !== undefined;
@@ -669,8 +695,8 @@ export class DovecotServer {
       let lastErr: unknown;
       // A freshly picked port may be taken by someone else before Dovecot binds it: retry.
       for (let attempt = 0; attempt < 3; attempt++) {
-        const [imap, pop3, lmtp] = await distinctFreePorts(3);
-        server.ports = { imap: imap!, pop3: pop3!, lmtp: lmtp! };
+        const [imap, pop3, lmtp, auth] = await distinctFreePorts(opts.authListener ? 4 : 3);
+        server.ports = { imap: imap!, pop3: pop3!, lmtp: lmtp!, auth: auth ?? 0 };
         await server.writeConfig();
         try {
           await server.launch();
@@ -711,7 +737,11 @@ export class DovecotServer {
       .replace(/@NAME@/g, this.name)
       .replace(/@IMAP_PORT@/g, String(this.imapPort))
       .replace(/@POP3_PORT@/g, String(this.pop3Port))
-      .replace(/@LMTP_PORT@/g, String(this.lmtpPort));
+      .replace(/@LMTP_PORT@/g, String(this.lmtpPort))
+      .replace(
+        /@AUTH_LISTENER@/g,
+        this.authPort ? `  inet_listener auth-client {\n    address = 127.0.0.1\n    port = ${this.authPort}\n  }\n` : '',
+      );
     await fsp.writeFile(this.configPath, conf, { mode: 0o644 });
   }
 
@@ -1151,7 +1181,7 @@ export class DovecotServer {
 }
 
 /** True if something accepts TCP connections on host:port. */
-function probeConnect(host: string, port: number): Promise<boolean> {
+export function probeConnect(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect({ host, port });
     const timer = setTimeout(() => {

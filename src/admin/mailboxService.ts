@@ -46,6 +46,7 @@ export interface ProfileView {
   processEmailFrom: Date | null;
   connectionTimeoutSeconds: number;
   maxMessageBytes: number;
+  saveSentCopy: boolean;
   ownerUserId: string | null;
   createdAt: Date;
   updatedAt: Date;
@@ -121,6 +122,7 @@ const PROFILE_COLUMNS: Record<keyof z.output<typeof ProfilePatch>, string> = {
   processEmailFrom: 'process_email_from',
   connectionTimeoutSeconds: 'connection_timeout_seconds',
   maxMessageBytes: 'max_message_bytes',
+  saveSentCopy: 'save_sent_copy',
   ownerUserId: 'owner_user_id',
 };
 

@@ -32,6 +32,8 @@ export const NewProfile = z.object({
   connectionTimeoutSeconds: z.coerce.number().int().min(1).max(100).default(30),
   maxMessageBytes: z.coerce.number().int().min(1).default(25 * 1024 * 1024),
   ownerUserId: z.uuid().optional(),
+  // A copy of each email sent from the CRM goes to the mailbox's Sent folder (IMAP profiles).
+  saveSentCopy: z.boolean().default(true),
 });
 
 // Without the defaults: a patch changes what it names and nothing else.
@@ -42,6 +44,7 @@ export const ProfilePatch = NewProfile.extend({
   minPollingIntervalSeconds: z.coerce.number().int().min(1),
   connectionTimeoutSeconds: z.coerce.number().int().min(1).max(100),
   maxMessageBytes: z.coerce.number().int().min(1),
+  saveSentCopy: z.boolean(),
 })
   .partial()
   .strict();

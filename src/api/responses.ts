@@ -40,6 +40,7 @@ export const ProfileResponse = z.object({
   processEmailFrom: z.date().nullable(),
   connectionTimeoutSeconds: z.number().int(),
   maxMessageBytes: z.number().int(),
+  saveSentCopy: z.boolean(),
   ownerUserId: z.uuid().nullable(),
   createdAt: z.date(),
   updatedAt: z.date(),

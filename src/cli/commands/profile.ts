@@ -1,5 +1,6 @@
 import { NewProfile } from '../../admin/schemas';
 import { command } from '../command';
+import { yesNo } from '../input';
 
 const PROFILE_ID = { name: 'PROFILE_ID', description: 'the profile', uuid: true };
 
@@ -14,6 +15,10 @@ export const profileCommands = [
       host: { type: 'string', placeholder: 'HOST', description: 'incoming mail server host (needed for imap)', field: 'incomingHost' },
       port: { type: 'string', placeholder: 'PORT', description: 'incoming mail server port (default: from --security, IMAP 993 for tls, else 143)', field: 'incomingPort' },
       security: { type: 'string', placeholder: 'none|starttls|tls', description: 'connection security', field: 'incomingSecurity' },
+      'smtp-host': { type: 'string', placeholder: 'HOST', description: 'outgoing (SMTP) server host, for sending from the CRM', field: 'outgoingHost' },
+      'smtp-port': { type: 'string', placeholder: 'PORT', description: 'outgoing server port (default: from --smtp-security: 465 tls, 587 starttls, 25 none)', field: 'outgoingPort' },
+      'smtp-security': { type: 'string', placeholder: 'none|starttls|tls', description: 'outgoing connection security (default starttls)', field: 'outgoingSecurity' },
+      'save-sent-copy': { type: 'string', placeholder: 'yes|no', description: "copy each email sent from the CRM to the mailbox's Sent folder (default yes)", field: 'saveSentCopy' },
       'max-connections': {
         type: 'string',
         placeholder: 'N',
@@ -32,6 +37,10 @@ export const profileCommands = [
         incomingHost: o.host,
         incomingPort: o.port,
         incomingSecurity: o.security as never,
+        outgoingHost: o['smtp-host'],
+        outgoingPort: o['smtp-port'],
+        outgoingSecurity: o['smtp-security'] as never,
+        saveSentCopy: yesNo(o['save-sent-copy']) as never,
         maxConcurrentConnections: o['max-connections'],
         minPollingIntervalSeconds: o['min-poll-seconds'],
         processEmailFrom: o['process-from'],

@@ -345,6 +345,9 @@ export class MailboxService {
   /** Creates the mailbox, maps it to its owner (if given) and, when enabled, starts its sync. */
   async createMailbox(input: z.input<typeof NewMailbox>): Promise<MailboxView> {
     const m = NewMailbox.parse(input);
+    if (m.ownerUserId && m.ownerQueueId) {
+      throw new InvalidRequestError('A mailbox belongs to a user or to a queue, not both: give ownerUserId or ownerQueueId');
+    }
     await this.getProfile(m.profileId);
     if (m.ownerQueueId) queueCarries(await this.holder({ type: 'queue', id: m.ownerQueueId }), m.emailAddress);
     let id: string;

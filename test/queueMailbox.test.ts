@@ -5,6 +5,7 @@ import { buildApiServer } from '../src/api/server';
 import { PgCrmRecords } from '../src/crm/crmRecords';
 import { PgSyncStore } from '../src/store/pgSyncStore';
 import { mailboxWorkflowId } from '../src/temporal/names';
+import { CrmUserIdAttribute } from '../src/temporal/searchAttributes';
 import { makeMessages } from './support/messages';
 import { dovecotProfile, eventually, useBedWithDovecot } from './support/testBed';
 
@@ -51,6 +52,13 @@ async function queueWithMailbox(name: string, messages: string[], trackingOption
     201,
   );
   return { queue, mailbox, email };
+}
+
+/** The running workflows Temporal's visibility finds by this CRM user. */
+async function runsFoundByUser(userId: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const wf of ctx.bed.temporal.workflow.list({ query: `CrmUserId = "${userId}" AND ExecutionStatus = "Running"` })) found.push(wf.workflowId);
+  return found;
 }
 
 /** Asks for a sync and waits until a cycle that started after the request succeeded. */
@@ -104,7 +112,7 @@ describe('queue mailboxes', () => {
     const plan = await new PgSyncStore(ctx.bed.pool, ctx.bed.secrets).describeMailbox(mailbox.id);
     expect(plan).toMatchObject({ ownerUserId: null, ownerName: 'Support', emailAddress: email.toUpperCase() });
     const described = await ctx.bed.temporal.workflow.getHandle(mailboxWorkflowId(mailbox.id)).describe();
-    expect(described.searchAttributes.CrmUserId).toBeUndefined();
+    expect(described.typedSearchAttributes.get(CrmUserIdAttribute)).toBeUndefined();
     expect(described.searchAttributes.MailboxId).toEqual([mailbox.id]);
   }, 120_000);
 
@@ -130,6 +138,8 @@ describe('queue mailbox mapping', () => {
     const queue = await newQueue({ name: 'Billing', email: address('billing') });
     const holder = await newUser('Harriet Holder');
     const mailbox = await idleMailbox(queue.email, { ownerUserId: holder.id });
+    const workflowId = mailboxWorkflowId(mailbox.id);
+    await eventually("the workflow is found by the user's id", async () => (await runsFoundByUser(holder.id)).includes(workflowId));
 
     const conflict = await map(mailbox.id, { queueId: queue.id });
     expect(conflict.statusCode).toBe(409);
@@ -153,6 +163,11 @@ describe('queue mailbox mapping', () => {
     });
     expect(await ok({ method: 'GET', url: `/mailboxes?ownerUserId=${holder.id}` })).toEqual([]);
     expect((await ok({ method: 'GET', url: `/mailboxes?ownerQueueId=${queue.id}` })).map((m: { id: string }) => m.id)).toEqual([mailbox.id]);
+    // The run for the queue drops the user's id it inherited.
+    await eventually('the workflow no longer found by the user', async () => {
+      const described = await ctx.bed.temporal.workflow.getHandle(workflowId).describe();
+      return described.typedSearchAttributes.get(CrmUserIdAttribute) === undefined && (await runsFoundByUser(holder.id)).length === 0;
+    });
 
     // And back to a user: the conflict names the queue.
     const back = await map(mailbox.id, { userId: holder.id });

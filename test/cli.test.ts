@@ -179,7 +179,7 @@ describe('queues', () => {
     expect(await ok(['queue', 'show', queue.id])).toMatchObject({ email: 'helpdesk@example.test' });
     expect(await ok(['queue', 'delete', queue.id])).toEqual({ deleted: queue.id });
     expect(await ok(['mailbox', 'list', '--queue', queue.id])).toEqual([]);
-  }, 120_000);
+  }, 240_000);
 });
 
 describe('against a real mail server', () => {

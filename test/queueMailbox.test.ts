@@ -41,12 +41,15 @@ async function queueItems(queueId: string) {
   );
 }
 
-/** A queue, a Dovecot user for its address holding `messages`, and the queue's mailbox (which starts syncing). */
+/**
+ * A queue, a Dovecot user for its address holding `messages` (those to the test messages' default
+ * recipient addressed to the queue), and the queue's mailbox (which starts syncing).
+ */
 async function queueWithMailbox(name: string, messages: string[], trackingOption?: string) {
-  const email = address(name.toLowerCase());
+  const email = address(name.toLowerCase().replace(/\W+/g, '-'));
   const queue = await newQueue({ name, email, ...(trackingOption && { trackingOption }) });
   await ctx.dovecot.addUser(email, 'secret');
-  await ctx.dovecot.deliver(email, messages.map((m) => m.replace(/^To: .*$/m, `To: ${name} <${email}>`)));
+  await ctx.dovecot.deliver(email, messages.map((m) => m.replace(/^To: alice@example\.test$/m, `To: ${name} <${email}>`)));
   const mailbox = await ok(
     { method: 'POST', url: '/mailboxes', payload: { emailAddress: email.toUpperCase(), profileId, ownerQueueId: queue.id, password: 'secret', emailApproved: true } },
     201,
@@ -114,6 +117,27 @@ describe('queue mailboxes', () => {
     const described = await ctx.bed.temporal.workflow.getHandle(mailboxWorkflowId(mailbox.id)).describe();
     expect(described.typedSearchAttributes.get(CrmUserIdAttribute)).toBeUndefined();
     expect(described.searchAttributes.MailboxId).toEqual([mailbox.id]);
+  }, 120_000);
+
+  it('makes a queue item of a message another mailbox stored first: one activity, linked to both', async () => {
+    const userAddress = address('colleague');
+    // A copy of the user's message reaches the queue too (a Bcc, a forwarding rule): the same message.
+    const [message] = makeMessages(1, { subject: 'Shared', to: userAddress });
+    await ctx.dovecot.addUser(userAddress, 'secret');
+    await ctx.dovecot.deliver(userAddress, [message]);
+    const user = await newUser('Colleague');
+    const userMailbox = await ok(
+      { method: 'POST', url: '/mailboxes', payload: { emailAddress: userAddress, profileId, ownerUserId: user.id, password: 'secret', emailApproved: true } },
+      201,
+    );
+    await eventually("the user's copy stored", async () => (await ok({ method: 'GET', url: `/emails?mailboxId=${userMailbox.id}` })).items.length === 1);
+
+    const { queue, mailbox } = await queueWithMailbox('Shared Desk', [message]);
+    await eventually('one queue item', async () => (await queueItems(queue.id)).length === 1);
+    const [item] = await queueItems(queue.id);
+    const activity = await ok({ method: 'GET', url: `/emails/${item.email_activity_id}` });
+    expect(activity.mailboxIds.sort()).toEqual([userMailbox.id, mailbox.id].sort());
+    expect(item.mailbox_id).toBe(mailbox.id);
   }, 120_000);
 
   it("applies the queue's tracking option, and the cursor moves past what it leaves out", async () => {

@@ -474,10 +474,16 @@ export class MailboxService {
           [held.id],
         );
       }
-      await db.query(
-        `UPDATE mailboxes SET owner_user_id = $2, owner_queue_id = $3, mapping_version = mapping_version + 1, updated_at = now() WHERE id = $1`,
-        [mailboxId, request.userId ?? null, request.queueId ?? null],
-      );
+      await db
+        .query(
+          `UPDATE mailboxes SET owner_user_id = $2, owner_queue_id = $3, mapping_version = mapping_version + 1, updated_at = now() WHERE id = $1`,
+          [mailboxId, request.userId ?? null, request.queueId ?? null],
+        )
+        .catch(async (err) => {
+          // A mailbox created for the new owner meanwhile.
+          if (isUniqueViolation(err, `mailboxes_${OWNER_COLUMN[target.type]}_key`)) throw await this.holdsMailbox(target);
+          throw err;
+        });
       return { released: held?.id as string | undefined };
     });
     if (changed) {
@@ -661,14 +667,14 @@ export class MailboxService {
   }
 
   /** The user or queue, by its name and address; NotFoundError if it does not exist. */
-  private async holder(ref: OwnerRef): Promise<{ type: OwnerRef['type']; name: string; email: string }> {
+  private async holder(ref: OwnerRef): Promise<{ name: string; email: string }> {
     if (ref.type === 'user') {
       const user = await this.getUser(ref.id);
-      return { type: 'user', name: user.fullName, email: user.email };
+      return { name: user.fullName, email: user.email };
     }
     const { rows } = await this.pool.query(`SELECT name, email FROM crm_queues WHERE id = $1`, [ref.id]);
     if (!rows[0]) throw new NotFoundError('Queue', ref.id);
-    return { type: 'queue', ...rows[0] };
+    return rows[0];
   }
 
   /**

@@ -384,6 +384,7 @@ describe('admin', () => {
     const account = await crm.accounts.create({ name: 'Views Inc', email: 'views@customer.test' });
     const contact = await crm.contacts.create({ fullName: 'Vera Views', email: 'vera@customer.test', accountId: account.id });
     const lead = await crm.leads.create({ fullName: 'Len Lead', email: 'len@prospect.test', company: 'Prospect' });
+    const queue = await crm.queues.create({ name: 'Views Queue', email: 'views-queue@example.test' });
     const [{ id: activityId }] = await bed.query<{ id: string }>(
       `INSERT INTO email_activities (message_id, subject, body_text) VALUES ($1, 'Views', 'Body') RETURNING id`,
       [`<${randomUUID()}@views.test>`],
@@ -402,6 +403,7 @@ describe('admin', () => {
       ['account', account, await ok({ method: 'GET', url: `/accounts/${account.id}` })],
       ['contact', contact, await ok({ method: 'GET', url: `/contacts/${contact.id}` })],
       ['lead', lead, await ok({ method: 'GET', url: `/leads/${lead.id}` })],
+      ['queue', queue, await ok({ method: 'GET', url: `/queues/${queue.id}` })],
       ['email activity', await crm.emails.get(activityId), await ok({ method: 'GET', url: `/emails/${activityId}` })],
       ['email activity page', await crm.emails.list({ mailboxId: mailbox.id }), await ok({ method: 'GET', url: `/emails?mailboxId=${mailbox.id}` })],
       ['email activity summary', (await crm.emails.list({ mailboxId: mailbox.id })).items[0], (await ok({ method: 'GET', url: `/emails?mailboxId=${mailbox.id}` })).items[0]],
@@ -636,6 +638,7 @@ const TABLE: Record<string, Row> = {
     cases: [
       { what: 'wrong types', body: { userId: 12, confirm: 'yes' }, message: /userId: .*confirm/ },
       { what: 'a non-UUID user', body: { userId: 'bob' }, message: /userId/ },
+      { what: 'a user and a queue', body: { userId: VALID_UUID, queueId: VALID_UUID }, message: /userId or queueId/ },
       extra({ userId: VALID_UUID }),
     ],
   },
@@ -691,6 +694,11 @@ const TABLE: Record<string, Row> = {
     create: { what: 'wrong types', body: { name: 1, email: 'x' }, message: /name: .*email/ },
     patch: { what: 'wrong types', body: { name: '', email: 3 }, message: /name: .*email/ },
     valid: { name: 'A' },
+  }),
+  ...crmRecordRows('queues', {
+    create: { what: 'wrong types', body: { name: 1, email: 'x', trackingOption: 'sometimes' }, message: /name: .*email: .*trackingOption/ },
+    patch: { what: 'wrong types', body: { name: '', email: null }, message: /name: .*email/ },
+    valid: { name: 'A', email: 'a@example.test' },
   }),
   'GET /emails': {
     access: 'user',

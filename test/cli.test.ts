@@ -152,6 +152,36 @@ describe('list and delete', () => {
   }, 120_000);
 });
 
+describe('queues', () => {
+  it('creates, shows, changes and deletes a queue, and maps a mailbox to it after confirming the conflict', async () => {
+    const queue = await ok(['queue', 'create', '--name', 'Help Desk', '--email', 'helpdesk@example.test', '--tracking-option', 'crm_records']);
+    expect(queue).toMatchObject({ name: 'Help Desk', email: 'helpdesk@example.test', trackingOption: 'crm_records' });
+    expect((await ok(['queue', 'list', '--email', 'HELPDESK@example.test'])).map((q: any) => q.id)).toEqual([queue.id]);
+    expect(await ok(['queue', 'update', queue.id, '--tracking-option', 'all'])).toMatchObject({ id: queue.id, trackingOption: 'all' });
+    // The option always has a value: "" is refused, not a clearing.
+    const cleared = await cli(['queue', 'update', queue.id, '--tracking-option', '']);
+    expect(cleared.code).toBe(2);
+    expect(cleared.stderr).toContain('--tracking-option');
+
+    const user = await ok(['user', 'create', '--name', 'Desk Holder', '--email', 'desk-holder@example.test']);
+    const profile = await ok(['profile', 'create', '--name', 'Queues', '--type', 'imap', '--host', '127.0.0.1', '--port', '1', '--security', 'none']);
+    const mailbox = await ok(['mailbox', 'create', '--email', 'helpdesk@example.test', '--profile', profile.id, '--user', user.id, '--disabled'], {
+      MAILBOX_PASSWORD: 'desk-Pa55',
+    });
+    const conflict = await cli(['mailbox', 'map', mailbox.id, '--queue', queue.id]);
+    expect(conflict.code).toBe(1);
+    expect(conflict.stdout + conflict.stderr).toContain('Desk Holder');
+    expect(await ok(['mailbox', 'map', mailbox.id, '--queue', queue.id, '--confirm'])).toMatchObject({
+      ownerUserId: null,
+      owner: { type: 'queue', id: queue.id, name: 'Help Desk' },
+    });
+    expect((await ok(['mailbox', 'list', '--queue', queue.id])).map((m: any) => m.id)).toEqual([mailbox.id]);
+    expect(await ok(['queue', 'show', queue.id])).toMatchObject({ email: 'helpdesk@example.test' });
+    expect(await ok(['queue', 'delete', queue.id])).toEqual({ deleted: queue.id });
+    expect(await ok(['mailbox', 'list', '--queue', queue.id])).toEqual([]);
+  }, 240_000);
+});
+
 describe('against a real mail server', () => {
   it('exits 1 when Test & Enable fails; `mailbox password` names the next step, which then succeeds', async () => {
     await ctx.dovecot.addUser('gina@example.test', 'gina-RIGHT-Pa55');

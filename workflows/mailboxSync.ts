@@ -140,7 +140,7 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     cyclesThisRun: 0,
     retrying: null,
   };
-  const published = new Map<string, string>();
+  const published = new Map<string, string | null>();
 
   setHandler(syncNowSignal, () => {
     syncRequested = true;
@@ -188,10 +188,12 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
       [ServerProfileIdAttribute, plan.profileId],
       [CrmUserIdAttribute, plan.ownerUserId],
     ];
-    const updates = wanted.filter(([key, value]) => value !== null && published.get(key.name) !== value) as [
-      KeywordAttribute,
-      string,
-    ][];
+    // A null unsets a value this run inherited (a continue-as-new keeps them; a queue's mailbox has no CRM user), once.
+    const updates = wanted.filter(([key, value]) =>
+      value === null
+        ? published.get(key.name) !== null && workflowInfo().typedSearchAttributes.get(key) !== undefined
+        : published.get(key.name) !== value,
+    );
     if (updates.length === 0) return;
     upsertSearchAttributes(updates.map(([key, value]): SearchAttributeUpdatePair => ({ key, value })));
     for (const [key, value] of updates) published.set(key.name, value);

@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { TRACKING_OPTIONS } from '../policy/tracking';
 
 /**
- * Inputs of the CRM record operations (contacts, leads, accounts, email activities), shared by the
+ * Inputs of the CRM record operations (contacts, leads, accounts, queues, email activities), shared by the
  * HTTP API (and its OpenAPI document) and the CLI. Used strict by the API: a misspelt field is an
  * error rather than silently ignored.
  */
@@ -18,6 +19,10 @@ export const LeadPatch = z.object({ fullName: name, email: email.nullable(), com
 
 export const NewAccount = z.object({ name, email: email.optional() });
 export const AccountPatch = z.object({ name, email: email.nullable() }).partial().strict();
+
+// A queue's mailbox carries the queue's address (mail goes out from it): the address is required.
+export const NewQueue = z.object({ name, email, trackingOption: z.enum(TRACKING_OPTIONS).optional() });
+export const QueuePatch = z.object({ name, email, trackingOption: z.enum(TRACKING_OPTIONS) }).partial().strict();
 
 export const RecordQuery = z.object({
   email: z.string().min(1).max(320).optional().describe('Only records with this email address (case-insensitive)'),

@@ -74,10 +74,11 @@ export async function dashboardSummary(pool: Pool): Promise<DashboardSummary> {
         ORDER BY m.last_error_at DESC NULLS LAST LIMIT 50`,
     ),
     pool.query(
-      `SELECT m.id, ${STATE_SQL} AS state, u.full_name AS owner_name, p.name AS profile_name
+      `SELECT m.id, ${STATE_SQL} AS state, coalesce(u.full_name, q.name) AS owner_name, p.name AS profile_name
          FROM mailboxes m CROSS JOIN organization_settings o
          JOIN email_server_profiles p ON p.id = m.profile_id
-         LEFT JOIN crm_users u ON u.id = m.owner_user_id`,
+         LEFT JOIN crm_users u ON u.id = m.owner_user_id
+         LEFT JOIN crm_queues q ON q.id = m.owner_queue_id`,
     ),
     pool.query(
       `SELECT extract(epoch FROM now() - last_success_at) / 60 AS minutes FROM mailboxes WHERE incoming_enabled AND last_success_at IS NOT NULL`,

@@ -74,11 +74,19 @@ export interface MailboxStatistics {
   lastErrorAt: Date | null;
 }
 
+/** Who holds a mailbox: one user or one queue. */
+export interface OwnerRef {
+  type: 'user' | 'queue';
+  id: string;
+}
+
 export interface MailboxView {
   id: string;
   emailAddress: string;
   profileId: string;
   ownerUserId: string | null;
+  ownerQueueId: string | null;
+  owner: (OwnerRef & { name: string }) | null;
   username: string | null;
   folders: string[];
   emailApproved: boolean;
@@ -104,9 +112,20 @@ export interface OrganizationSettings {
 }
 
 
+const OWNER_COLUMN = { user: 'owner_user_id', queue: 'owner_queue_id' } as const;
+
+// The owner's name and address, whichever kind it is (FROM mailboxes m).
+const OWNER = `coalesce(u.full_name, q.name) AS owner_name, coalesce(u.email, q.email) AS owner_email`;
+const OWNER_JOINS = `LEFT JOIN crm_users u ON u.id = m.owner_user_id LEFT JOIN crm_queues q ON q.id = m.owner_queue_id`;
+
+function ownerOf(r: { owner_user_id: string | null; owner_queue_id: string | null }): OwnerRef | null {
+  if (r.owner_user_id) return { type: 'user', id: r.owner_user_id };
+  return r.owner_queue_id ? { type: 'queue', id: r.owner_queue_id } : null;
+}
+
 // Every mailbox view reads the organisation's approval setting with the row: a parked mailbox shows no next sync.
-const MAILBOX_SELECT = `SELECT m.*, NOT m.email_approved AND o.require_email_approval AS awaiting_approval
-  FROM mailboxes m CROSS JOIN organization_settings o`;
+const MAILBOX_SELECT = `SELECT m.*, NOT m.email_approved AND o.require_email_approval AS awaiting_approval, ${OWNER}
+  FROM mailboxes m CROSS JOIN organization_settings o ${OWNER_JOINS}`;
 
 const PROFILE_COLUMNS: Record<keyof z.output<typeof ProfilePatch>, string> = {
   name: 'name',
@@ -144,11 +163,14 @@ function toMailbox(r: Record<string, any>): MailboxView {
     message: r[`${d}_test_message`],
   });
   const mayRun = r.incoming_enabled && !r.awaiting_approval;
+  const owner = ownerOf(r as { owner_user_id: string | null; owner_queue_id: string | null });
   return {
     id: r.id,
     emailAddress: r.email_address,
     profileId: r.profile_id,
     ownerUserId: r.owner_user_id,
+    ownerQueueId: r.owner_queue_id,
+    owner: owner && { ...owner, name: r.owner_name },
     username: r.username,
     folders: r.folders,
     emailApproved: r.email_approved,
@@ -180,6 +202,24 @@ function settledPorts(before: EndpointSettings | null, change: Partial<EndpointS
   const settled = settleEndpoints(before, change);
   if (!settled.ok) throw new InvalidRequestError(settled.problem);
   return { incomingPort: settled.incomingPort, outgoingPort: settled.outgoingPort };
+}
+
+/** A queue's mail goes out from its mailbox's address, so its mailbox carries the queue's address. */
+function queueCarries(queue: { name: string; email: string }, mailboxAddress: string): void {
+  if (queue.email.toLowerCase() !== mailboxAddress.toLowerCase()) {
+    throw new InvalidRequestError(
+      `Queue ${queue.name} <${queue.email}> can only hold a mailbox for its own address (mail sent from the queue goes out from it), ` +
+        `not ${mailboxAddress}: use a mailbox for ${queue.email}, or change the queue's email first`,
+    );
+  }
+}
+
+function holdsMailboxError(type: OwnerRef['type'], held: { id?: string; email_address: string }, confirmWith?: Record<string, unknown>): ConflictError {
+  return new ConflictError(
+    `The ${type} already holds mailbox ${held.email_address}; a ${type} maps to one mailbox` +
+      (confirmWith ? ': send confirmWith to move it here (that mailbox loses its owner and its sync stops)' : ''),
+    { mailboxId: held.id, ...(confirmWith && { confirmWith }) },
+  );
 }
 
 function isUniqueViolation(err: unknown, constraint: string): boolean {
@@ -312,11 +352,15 @@ export class MailboxService {
     const m = NewMailbox.parse(input);
     const problem = mailboxSettingsProblem((await this.getProfile(m.profileId)).serverType, m);
     if (problem) throw new InvalidRequestError(problem);
+    if (m.ownerUserId && m.ownerQueueId) {
+      throw new InvalidRequestError('A mailbox belongs to a user or to a queue, not both: give ownerUserId or ownerQueueId');
+    }
+    if (m.ownerQueueId) queueCarries(await this.holder({ type: 'queue', id: m.ownerQueueId }), m.emailAddress);
     let id: string;
     try {
       const { rows } = await this.pool.query(
         `INSERT INTO mailboxes (email_address, profile_id, owner_user_id, username, credentials, folders, incoming_enabled,
-                                email_approved, min_polling_interval_seconds, delete_after_processing)
+                                email_approved, min_polling_interval_seconds, delete_after_processing, owner_queue_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
         [
           m.emailAddress,
@@ -329,12 +373,14 @@ export class MailboxService {
           m.emailApproved,
           m.minPollingIntervalSeconds ?? null,
           m.deleteAfterProcessing,
+          m.ownerQueueId ?? null,
         ],
       );
       id = rows[0].id;
     } catch (err) {
       if (isUniqueViolation(err, 'mailboxes_email_address_key')) throw new ConflictError(`A mailbox for ${m.emailAddress} exists already`);
-      if (isUniqueViolation(err, 'mailboxes_owner_user_id_key')) throw await this.userHoldsMailbox(m.ownerUserId!);
+      if (isUniqueViolation(err, 'mailboxes_owner_user_id_key')) throw await this.holdsMailbox({ type: 'user', id: m.ownerUserId! });
+      if (isUniqueViolation(err, 'mailboxes_owner_queue_id_key')) throw await this.holdsMailbox({ type: 'queue', id: m.ownerQueueId! });
       if ((err as { code?: string }).code === '23503') throw new NotFoundError('User', m.ownerUserId ?? '');
       throw err;
     }
@@ -348,10 +394,11 @@ export class MailboxService {
     return toMailbox(rows[0]);
   }
 
-  async listMailboxes(filter: { ownerUserId?: string } = {}): Promise<MailboxView[]> {
-    const { rows } = await this.pool.query(`${MAILBOX_SELECT} WHERE $1::uuid IS NULL OR m.owner_user_id = $1 ORDER BY m.created_at`, [
-      filter.ownerUserId ?? null,
-    ]);
+  async listMailboxes(filter: { ownerUserId?: string; ownerQueueId?: string } = {}): Promise<MailboxView[]> {
+    const { rows } = await this.pool.query(
+      `${MAILBOX_SELECT} WHERE ($1::uuid IS NULL OR m.owner_user_id = $1) AND ($2::uuid IS NULL OR m.owner_queue_id = $2) ORDER BY m.created_at`,
+      [filter.ownerUserId ?? null, filter.ownerQueueId ?? null],
+    );
     return rows.map(toMailbox);
   }
 
@@ -394,47 +441,72 @@ export class MailboxService {
   }
 
   /**
-   * Maps the mailbox to a user. If another user holds it, a ConflictError names that user
-   * unless `confirm` is set: then the old mapping breaks, the old sync stops, and the new
-   * user's sync starts. Remaps serialise on the mailbox row; with `expectedMappingVersion`,
-   * of concurrent remaps from the same view exactly one wins and the rest get a conflict.
+   * Maps the mailbox to a user or a queue: each holds at most one mailbox, a mailbox has at most
+   * one owner. If someone else holds the mailbox, or the new owner holds another mailbox, a
+   * ConflictError names them unless `confirm` is set: then the old mapping breaks (its
+   * mapping_version moves, so its sync stops) and the new owner's sync starts. Remaps serialise on
+   * the mailbox rows; with `expectedMappingVersion`, of concurrent remaps from the same view
+   * exactly one wins and the rest get a conflict.
    */
   async mapMailbox(mailboxId: string, input: z.input<typeof MapRequest>): Promise<MailboxView> {
     const request = MapRequest.parse(input);
-    await this.getUser(request.userId);
+    const target: OwnerRef = request.queueId ? { type: 'queue', id: request.queueId } : { type: 'user', id: request.userId! };
+    const newOwner = await this.holder(target);
+    const confirmWith = (version: number) => ({ [`${target.type}Id`]: target.id, confirm: true, expectedMappingVersion: version });
     const changed = await inTransaction(this.pool, async (db) => {
+      // The mailbox and the one the new owner holds, locked in one order so that two remaps cannot deadlock.
       const { rows } = await db.query(
-        `SELECT m.owner_user_id, m.mapping_version, u.full_name, u.email
-           FROM mailboxes m LEFT JOIN crm_users u ON u.id = m.owner_user_id WHERE m.id = $1 FOR UPDATE OF m`,
-        [mailboxId],
+        `SELECT m.id, m.email_address, m.mapping_version, m.owner_user_id, m.owner_queue_id, ${OWNER}
+           FROM mailboxes m ${OWNER_JOINS}
+          WHERE m.id = $1 OR m.${OWNER_COLUMN[target.type]} = $2 ORDER BY m.id FOR UPDATE OF m`,
+        [mailboxId, target.id],
       );
-      const current = rows[0];
+      const current = rows.find((r) => r.id === mailboxId);
       if (!current) throw new NotFoundError('Mailbox', mailboxId);
+      const held = rows.find((r) => r.id !== mailboxId);
+      const owner = ownerOf(current);
+      const currentOwner = owner && { ...owner, name: current.owner_name, email: current.owner_email };
+      // currentUser: the field this conflict had before queues could hold mailboxes.
+      const currentUser = owner?.type === 'user' ? { id: owner.id, fullName: current.owner_name, email: current.owner_email } : null;
       if (request.expectedMappingVersion !== undefined && request.expectedMappingVersion !== current.mapping_version) {
         throw new ConflictError('The mailbox was remapped meanwhile; look at its current mapping and try again', {
-          currentUser: current.owner_user_id ? { id: current.owner_user_id, fullName: current.full_name, email: current.email } : null,
+          currentUser,
+          currentOwner,
           mappingVersion: current.mapping_version,
         });
       }
-      if (current.owner_user_id === request.userId) return false;
-      if (current.owner_user_id && !request.confirm) {
-        throw new ConflictError(`The mailbox is already mapped to ${current.full_name} <${current.email}>; map it to this user instead?`, {
-          currentUser: { id: current.owner_user_id, fullName: current.full_name, email: current.email },
-          confirmWith: { userId: request.userId, confirm: true, expectedMappingVersion: current.mapping_version },
-        });
+      if (owner?.type === target.type && owner.id === target.id) return null;
+      if (target.type === 'queue') queueCarries(newOwner, current.email_address);
+      if (owner && !request.confirm) {
+        throw new ConflictError(
+          `The mailbox is already mapped to ${owner.type === 'queue' ? 'queue ' : ''}${current.owner_name} <${current.owner_email}>; ` +
+            `map it to this ${target.type} instead? Send confirmWith to confirm`,
+          { currentUser, currentOwner, confirmWith: confirmWith(current.mapping_version) },
+        );
+      }
+      if (held && !request.confirm) throw holdsMailboxError(target.type, held, confirmWith(current.mapping_version));
+      if (held) {
+        await db.query(
+          `UPDATE mailboxes SET ${OWNER_COLUMN[target.type]} = NULL, mapping_version = mapping_version + 1, updated_at = now() WHERE id = $1`,
+          [held.id],
+        );
       }
       await db
-        .query(`UPDATE mailboxes SET owner_user_id = $2, mapping_version = mapping_version + 1, updated_at = now() WHERE id = $1`, [
-          mailboxId,
-          request.userId,
-        ])
+        .query(
+          `UPDATE mailboxes SET owner_user_id = $2, owner_queue_id = $3, mapping_version = mapping_version + 1, updated_at = now() WHERE id = $1`,
+          [mailboxId, request.userId ?? null, request.queueId ?? null],
+        )
         .catch(async (err) => {
-          if (isUniqueViolation(err, 'mailboxes_owner_user_id_key')) throw await this.userHoldsMailbox(request.userId);
+          // A mailbox created for the new owner meanwhile.
+          if (isUniqueViolation(err, `mailboxes_${OWNER_COLUMN[target.type]}_key`)) throw await this.holdsMailbox(target);
           throw err;
         });
-      return true;
+      return { released: held?.id as string | undefined };
     });
-    if (changed) await this.signal(mailboxId, mailboxChangedSignal);
+    if (changed) {
+      await this.signal(mailboxId, mailboxChangedSignal);
+      if (changed.released) await this.signalIfRunning(changed.released, mailboxChangedSignal);
+    }
     return this.getMailbox(mailboxId);
   }
 
@@ -606,11 +678,20 @@ export class MailboxService {
 
   // Temporal ---------------------------------------------------------------
 
-  private async userHoldsMailbox(userId: string): Promise<ConflictError> {
-    const { rows } = await this.pool.query(`SELECT id, email_address FROM mailboxes WHERE owner_user_id = $1`, [userId]);
-    return new ConflictError(`The user already holds mailbox ${rows[0]?.email_address ?? ''}; a user maps to one mailbox`, {
-      mailboxId: rows[0]?.id,
-    });
+  private async holdsMailbox(owner: OwnerRef): Promise<ConflictError> {
+    const { rows } = await this.pool.query(`SELECT id, email_address FROM mailboxes WHERE ${OWNER_COLUMN[owner.type]} = $1`, [owner.id]);
+    return holdsMailboxError(owner.type, rows[0] ?? { id: undefined, email_address: '' });
+  }
+
+  /** The user or queue, by its name and address; NotFoundError if it does not exist. */
+  private async holder(ref: OwnerRef): Promise<{ name: string; email: string }> {
+    if (ref.type === 'user') {
+      const user = await this.getUser(ref.id);
+      return { name: user.fullName, email: user.email };
+    }
+    const { rows } = await this.pool.query(`SELECT name, email FROM crm_queues WHERE id = $1`, [ref.id]);
+    if (!rows[0]) throw new NotFoundError('Queue', ref.id);
+    return rows[0];
   }
 
   /**
@@ -619,10 +700,10 @@ export class MailboxService {
    */
   private async workflowSummary(mailboxId: string): Promise<string | undefined> {
     const { rows } = await this.pool.query(
-      `SELECT m.email_address, u.full_name FROM mailboxes m LEFT JOIN crm_users u ON u.id = m.owner_user_id WHERE m.id = $1`,
+      `SELECT m.email_address, ${OWNER} FROM mailboxes m ${OWNER_JOINS} WHERE m.id = $1`,
       [mailboxId],
     );
-    return rows[0] ? `${rows[0].email_address} (${rows[0].full_name ?? 'no owner'})` : undefined;
+    return rows[0] ? `${rows[0].email_address} (${rows[0].owner_name ?? 'no owner'})` : undefined;
   }
 
   private async startOperation(mailboxId: string, syncRequested: boolean) {

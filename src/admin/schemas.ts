@@ -49,10 +49,14 @@ export const ProfilePatch = NewProfile.extend({
   .partial()
   .strict();
 
+// A mailbox belongs to at most one owner, a user or a queue: the service refuses both (a refinement
+// here would keep routes from picking fields of this schema).
 export const NewMailbox = z.object({
   emailAddress: z.email(),
   profileId: z.uuid(),
   ownerUserId: z.uuid().optional(),
+  /** A queue's mailbox carries the queue's address. */
+  ownerQueueId: z.uuid().optional(),
   username: z.string().min(1).max(320).optional(),
   password: z.string().min(1).max(4096),
   folders: z.array(folder).min(1).max(100).default(['INBOX']),
@@ -75,7 +79,9 @@ export const MailboxPatch = z
   .strict();
 
 export const MapRequest = z.object({
-  userId: z.uuid(),
+  /** The new owner: a user or a queue (exactly one). */
+  userId: z.uuid().optional(),
+  queueId: z.uuid().optional(),
   /** Take the mailbox from the user who holds it: the admin answered "yes" to the conflict. */
   confirm: z.boolean().default(false),
   /**
@@ -83,6 +89,9 @@ export const MapRequest = z.object({
    * `mappingVersion`): the remap applies only if nobody remapped the mailbox since.
    */
   expectedMappingVersion: z.number().int().min(0).optional(),
+}).refine((r) => (r.userId === undefined) !== (r.queueId === undefined), {
+  message: 'Name the new owner: userId or queueId, one of them',
+  path: ['userId'],
 });
 
 /** The organisation's sync settings; a patch changes what it names. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TRACKING_OPTIONS } from '../policy/tracking';
 
 // Responses of the CRM record routes (see responses.ts for why responses are zod objects).
 
@@ -25,11 +26,19 @@ export const AccountResponse = z.object({
   createdAt: z.date(),
 });
 
+export const QueueResponse = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  email: z.string(),
+  trackingOption: z.string().describe(TRACKING_OPTIONS.join(' | ')),
+  createdAt: z.date(),
+});
+
 export const EmailPartyResponse = z.object({
   role: z.string().describe('from | to | cc | bcc'),
   address: z.string().nullable().describe('null for a party the message names without an address (by displayName only, unresolved)'),
   displayName: z.string().nullable(),
-  partyType: z.string().nullable().describe('user | contact | lead | account | queue, or null when the address resolved to no record'),
+  partyType: z.string().nullable().describe('user | queue | contact | lead | account, or null when the address resolved to no record'),
   partyId: z.uuid().nullable(),
 });
 

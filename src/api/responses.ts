@@ -72,7 +72,12 @@ export const MailboxResponse = z.object({
   id: z.uuid(),
   emailAddress: z.string(),
   profileId: z.uuid(),
-  ownerUserId: z.uuid().nullable(),
+  ownerUserId: z.uuid().nullable().describe('The user it belongs to, if a user holds it'),
+  ownerQueueId: z.uuid().nullable().describe('The queue it belongs to, if a queue holds it (its incoming mail becomes queue items)'),
+  owner: z
+    .object({ type: z.enum(['user', 'queue']), id: z.uuid(), name: z.string() })
+    .nullable()
+    .describe('Who holds it, a user or a queue; null for none'),
   username: z.string().nullable(),
   folders: z.array(z.string()),
   emailApproved: z.boolean(),

@@ -31,6 +31,7 @@ import { registerMeRoutes } from './routes/me';
 import { registerMetaRoutes } from './routes/meta';
 import { registerOrganizationRoutes } from './routes/organization';
 import { registerProfileRoutes } from './routes/profiles';
+import { registerQueueRoutes } from './routes/queues';
 import { registerUserRoutes } from './routes/users';
 
 /**
@@ -322,6 +323,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
     registerContactRoutes(ctx, deps.crm);
     registerLeadRoutes(ctx, deps.crm);
     registerAccountRoutes(ctx, deps.crm);
+    registerQueueRoutes(ctx, deps.crm);
     registerEmailRoutes(ctx, deps.crm, deps.outgoing);
   }
   if (codec) registerCodecRoutes(ctx, codec, uiOrigins);

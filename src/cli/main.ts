@@ -13,6 +13,7 @@ import { meCommands } from './commands/me';
 import { migrateCommands } from './commands/migrate';
 import { organizationCommands } from './commands/organization';
 import { profileCommands } from './commands/profile';
+import { queueCommands } from './commands/queue';
 import { secretsCommands } from './commands/secrets';
 import { tokenCommands } from './commands/token';
 import { userCommands } from './commands/user';
@@ -31,6 +32,7 @@ const COMMANDS: Command[] = [
   ...contactCommands,
   ...leadCommands,
   ...accountCommands,
+  ...queueCommands,
   ...emailCommands,
   ...meCommands,
   ...secretsCommands,

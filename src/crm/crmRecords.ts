@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { z } from 'zod';
-import { AdminError, InvalidRequestError, NotFoundError } from '../admin/errors';
+import { AdminError, ConflictError, InvalidRequestError, NotFoundError } from '../admin/errors';
 import {
   AccountPatch,
   ContactPatch,
@@ -10,6 +10,8 @@ import {
   NewAccount,
   NewContact,
   NewLead,
+  NewQueue,
+  QueuePatch,
   RecordQuery,
 } from '../admin/crmSchemas';
 import type { AttachmentInfo, PartyRole } from '../domain/email';
@@ -18,7 +20,7 @@ import { inTransaction } from '../store/pgSyncStore';
 
 /**
  * The CRM side the sync resolves addresses against and writes email activities to, for
- * administrators: contacts, leads and accounts (create, list, read, edit, delete) and the email
+ * administrators: contacts, leads, accounts and queues (create, list, read, edit, delete) and the email
  * activities with their parties (list, read; queue one to be sent). An interface, so that a CRM with another schema
  * can plug in; PgCrmRecords is the implementation for this product's own tables.
  */
@@ -26,6 +28,7 @@ export interface CrmRecords {
   contacts: RecordStore<Contact, typeof NewContact, typeof ContactPatch>;
   leads: RecordStore<Lead, typeof NewLead, typeof LeadPatch>;
   accounts: RecordStore<Account, typeof NewAccount, typeof AccountPatch>;
+  queues: RecordStore<Queue, typeof NewQueue, typeof QueuePatch>;
   emails: EmailActivities;
   /** Those of `refs` that exist, with their name and email address (a CRM user, contact, lead, account or queue). */
   findRecords(refs: RecordRef[]): Promise<RecordIdentity[]>;
@@ -76,6 +79,16 @@ export interface Account {
   id: string;
   name: string;
   email: string | null;
+  createdAt: Date;
+}
+
+/** A shared address (support@): its mailbox's incoming mail becomes its queue items. */
+export interface Queue {
+  id: string;
+  name: string;
+  email: string;
+  /** Which incoming messages of its mailbox become email activities (src/policy/tracking.ts). */
+  trackingOption: string;
   createdAt: Date;
 }
 
@@ -197,6 +210,10 @@ interface TableSpec {
   table: string;
   partyType: string;
   columns: Record<string, string>;
+  /** The unique index on lower(email), when addresses are unique: a duplicate is a conflict. */
+  uniqueEmail?: string;
+  /** Run with the id in the delete's transaction, before the row goes. */
+  onDelete?: string;
 }
 
 class PgRecordStore<View, New extends z.ZodType, Patch extends z.ZodType> implements RecordStore<View, New, Patch> {
@@ -204,7 +221,7 @@ class PgRecordStore<View, New extends z.ZodType, Patch extends z.ZodType> implem
   private readonly select: string;
 
   constructor(
-    private readonly pool: Pool,
+    protected readonly pool: Pool,
     private readonly spec: TableSpec,
     private readonly schemas: { create: New; patch: Patch },
   ) {
@@ -215,11 +232,13 @@ class PgRecordStore<View, New extends z.ZodType, Patch extends z.ZodType> implem
   async create(input: z.input<New>): Promise<View> {
     const values = this.schemas.create.parse(input) as Record<string, unknown>;
     const fields = Object.keys(this.spec.columns).filter((f) => values[f] !== undefined);
-    const { rows } = await this.pool.query(
-      `INSERT INTO ${this.spec.table} (${fields.map((f) => this.spec.columns[f]).join(', ')})
-       VALUES (${fields.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${this.select}`,
-      fields.map((f) => values[f]),
-    );
+    const { rows } = await this.pool
+      .query(
+        `INSERT INTO ${this.spec.table} (${fields.map((f) => this.spec.columns[f]).join(', ')})
+         VALUES (${fields.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${this.select}`,
+        fields.map((f) => values[f]),
+      )
+      .catch((err) => this.refuseDuplicate(err, values.email));
     return rows[0];
   }
 
@@ -244,25 +263,76 @@ class PgRecordStore<View, New extends z.ZodType, Patch extends z.ZodType> implem
     const values = this.schemas.patch.parse(patch) as Record<string, unknown>;
     const fields = Object.keys(this.spec.columns).filter((f) => values[f] !== undefined);
     if (fields.length === 0) return this.get(id);
-    const { rows } = await this.pool.query(
-      `UPDATE ${this.spec.table} SET ${fields.map((f, i) => `${this.spec.columns[f]} = $${i + 2}`).join(', ')}
-        WHERE id = $1 RETURNING ${this.select}`,
-      [id, ...fields.map((f) => values[f])],
-    );
+    const { rows } = await this.pool
+      .query(
+        `UPDATE ${this.spec.table} SET ${fields.map((f, i) => `${this.spec.columns[f]} = $${i + 2}`).join(', ')}
+          WHERE id = $1 RETURNING ${this.select}`,
+        [id, ...fields.map((f) => values[f])],
+      )
+      .catch((err) => this.refuseDuplicate(err, values.email));
     if (!rows[0]) throw new NotFoundError(this.kind, id);
     return rows[0];
   }
 
   async delete(id: string): Promise<void> {
     await inTransaction(this.pool, async (db) => {
+      if (this.spec.onDelete) await db.query(this.spec.onDelete, [id]);
       const { rowCount } = await db.query(`DELETE FROM ${this.spec.table} WHERE id = $1`, [id]);
       if (!rowCount) throw new NotFoundError(this.kind, id);
-      // email_parties has no foreign key (a party may be any of four tables): unlink by hand.
+      // email_parties has no foreign key (a party may be any of five tables): unlink by hand.
       await db.query(`UPDATE email_parties SET party_type = NULL, party_id = NULL WHERE party_type = $1 AND party_id = $2`, [
         this.spec.partyType,
         id,
       ]);
     });
+  }
+
+  private refuseDuplicate(err: unknown, email: unknown): never {
+    const e = err as { code?: string; constraint?: string };
+    if (this.spec.uniqueEmail && e.code === '23505' && e.constraint === this.spec.uniqueEmail) {
+      throw new ConflictError(`A ${this.kind.toLowerCase()} with the email address ${String(email)} exists already`);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Queues: one queue, one mailbox, and the mailbox carries the queue's address (mail sent from the
+ * queue goes out from it), so the address cannot change under a mailbox.
+ */
+class PgQueueStore extends PgRecordStore<Queue, typeof NewQueue, typeof QueuePatch> {
+  constructor(pool: Pool) {
+    super(
+      pool,
+      {
+        kind: 'Queue',
+        table: 'crm_queues',
+        partyType: 'queue',
+        columns: { name: 'name', email: 'email', trackingOption: 'tracking_option' },
+        uniqueEmail: 'crm_queues_email_key',
+        // The mailbox loses its owner as a remap would: a sync in flight stores nothing more for the queue.
+        onDelete: `UPDATE mailboxes SET owner_queue_id = NULL, mapping_version = mapping_version + 1, updated_at = now() WHERE owner_queue_id = $1`,
+      },
+      { create: NewQueue, patch: QueuePatch },
+    );
+  }
+
+  override async update(id: string, patch: z.input<typeof QueuePatch>): Promise<Queue> {
+    const { email } = QueuePatch.parse(patch);
+    if (email !== undefined) {
+      const { rows } = await this.pool.query(
+        `SELECT id, email_address FROM mailboxes WHERE owner_queue_id = $1 AND lower(email_address) <> lower($2)`,
+        [id, email],
+      );
+      if (rows[0]) {
+        throw new ConflictError(
+          `Queue ${id} sends and receives through mailbox ${rows[0].email_address}, which carries its address: ` +
+            `delete that mailbox, change the address, then create a mailbox for ${email} with the queue as its owner`,
+          { mailboxId: rows[0].id },
+        );
+      }
+    }
+    return super.update(id, patch);
   }
 }
 
@@ -423,6 +493,7 @@ export class PgCrmRecords implements CrmRecords {
   readonly contacts: RecordStore<Contact, typeof NewContact, typeof ContactPatch>;
   readonly leads: RecordStore<Lead, typeof NewLead, typeof LeadPatch>;
   readonly accounts: RecordStore<Account, typeof NewAccount, typeof AccountPatch>;
+  readonly queues: RecordStore<Queue, typeof NewQueue, typeof QueuePatch>;
   readonly emails: EmailActivities;
 
   constructor(private readonly pool: Pool) {
@@ -441,6 +512,7 @@ export class PgCrmRecords implements CrmRecords {
       { kind: 'Account', table: 'accounts', partyType: 'account', columns: { name: 'name', email: 'email' } },
       { create: NewAccount, patch: AccountPatch },
     );
+    this.queues = new PgQueueStore(pool);
     this.emails = new PgEmailActivities(pool);
   }
 

@@ -5,7 +5,7 @@ import type { AttachmentInfo, CrmRecordRef, CrmRecordType } from '../domain/emai
 // (PgSyncStore) or queued to be sent from the CRM (PgCrmRecords).
 
 // When one address is several CRM records, the first kind here wins.
-const RESOLUTION_ORDER: CrmRecordType[] = ['user', 'contact', 'lead', 'account'];
+const RESOLUTION_ORDER: CrmRecordType[] = ['user', 'queue', 'contact', 'lead', 'account'];
 
 /** The CRM record each address is (lower-cased address -> record); addresses of none are left out. */
 export async function resolveAddresses(db: Pool | PoolClient, addresses: string[]): Promise<Map<string, CrmRecordRef>> {
@@ -14,6 +14,7 @@ export async function resolveAddresses(db: Pool | PoolClient, addresses: string[
   if (unique.length === 0) return resolved;
   const { rows } = await db.query(
     `SELECT 'user' AS type, id, lower(email) AS address FROM crm_users WHERE lower(email) = ANY($1)
+     UNION ALL SELECT 'queue', id, lower(email) FROM crm_queues WHERE lower(email) = ANY($1)
      UNION ALL SELECT 'contact', id, lower(email) FROM contacts WHERE lower(email) = ANY($1)
      UNION ALL SELECT 'lead', id, lower(email) FROM leads WHERE lower(email) = ANY($1)
      UNION ALL SELECT 'account', id, lower(email) FROM accounts WHERE lower(email) = ANY($1)`,

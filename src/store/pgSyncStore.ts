@@ -98,13 +98,14 @@ export class PgSyncStore implements SyncStore {
 
   async describeMailbox(mailboxId: string): Promise<MailboxPlan | null> {
     const { rows } = await this.pool.query(
-      `SELECT m.id, m.email_address, m.profile_id, p.server_type, m.owner_user_id, u.full_name AS owner_name, m.incoming_enabled,
+      `SELECT m.id, m.email_address, m.profile_id, p.server_type, m.owner_user_id, coalesce(u.full_name, q.name) AS owner_name, m.incoming_enabled,
               m.incoming_status, m.mapping_version, m.consecutive_errors, m.last_error,
               NOT m.email_approved AND o.require_email_approval AS awaiting_approval,
               coalesce(m.min_polling_interval_seconds, p.min_polling_interval_seconds) AS min_polling_interval_seconds,
               h.response_ms, h.failures_in_row, h.throttled_until
          FROM mailboxes m JOIN email_server_profiles p ON p.id = m.profile_id CROSS JOIN organization_settings o
          LEFT JOIN crm_users u ON u.id = m.owner_user_id
+         LEFT JOIN crm_queues q ON q.id = m.owner_queue_id
          LEFT JOIN server_health h ON h.profile_id = m.profile_id
         WHERE m.id = $1`,
       [mailboxId],
@@ -153,14 +154,15 @@ export class PgSyncStore implements SyncStore {
 
   async loadSyncContext(mailboxId: string): Promise<MailboxSyncContext | null> {
     const { rows } = await this.pool.query(
-      `SELECT m.id, m.owner_user_id, m.mapping_version, m.folders, m.incoming_enabled,
+      `SELECT m.id, m.owner_user_id, m.owner_queue_id, m.mapping_version, m.folders, m.incoming_enabled,
               m.profile_id, p.max_concurrent_connections, ${ENDPOINT_COLUMNS},
-              coalesce(u.tracking_option, 'all') AS tracking_option,
+              coalesce(u.tracking_option, q.tracking_option, 'all') AS tracking_option,
               p.process_email_from, p.max_message_bytes, m.delete_after_processing,
               coalesce((SELECT jsonb_object_agg(c.folder, c.cursor) FROM folder_cursors c WHERE c.mailbox_id = m.id), '{}') AS cursors
          FROM mailboxes m
          JOIN email_server_profiles p ON p.id = m.profile_id
          LEFT JOIN crm_users u ON u.id = m.owner_user_id
+         LEFT JOIN crm_queues q ON q.id = m.owner_queue_id
         WHERE m.id = $1`,
       [mailboxId],
     );
@@ -171,6 +173,7 @@ export class PgSyncStore implements SyncStore {
       mailboxId: r.id,
       emailAddress: r.email_address,
       ownerUserId: r.owner_user_id,
+      ownerQueueId: r.owner_queue_id,
       mappingVersion: r.mapping_version,
       profileId: r.profile_id,
       maxConcurrentConnections: r.max_concurrent_connections,
@@ -229,6 +232,7 @@ export class PgSyncStore implements SyncStore {
            ON CONFLICT DO NOTHING`,
           [commit.mailboxId, commit.folder, JSON.stringify(links), commit.ownerUserId],
         );
+        if (commit.ownerQueueId) await insertQueueItems(db, commit.ownerQueueId, commit.mailboxId, activities.ids);
       }
       if (commit.errors.length > 0) {
         const errors = JSON.stringify(commit.errors.map((e) => ({ remote_id: e.remoteId, message: e.message })));
@@ -565,6 +569,19 @@ export class PgSyncStore implements SyncStore {
       return { ...results, incomingEnabled, outgoingEnabled };
     });
   }
+}
+
+/**
+ * A queue mailbox's emails become the queue's items, once each: a copy synced again, or one whose
+ * activity another mailbox stored first, adds none. One statement, in the batch's transaction.
+ */
+async function insertQueueItems(db: PoolClient, queueId: string, mailboxId: string, activityIds: string[]): Promise<void> {
+  await db.query(
+    `INSERT INTO queue_items (queue_id, email_activity_id, mailbox_id)
+     SELECT $1, a.id, $2 FROM (SELECT DISTINCT unnest($3::uuid[]) AS id) a
+     ON CONFLICT (queue_id, email_activity_id) DO NOTHING`,
+    [queueId, mailboxId, activityIds],
+  );
 }
 
 export interface NewAlert {

@@ -12,8 +12,9 @@ export interface MailboxPlan {
   emailAddress: string;
   profileId: string;
   serverType: ServerType;
+  /** Null also for a queue's mailbox (see ownerName). */
   ownerUserId: string | null;
-  /** The owner's full name, for Temporal UI's details. */
+  /** The owner's name (a user's full name, or the queue's name), for Temporal UI's details. */
   ownerName: string | null;
   incomingEnabled: boolean;
   /** The last incoming sync failed (and, if disabled, is why). */
@@ -34,10 +35,13 @@ export interface MailboxSyncContext {
   mailboxId: string;
   emailAddress: string;
   ownerUserId: string | null;
+  /** The queue the mailbox belongs to: its email activities become the queue's items. */
+  ownerQueueId: string | null;
   mappingVersion: number;
   profileId: string;
   /** The server's connection cap, across every worker. */
   maxConcurrentConnections: number;
+  /** The owner's: the user's, or the queue's. */
   trackingOption: TrackingOption;
   folders: string[];
   incomingEnabled: boolean;
@@ -77,6 +81,8 @@ export interface IncomingBatchCommit {
   /** The mapping the sync started under: the commit fails with SyncSupersededError if it changed. */
   mappingVersion: number;
   ownerUserId: string | null;
+  /** Each email stored or linked becomes an item of this queue. */
+  ownerQueueId: string | null;
   folder: string;
   emails: IncomingEmail[];
   errors: ItemError[];

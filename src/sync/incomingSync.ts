@@ -143,6 +143,7 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
     mailboxId: context.mailboxId,
     mappingVersion: context.mappingVersion,
     ownerUserId: context.ownerUserId,
+    ownerQueueId: context.ownerQueueId,
     folder,
     reset: batch.reset,
     cursor: batch.cursor,

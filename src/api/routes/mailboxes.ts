@@ -12,7 +12,7 @@ import {
   errors,
 } from '../responses';
 
-const MailboxListQuery = z.strictObject({ ownerUserId: z.uuid().optional() });
+const MailboxListQuery = z.strictObject({ ownerUserId: z.uuid().optional(), ownerQueueId: z.uuid().optional() });
 
 /** Mailboxes and their sync: lifecycle, mapping, Test & Enable, sync now, statistics. */
 export function registerMailboxRoutes(ctx: RouteContext): void {
@@ -44,7 +44,7 @@ export function registerMailboxRoutes(ctx: RouteContext): void {
     },
     async (request) => {
       const principal = principalOf(request);
-      if (isAdmin(principal)) return service.listMailboxes({ ownerUserId: request.query.ownerUserId });
+      if (isAdmin(principal)) return service.listMailboxes(request.query);
       if (request.query.ownerUserId && request.query.ownerUserId !== principal.userId) {
         throw new ForbiddenError("A user token may only list its own mailboxes");
       }
@@ -104,10 +104,11 @@ export function registerMailboxRoutes(ctx: RouteContext): void {
     {
       schema: {
         tags: ['mailboxes'],
-        summary: 'Map the mailbox to a user',
+        summary: 'Map the mailbox to a user (userId) or a queue (queueId)',
         description:
-          'When another user holds the mailbox the answer is 409 naming that user (`details.currentUser`); ' +
-          'send `details.confirmWith` (`confirm: true`) to take it from them.',
+          'When another user or queue holds the mailbox the answer is 409 naming it (`details.currentOwner`, and ' +
+          '`details.currentUser` for a user); when the new owner holds another mailbox, 409 naming that mailbox. ' +
+          'Send `details.confirmWith` (`confirm: true`) to break the old mapping. A queue holds only a mailbox for its own address.',
         params: IdParams,
         body: MapRequest.strict(),
         response: { 200: MailboxResponse, ...errors(400, 401, 403, 404, 409) },

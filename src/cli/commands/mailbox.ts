@@ -39,6 +39,7 @@ export const mailboxCommands = [
       email: { type: 'string', placeholder: 'ADDRESS', description: "the mailbox's email address", field: 'emailAddress', required: true },
       profile: { type: 'string', placeholder: 'PROFILE_ID', description: 'the email server profile it syncs through', field: 'profileId', required: true },
       user: { type: 'string', placeholder: 'USER_ID', description: 'the CRM user it belongs to', field: 'ownerUserId' },
+      queue: { type: 'string', placeholder: 'QUEUE_ID', description: "the CRM queue it belongs to instead (the mailbox carries the queue's address)", field: 'ownerQueueId' },
       username: { type: 'string', placeholder: 'NAME', description: 'login name on the mail server (default: the email address)', field: 'username' },
       folders: { type: 'string', placeholder: 'LIST', description: 'folders to sync, comma-separated', field: 'folders' },
       approve: { type: 'boolean', description: 'approve its email address at once', field: 'emailApproved', default: 'not approved' },
@@ -52,6 +53,7 @@ export const mailboxCommands = [
         emailAddress: o.email!,
         profileId: o.profile!,
         ownerUserId: o.user,
+        ownerQueueId: o.queue,
         username: o.username,
         password: readPassword(o['password-stdin']),
         folders: list(o.folders),
@@ -83,8 +85,11 @@ export const mailboxCommands = [
   command({
     path: ['mailbox', 'list'],
     summary: 'List mailboxes',
-    options: { user: { type: 'string', placeholder: 'USER_ID', description: "only this user's mailbox", field: 'ownerUserId' } },
-    run: async ({ opts }, ctx) => ({ output: await (await ctx.admin()).listMailboxes({ ownerUserId: opts.user }) }),
+    options: {
+      user: { type: 'string', placeholder: 'USER_ID', description: "only this user's mailbox", field: 'ownerUserId' },
+      queue: { type: 'string', placeholder: 'QUEUE_ID', description: "only this queue's mailbox", field: 'ownerQueueId' },
+    },
+    run: async ({ opts }, ctx) => ({ output: await (await ctx.admin()).listMailboxes({ ownerUserId: opts.user, ownerQueueId: opts.queue }) }),
   }),
   command({
     path: ['mailbox', 'delete'],
@@ -98,14 +103,17 @@ export const mailboxCommands = [
   }),
   command({
     path: ['mailbox', 'map'],
-    summary: 'Map the mailbox to a user',
+    summary: 'Map the mailbox to a user or a queue',
     args: [MAILBOX_ID],
     options: {
-      user: { type: 'string', placeholder: 'USER_ID', description: 'the user to map it to', field: 'userId', required: true },
-      confirm: { type: 'boolean', description: 'take it from the user who holds it', field: 'confirm' },
+      user: { type: 'string', placeholder: 'USER_ID', description: 'the user to map it to', field: 'userId' },
+      queue: { type: 'string', placeholder: 'QUEUE_ID', description: "the queue to map it to instead (a mailbox for the queue's address)", field: 'queueId' },
+      confirm: { type: 'boolean', description: 'break the old mapping: take it from whoever holds it, and from the new owner its other mailbox', field: 'confirm' },
     },
     schema: MapRequest,
-    run: async ({ args: [id], opts }, ctx) => ({ output: await (await ctx.admin()).mapMailbox(id, { userId: opts.user!, confirm: opts.confirm ?? false }) }),
+    run: async ({ args: [id], opts }, ctx) => ({
+      output: await (await ctx.admin()).mapMailbox(id, { userId: opts.user, queueId: opts.queue, confirm: opts.confirm ?? false }),
+    }),
   }),
   simple('approve', "Approve the mailbox's email address"),
   command({

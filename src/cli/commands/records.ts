@@ -10,11 +10,13 @@ export interface RecordField {
   placeholder: string;
   description: string;
   required?: boolean;
+  /** Always has a value (a default when not given), so "" does not clear it. */
+  alwaysSet?: boolean;
 }
 
 /**
  * create, list, show, update and delete for one CRM record type: the same five commands for
- * contacts, leads and accounts. In `update`, an empty value ("") clears an optional field.
+ * contacts, leads, accounts and queues. In `update`, an empty value ("") clears an optional field.
  */
 export function recordCommands(r: {
   group: string;
@@ -25,6 +27,7 @@ export function recordCommands(r: {
 }): Command[] {
   const a = /^[aeiou]/.test(r.group) ? `an ${r.group}` : `a ${r.group}`;
   const id = { name: 'ID', description: `the ${r.group}`, uuid: true };
+  const clearable = (f: RecordField) => !f.required && !f.alwaysSet;
   const options = (forUpdate: boolean) =>
     Object.fromEntries(
       r.fields.map((f): [string, OptionSpec] => [
@@ -33,7 +36,7 @@ export function recordCommands(r: {
           type: 'string',
           placeholder: f.placeholder,
           field: f.field,
-          description: forUpdate && !f.required ? `${f.description} ("" clears it)` : f.description,
+          description: forUpdate && clearable(f) ? `${f.description} ("" clears it)` : f.description,
           required: !forUpdate && f.required,
         },
       ]),
@@ -42,7 +45,7 @@ export function recordCommands(r: {
     Object.fromEntries(
       r.fields
         .filter((f) => opts[f.flag] !== undefined)
-        .map((f) => [f.field, forUpdate && !f.required && opts[f.flag] === '' ? null : opts[f.flag]]),
+        .map((f) => [f.field, forUpdate && clearable(f) && opts[f.flag] === '' ? null : opts[f.flag]]),
     );
   const store = async (ctx: Parameters<Command['run']>[1]) => r.store(await ctx.crm());
   return [

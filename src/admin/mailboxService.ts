@@ -361,7 +361,7 @@ export class MailboxService {
       const { rows } = await this.pool.query(
         `INSERT INTO mailboxes (email_address, profile_id, owner_user_id, username, credentials, folders, incoming_enabled,
                                 email_approved, min_polling_interval_seconds, delete_after_processing, owner_queue_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
         [
           m.emailAddress,
           m.profileId,

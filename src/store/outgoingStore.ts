@@ -76,6 +76,8 @@ export interface OutgoingStore {
   releaseUnsent(emailIds: string[], nextAttemptAt: Date | null): Promise<void>;
   /** The credentials were refused: outgoing disabled, error recorded, alert raised. Incoming is untouched. */
   disableOutgoing(mailboxId: string, reason: string): Promise<void>;
+  /** The server could not be reached: the direction shows the failure, stays enabled, and is retried. */
+  recordOutgoingUnreachable(mailboxId: string, reason: string): Promise<void>;
   /** Something was sent: the direction works; its failure alert resolves. */
   recordOutgoingSuccess(mailboxId: string): Promise<void>;
   /** When the mailbox's next deferred email falls due; null when none waits. */

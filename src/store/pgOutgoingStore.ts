@@ -189,6 +189,13 @@ export class PgOutgoingStore implements OutgoingStore {
     });
   }
 
+  async recordOutgoingUnreachable(mailboxId: string, reason: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE mailboxes SET outgoing_status = 'failure', outgoing_tested_at = now(), outgoing_test_message = $2 WHERE id = $1`,
+      [mailboxId, `${reason}; the emails wait and sending is retried`],
+    );
+  }
+
   async recordOutgoingSuccess(mailboxId: string): Promise<void> {
     await inTransaction(this.pool, async (db) => {
       await db.query(

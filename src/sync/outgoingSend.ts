@@ -68,7 +68,7 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
     if (phase.stop === 'disabled') return { status: 'disabled' };
     const unreachable = phase.stop === 'unreachable' ? phase.message : copies.unreachable;
     if (unreachable !== null) {
-      if (totals.sent > 0) await deps.store.recordOutgoingSuccess(mailboxId);
+      await deps.store.recordOutgoingUnreachable(mailboxId, unreachable);
       return { status: 'unreachable', message: unreachable, sent: totals.sent };
     }
   }

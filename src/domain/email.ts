@@ -42,7 +42,7 @@ export interface EmailMessage {
 }
 
 export type PartyRole = 'from' | 'to' | 'cc' | 'bcc';
-export type CrmRecordType = 'user' | 'contact' | 'account' | 'lead';
+export type CrmRecordType = 'user' | 'queue' | 'contact' | 'account' | 'lead';
 
 export interface CrmRecordRef {
   type: CrmRecordType;

@@ -111,6 +111,11 @@ export class ImapMailSource implements MailSource {
     await Promise.race([this.closed, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
   }
 
+  async findSentFolder(): Promise<string | null> {
+    const folders = await this.client.list();
+    return folders.find((f) => f.specialUse === '\\Sent')?.path ?? null;
+  }
+
   async *pull(folder: string, cursor: SourceCursor | null, options: PullOptions): AsyncIterable<IncomingBatch> {
     const mailbox = await this.client.mailboxOpen(folder, { readOnly: true });
     const uidValidity = mailbox.uidValidity.toString();

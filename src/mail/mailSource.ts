@@ -35,6 +35,8 @@ export interface MailSource {
   connect(): Promise<void>;
   /** Batches, in folder order, of what arrived in `folder` since `cursor` (all of it when null). */
   pull(folder: string, cursor: SourceCursor | null, options: PullOptions): AsyncIterable<IncomingBatch>;
+  /** The folder the server marks as holding sent mail (IMAP SPECIAL-USE \Sent), or null. */
+  findSentFolder(): Promise<string | null>;
   close(): Promise<void>;
 }
 

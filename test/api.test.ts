@@ -134,8 +134,11 @@ describe('authentication', () => {
     expect((await call({ method: 'POST', url: `/mailboxes/${theirs.id}/test-and-enable`, token })).statusCode).toBe(403);
 
     expect(await ok({ method: 'GET', url: '/me', token })).toMatchObject({ role: 'user', userId: alice.id, user: { id: alice.id, fullName: 'Alice Owner' } });
-    expect(await ok({ method: 'GET', url: '/me/options', token })).toEqual({ trackingOption: 'all' });
-    expect(await ok({ method: 'PATCH', url: '/me/options', token, payload: { trackingOption: 'crm_records' } })).toEqual({ trackingOption: 'crm_records' });
+    expect(await ok({ method: 'GET', url: '/me/options', token })).toEqual({ trackingOption: 'all', createContactsForUnknownSenders: false });
+    expect(await ok({ method: 'PATCH', url: '/me/options', token, payload: { trackingOption: 'crm_records' } })).toEqual({
+      trackingOption: 'crm_records',
+      createContactsForUnknownSenders: false,
+    });
     expect((await ok({ method: 'GET', url: `/users/${alice.id}` })).trackingOption).toBe('crm_records');
 
     await bed.query(

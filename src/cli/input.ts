@@ -12,3 +12,6 @@ export const PASSWORD_STDIN = { type: 'boolean', description: 'read the password
 
 /** A comma-separated list: "INBOX, Work" -> ["INBOX", "Work"]. */
 export const list = (value: string | undefined) => value?.split(',').map((v) => v.trim());
+
+/** `yes`/`no` for a yes-or-no setting; anything else goes on unchanged, for the schema to refuse naming the flag. */
+export const yesNo = (value: string | undefined): unknown => (value === 'yes' ? true : value === 'no' ? false : value);

@@ -1,6 +1,6 @@
-import { MapRequest, NewMailbox } from '../../admin/schemas';
+import { MailboxPatch, MapRequest, NewMailbox } from '../../admin/schemas';
 import { CLI, command } from '../command';
-import { PASSWORD_STDIN, list, readPassword } from '../input';
+import { PASSWORD_STDIN, list, readPassword, yesNo } from '../input';
 import { watchProgress } from '../progress';
 
 const MAILBOX_ID = { name: 'MAILBOX_ID', description: 'the mailbox', uuid: true };
@@ -9,6 +9,13 @@ const MAILBOX_ID = { name: 'MAILBOX_ID', description: 'the mailbox', uuid: true 
 export const nextAfterPasswordChange = (mailboxId: string) =>
   `Run \`${CLI} mailbox test-and-enable ${mailboxId}\` to test the new password and re-enable sync ` +
   `(a wrong password disables the mailbox); an enabled mailbox uses it from its next sync.`;
+
+const TRACKING_FLAGS = {
+  token: { type: 'string', placeholder: 'organization|custom|off', description: "the organisation's tracking token, the mailbox's own prefix, or none", field: 'trackingTokenMode' },
+  'token-prefix': { type: 'string', placeholder: 'PREFIX', description: "the mailbox's own token prefix (with --token custom)", field: 'trackingTokenPrefix' },
+  'sent-folder': { type: 'string', placeholder: 'FOLDER', description: 'the folder sent mail is kept in (default: the one the server marks \\Sent, else "Sent")', field: 'sentFolder' },
+  'track-sent': { type: 'string', placeholder: 'yes|no', description: 'sync the Sent folder too: mail sent from another client is stored as sent', field: 'trackSentFolder' },
+} as const;
 
 const simple = (action: 'approve' | 'enable', summary: string) =>
   command({
@@ -37,6 +44,7 @@ export const mailboxCommands = [
       approve: { type: 'boolean', description: 'approve its email address at once', field: 'emailApproved', default: 'not approved' },
       disabled: { type: 'boolean', description: 'create it with incoming sync off', field: 'incomingEnabled', default: 'enabled' },
       'min-poll-seconds': { type: 'string', placeholder: 'SECONDS', description: "shortest interval between two syncs (default: the profile's)", field: 'minPollingIntervalSeconds' },
+      ...TRACKING_FLAGS,
       'password-stdin': PASSWORD_STDIN,
     },
     run: async ({ opts: o }, ctx) => ({
@@ -50,6 +58,25 @@ export const mailboxCommands = [
         incomingEnabled: !o.disabled,
         emailApproved: o.approve ?? false,
         minPollingIntervalSeconds: o['min-poll-seconds'],
+        trackingTokenMode: o.token as never,
+        trackingTokenPrefix: o['token-prefix'],
+        sentFolder: o['sent-folder'],
+        trackSentFolder: yesNo(o['track-sent']) as never,
+      }),
+    }),
+  }),
+  command({
+    path: ['mailbox', 'tracking'],
+    summary: "Change the mailbox's tracking token and Sent-folder tracking (what is not given stays)",
+    args: [MAILBOX_ID],
+    schema: MailboxPatch,
+    options: TRACKING_FLAGS,
+    run: async ({ args: [id], opts: o }, ctx) => ({
+      output: await (await ctx.admin()).updateMailbox(id, {
+        trackingTokenMode: o.token as never,
+        trackingTokenPrefix: o['token-prefix'],
+        sentFolder: o['sent-folder'],
+        trackSentFolder: yesNo(o['track-sent']) as never,
       }),
     }),
   }),

@@ -223,7 +223,12 @@ describe('correlation', () => {
     // One owner's counter wrapped: CRM:0001000 named a contract with Carol a year ago and names a renewal with Dave now.
     const contract = await crmEmail({ subject: 'Contract CRM:0001000', token: 'CRM:0001000', to: ['carol@customer.test'], regarding: records.account, sentDaysAgo: 400 });
     const renewal = await crmEmail({ subject: 'Renewal CRM:0001000', token: 'CRM:0001000', to: ['dave@other.test'], regarding: records.otherAccount, sentDaysAgo: 2 });
+    // A mailbox with its own prefix: its tokens are found too.
+    await bed.admin.updateMailbox(box.mailboxId, { trackingTokenMode: 'custom', trackingTokenPrefix: 'ACME' });
+    expect((await bed.admin.getMailbox(box.mailboxId)).trackingToken).toEqual({ mode: 'custom', prefix: 'ACME' });
+    const order = await crmEmail({ subject: 'Order ACME:0002001', token: 'ACME:0002001', to: ['lee@prospect.test'], sentDaysAgo: 3 });
     await deliver(box, [
+      { from: SENDERS.lead, subject: 'RE: Order ACME:0002001' },
       // Late answers whose clients dropped In-Reply-To; a recipient's client may change the token's case.
       { from: SENDERS.contact, subject: 're: contract crm:0001000' },
       { from: 'Dave <dave@other.test>', subject: 'RE: Renewal CRM:0001000' },
@@ -232,7 +237,8 @@ describe('correlation', () => {
     ]);
     await sync(box.mailboxId);
     const stored = await activitiesOf(box);
-    expect([...stored.keys()].sort()).toEqual(['RE: Renewal CRM:0001000', 're: contract crm:0001000']);
+    expect([...stored.keys()].sort()).toEqual(['RE: Order ACME:0002001', 'RE: Renewal CRM:0001000', 're: contract crm:0001000']);
+    expect(stored.get('RE: Order ACME:0002001')).toMatchObject({ conversation_id: order, correlation_method: 'tracking_token', tracking_token: 'ACME:0002001' });
     expect(stored.get('re: contract crm:0001000')).toMatchObject({
       conversation_id: contract,
       correlated_activity_id: contract,

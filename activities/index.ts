@@ -17,6 +17,11 @@ import {
   type TestAndEnableResult,
 } from '../src/store/syncStore';
 import { runIncomingSync, type SyncProgress } from '../src/sync/incomingSync';
+import { runOutgoingSend, type OutgoingSendResult } from '../src/sync/outgoingSend';
+import type { OutgoingStore } from '../src/store/outgoingStore';
+import type { SendRetrySettings } from '../src/policy/outgoingSend';
+import { SmtpTransport } from '../src/mail/smtp/smtpTransport';
+import { ImapSentFolder } from '../src/mail/imapSentFolder';
 import { mailboxWorkflowId, taskQueues } from '../src/temporal/names';
 import type { ConnectionSlots } from '../src/worker/connectionSlots';
 import { syncNowSignal } from '../workflows/mailboxSync';
@@ -28,18 +33,24 @@ export interface ActivityConfig {
   cyclesPerRun: number;
   heartbeatTimeoutMs: number;
   intervals: Omit<SyncIntervals, 'minMs'>;
+  send: { batchSize: number; retry: SendRetrySettings; sweepMs: number };
 }
 
 /** The mailbox as the workflow plans with it: where its mail server's activities run, and its intervals. */
 export interface CyclePlan extends MailboxPlan {
   mailServerTaskQueue: string;
   asyncWorkTaskQueue: string;
+  sendTaskQueue: string;
+  /** How often the mailbox looks for queued emails it was not told about. */
+  sendSweepMs: number;
   intervals: SyncIntervals;
   cyclesPerRun: number;
   heartbeatTimeoutMs: number;
 }
 
 export type { TestAndEnableResult };
+
+export type SendOutgoingOutcome = OutgoingSendResult;
 
 export type SyncIncomingOutcome =
   | { status: 'disabled' }
@@ -75,6 +86,8 @@ export function createMailboxActivities(store: SyncStore, config: ActivityConfig
         ...plan,
         mailServerTaskQueue: queues.mailServer(plan.profileId),
         asyncWorkTaskQueue: queues.asyncWork,
+        sendTaskQueue: queues.send,
+        sendSweepMs: config.send.sweepMs,
         intervals: { ...config.intervals, minMs: plan.minPollingIntervalMs },
         cyclesPerRun: config.cyclesPerRun,
         heartbeatTimeoutMs: config.heartbeatTimeoutMs,
@@ -190,6 +203,36 @@ export function createMailServerActivities(
   };
 }
 
+/** Sending email, on its own queue and concurrency; its connections take the server's slots like any other. */
+export function createSendActivities(store: OutgoingStore, slots: ConnectionSlots, config: Pick<ActivityConfig, 'send'>) {
+  const db = markingDatabaseErrors(store);
+  return {
+    async sendOutgoing(mailboxId: string): Promise<SendOutgoingOutcome> {
+      const ctx = Context.current();
+      try {
+        return await runOutgoingSend(mailboxId, {
+          store: db,
+          openTransport: (endpoint) => SmtpTransport.open(endpoint),
+          openSentFolder: (target) => ImapSentFolder.open(target.endpoint, target.folder),
+          withConnectionSlot: slotFor(slots),
+          batchSize: config.send.batchSize,
+          retry: config.send.retry,
+          onProgress: () => ctx.heartbeat(),
+        });
+      } catch (err) {
+        if (isDatabaseUnavailable(err)) {
+          log.warn('Sending waits for the database', { mailboxId, reason: describeDatabaseError(err) });
+          throw retryWhenDatabaseDown(err);
+        }
+        // The Sent folder or the server failed outside a send: the emails wait for the next run.
+        const classified = classifyMailError(err);
+        log.warn('Sending failed', { mailboxId, errorClass: classified.errorClass, reason: classified.message });
+        return { status: 'unreachable', message: classified.message, sent: 0 };
+      }
+    },
+  };
+}
+
 /** Other asynchronous work, on its own queue: a flood of it never holds up sync. */
 export function createAsyncWorkActivities(store: SyncStore, slots: ConnectionSlots) {
   const db = markingDatabaseErrors(store);
@@ -223,3 +266,4 @@ async function testDirections(context: MailboxSyncContext): Promise<Connectivity
 export type MailboxActivities = ReturnType<typeof createMailboxActivities>;
 export type MailServerActivities = ReturnType<typeof createMailServerActivities>;
 export type AsyncWorkActivities = ReturnType<typeof createAsyncWorkActivities>;
+export type SendActivities = ReturnType<typeof createSendActivities>;

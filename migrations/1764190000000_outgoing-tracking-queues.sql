@@ -83,9 +83,7 @@ ALTER TABLE mailboxes
   ADD COLUMN sent_folder text,
   ADD COLUMN track_sent_folder boolean NOT NULL DEFAULT false,
   -- Queue and forward mailboxes: a message is deleted from the server once its commit is in.
-  ADD COLUMN delete_after_processing boolean NOT NULL DEFAULT false,
-  ADD COLUMN outgoing_last_error text,
-  ADD COLUMN outgoing_last_error_at timestamptz;
+  ADD COLUMN delete_after_processing boolean NOT NULL DEFAULT false;
 
 -- A copy of each email sent from the CRM goes to the mailbox's Sent folder.
 ALTER TABLE email_server_profiles ADD COLUMN save_sent_copy boolean NOT NULL DEFAULT true;
@@ -161,8 +159,7 @@ ALTER TABLE email_activities
 ALTER TABLE email_server_profiles DROP COLUMN save_sent_copy;
 ALTER TABLE mailboxes
   DROP COLUMN tracking_token_mode, DROP COLUMN tracking_token_prefix, DROP COLUMN sent_folder,
-  DROP COLUMN track_sent_folder, DROP COLUMN delete_after_processing, DROP COLUMN outgoing_last_error,
-  DROP COLUMN outgoing_last_error_at;
+  DROP COLUMN track_sent_folder, DROP COLUMN delete_after_processing;
 ALTER TABLE organization_settings
   DROP COLUMN default_tracking_option, DROP COLUMN tracking_token_enabled, DROP COLUMN tracking_token_prefix,
   DROP COLUMN tracking_token_base_number, DROP COLUMN tracking_token_user_digits, DROP COLUMN tracking_token_counter_digits,

@@ -31,6 +31,14 @@ const EnvSchema = z.object({
   WORKFLOW_TASK_CONCURRENCY: z.coerce.number().int().min(2).default(40),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(0).default(1000),
   ASYNC_WORK_CONCURRENCY: z.coerce.number().int().min(1).default(10),
+  // Mailboxes a worker process sends for at once (each also needs one of its server's connection slots).
+  SEND_CONCURRENCY: z.coerce.number().int().min(1).default(20),
+  SEND_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(50),
+  // A deferred (4xx) email waits this long before its second attempt, doubling up to the maximum.
+  SEND_RETRY_FIRST_SECONDS: seconds(60),
+  SEND_RETRY_MAX_SECONDS: seconds(60 * 60),
+  // How often a mailbox looks for queued emails without being told (a missed notification).
+  SEND_SWEEP_SECONDS: seconds(5 * 60),
   ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: seconds(60),
   PROFILE_REFRESH_SECONDS: seconds(30),
   // Threads a worker process parses messages on; by default the cores its own thread leaves free.
@@ -62,6 +70,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       cycleBudget: { maxItems: e.SYNC_CYCLE_MAX_ITEMS, maxMs: e.SYNC_CYCLE_MAX_SECONDS },
       heartbeatTimeoutMs: e.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
     },
+    send: {
+      batchSize: e.SEND_BATCH_SIZE,
+      retry: { firstRetryMs: e.SEND_RETRY_FIRST_SECONDS, maxRetryMs: e.SEND_RETRY_MAX_SECONDS },
+      sweepMs: e.SEND_SWEEP_SECONDS,
+    },
     profileRefreshMs: e.PROFILE_REFRESH_SECONDS,
     // The cores left over by the worker's own thread, at least one.
     parseThreads: e.PARSE_THREADS ?? Math.max(1, availableParallelism() - 1),
@@ -69,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       workflowTaskConcurrency: e.WORKFLOW_TASK_CONCURRENCY,
       workflowCacheSize: e.WORKFLOW_CACHE_SIZE,
       asyncWorkConcurrency: e.ASYNC_WORK_CONCURRENCY,
+      sendConcurrency: e.SEND_CONCURRENCY,
     },
   };
 }

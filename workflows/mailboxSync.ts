@@ -8,6 +8,7 @@ import {
   defineQuery,
   defineSignal,
   defineUpdate,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -21,9 +22,12 @@ import type {
   CyclePlan,
   MailboxActivities,
   MailServerActivities,
+  SendActivities,
+  SendOutgoingOutcome,
   SyncIncomingOutcome,
   TestAndEnableResult,
 } from '../activities';
+import { nextSendWaitMs, type SendRunOutcome } from '../src/policy/outgoingSend';
 import { applyServerLoad } from '../src/policy/serverLoad';
 import { INITIAL_ACTIVITY, lostAttemptDelay, nextSyncDelay, recordCycle, type CycleOutcome, type SyncActivity } from '../src/policy/syncDelay';
 import {
@@ -43,6 +47,8 @@ export interface MailboxSyncInput {
   syncRequested?: boolean;
   /** Attempts in a row at the sync activity that did not complete. Carried across continue-as-new. */
   lostAttempts?: number;
+  /** Emails may be waiting: send before anything else. Absent on a first start, which sends too. */
+  sendRequested?: boolean;
 }
 
 export interface MailboxStatus {
@@ -90,6 +96,16 @@ function mailServer(plan: CyclePlan) {
   });
 }
 
+/** Sending, on its own task queue: a lost attempt is retried by the workflow, without limit, like sync's. */
+function sender(plan: CyclePlan) {
+  return proxyActivities<SendActivities>({
+    taskQueue: plan.sendTaskQueue,
+    startToCloseTimeout: '6 hours',
+    heartbeatTimeout: plan.heartbeatTimeoutMs,
+    retry: { maximumAttempts: 1 },
+  });
+}
+
 function connectivityTests(plan: CyclePlan) {
   return proxyActivities<AsyncWorkActivities>({
     taskQueue: plan.asyncWorkTaskQueue,
@@ -106,6 +122,13 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
   let syncRequested = input.syncRequested ?? false;
   let lostAttempts = input.lostAttempts ?? 0;
   let changed = false;
+  let sendRequested = input.sendRequested ?? true;
+  // The mailbox changed (re-enabled, tested): a parked sending loop looks again.
+  let outgoingChanged = false;
+  let sending = false;
+  let outgoingStopping = false;
+  let outgoingRuns = 0;
+  let latestPlan: CyclePlan | null = null;
   let runMappingVersion: number | undefined;
   let lastError: string | null = null;
   const status: MailboxStatus = {
@@ -124,6 +147,10 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
   });
   setHandler(mailboxChangedSignal, () => {
     changed = true;
+    outgoingChanged = true;
+  });
+  setHandler(outgoingPendingSignal, () => {
+    sendRequested = true;
   });
   setHandler(disableUpdate, async () => {
     changed = true;
@@ -136,6 +163,7 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     const results = await connectivityTests(plan).testConnectivity(mailboxId);
     const outcome = await bookkeeping.recordTestResults(mailboxId, results);
     changed = true;
+    outgoingChanged = true;
     return outcome;
   });
   setHandler(statusQuery, () => ({ ...status, activity }));
@@ -169,27 +197,79 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     for (const [key, value] of updates) published.set(key.name, value);
   };
 
-  /** Waits for the next cycle (or a signal), then continues as new if this run is long enough. */
-  const waitForNextCycle = async (plan: CyclePlan, delayMs: number) => {
-    await condition(() => syncRequested || changed, delayMs);
-    if (status.cyclesThisRun >= plan.cyclesPerRun || workflowInfo().continueAsNewSuggested) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof mailboxSyncWorkflow>({ mailboxId, activity, syncRequested: syncRequested || changed, lostAttempts });
+  /** Sends what the mailbox's owner queued, whenever told to and at the sweep interval, until the run ends. */
+  const outgoingLoop = async () => {
+    await condition(() => latestPlan !== null);
+    let failuresInRow = 0;
+    let lostInRow = 0;
+    for (;;) {
+      if (outgoingStopping) return;
+      const plan = latestPlan!;
+      sendRequested = false;
+      outgoingChanged = false;
+      sending = true;
+      const outcome = await sendOnce(plan, mailboxId);
+      sending = false;
+      outgoingRuns++;
+      let ran: SendRunOutcome;
+      if (outcome.status === 'lost') ran = { kind: 'lost', lostInRow: ++lostInRow };
+      else if (outcome.status === 'unreachable') ran = { kind: 'unreachable', failuresInRow: ++failuresInRow };
+      else if (outcome.status === 'disabled') ran = { kind: 'disabled' };
+      else ran = { kind: 'done', nextDueAt: outcome.nextDueAt };
+      if (outcome.status !== 'lost') lostInRow = 0;
+      if (outcome.status !== 'unreachable') failuresInRow = 0;
+      const waitMs = nextSendWaitMs(ran, Date.now(), {
+        ...plan.intervals,
+        sweepMs: plan.sendSweepMs,
+        lostDelayMs: (n) => lostAttemptDelay(n, plan.intervals),
+      });
+      if (waitMs === null) await condition(() => sendRequested || outgoingChanged || outgoingStopping);
+      else await condition(() => sendRequested || outgoingChanged || outgoingStopping, waitMs);
     }
   };
+
+  /** Ends this run: waits for a send in progress, then lets the handlers finish. */
+  const quiesce = async () => {
+    outgoingStopping = true;
+    await condition(() => !sending);
+    await condition(allHandlersFinished);
+  };
+
+  const runIsLong = (plan: CyclePlan) => status.cyclesThisRun + outgoingRuns >= plan.cyclesPerRun || workflowInfo().continueAsNewSuggested;
+
+  const continueWithState = async () => {
+    await quiesce();
+    await continueAsNew<typeof mailboxSyncWorkflow>({
+      mailboxId,
+      activity,
+      syncRequested: syncRequested || changed,
+      lostAttempts,
+      sendRequested: true,
+    });
+  };
+
+  /** Waits for the next cycle (or a signal), then continues as new if this run is long enough. */
+  const waitForNextCycle = async (plan: CyclePlan, delayMs: number) => {
+    await condition(() => syncRequested || changed || runIsLong(plan), delayMs);
+    if (runIsLong(plan)) await continueWithState();
+  };
+
+  // Runs started before sending existed replay without the sending loop.
+  if (patched('outgoing-send')) void outgoingLoop();
 
   for (;;) {
     changed = false;
     const plan = await bookkeeping.describeMailbox(mailboxId);
     if (!plan) {
-      await condition(allHandlersFinished);
+      await quiesce();
       return; // The mailbox was deleted: nothing left to sync.
     }
+    latestPlan = plan;
     runMappingVersion ??= plan.mappingVersion;
     if (plan.mappingVersion !== runMappingVersion) {
       // Remapped: this run's sync ends here and a fresh one starts for the new owner.
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof mailboxSyncWorkflow>({ mailboxId, syncRequested: true });
+      await quiesce();
+      await continueAsNew<typeof mailboxSyncWorkflow>({ mailboxId, syncRequested: true, sendRequested: true });
     }
     // The mailbox row is the one source of its error figures (an admin's enable or test resets them).
     activity = { ...activity, consecutiveErrors: plan.consecutiveErrors };
@@ -198,9 +278,10 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     if (!plan.incomingEnabled || plan.awaitingApproval) {
       status.retrying = null;
       publish(plan, plan.lastSyncFailed && !plan.incomingEnabled ? 'error' : 'disabled', null);
-      // Parked: no timer, no activity, until the mailbox changes. A change that came earlier
-      // only costs one more look at the database.
-      await condition(() => changed);
+      // Parked: no timer, no sync, until the mailbox changes (sending goes on). A change that came
+      // earlier only costs one more look at the database.
+      await condition(() => changed || runIsLong(plan));
+      if (!changed) await continueWithState();
       activity = INITIAL_ACTIVITY;
       lostAttempts = 0;
       status.lastOutcome = null;
@@ -262,6 +343,16 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
 
     publish(plan, 'idle', nextSyncAt);
     await waitForNextCycle(plan, delayMs);
+  }
+}
+
+/** The send activity's outcome, or `lost` when the attempt did not complete. */
+async function sendOnce(plan: CyclePlan, mailboxId: string): Promise<SendOutgoingOutcome | { status: 'lost'; reason: string }> {
+  try {
+    return await sender(plan).sendOutgoing(mailboxId);
+  } catch (err) {
+    if (!(err instanceof ActivityFailure) || CancellationScope.current().consideredCancelled) throw err;
+    return { status: 'lost', reason: err.cause?.message ?? err.message };
   }
 }
 

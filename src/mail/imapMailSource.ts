@@ -70,6 +70,11 @@ export function imapClientOptions(endpoint: MailServerEndpoint): ImapFlowOptions
   };
 }
 
+/** The folder the server marks \Sent (RFC 6154 SPECIAL-USE), or null. */
+export async function specialUseSentFolder(client: ImapFlow): Promise<string | null> {
+  return (await client.list()).find((f) => f.specialUse === '\\Sent')?.path ?? null;
+}
+
 /** `1,2,3,7,9,10` -> `1:3,7,9:10`: keeps FETCH commands short. */
 export function toUidSet(sortedUids: number[]): string {
   const parts: string[] = [];
@@ -112,8 +117,7 @@ export class ImapMailSource implements MailSource {
   }
 
   async findSentFolder(): Promise<string | null> {
-    const folders = await this.client.list();
-    return folders.find((f) => f.specialUse === '\\Sent')?.path ?? null;
+    return specialUseSentFolder(this.client);
   }
 
   async *pull(folder: string, cursor: SourceCursor | null, options: PullOptions): AsyncIterable<IncomingBatch> {

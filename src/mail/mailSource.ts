@@ -29,6 +29,9 @@ export interface PullOptions {
   maxMessageBytes: number;
 }
 
+/** The Sent folder of a mailbox that names none and whose server marks none. */
+export const DEFAULT_SENT_FOLDER = 'Sent';
+
 /** Incoming mail of one mailbox, whatever protocol serves it. */
 export interface MailSource {
   /** Opens the connection and authenticates; rejects with the server's error. */

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { CrmRecordRef, CrmRecordType } from '../domain/email';
-import type { SourceCursor } from '../mail/mailSource';
+import type { MailServerEndpoint, SourceCursor } from '../mail/mailSource';
 import {
   decideMailboxFailure,
   enabledAfterTest,
@@ -34,6 +34,48 @@ const RESOLUTION_ORDER: CrmRecordType[] = ['user', 'queue', 'contact', 'lead', '
 // Seed of the advisory-lock keys taken per Message-ID while storing (single-key locks: the
 // connection slots' two-key locks are another key space).
 const MESSAGE_ID_LOCK_SEED = 9;
+
+/** The columns `mailboxEndpoints` reads, as the mailbox and profile rows name them. */
+export const ENDPOINT_COLUMNS = `m.email_address, m.username, m.credentials, p.server_type, p.incoming_host, p.incoming_port, p.incoming_security,
+  p.outgoing_host, p.outgoing_port, p.outgoing_security, p.connection_timeout_seconds`;
+
+interface EndpointRow {
+  email_address: string;
+  username: string | null;
+  credentials: string | null;
+  server_type: string;
+  incoming_host: string;
+  incoming_port: number | null;
+  incoming_security: MailServerEndpoint['security'];
+  outgoing_host: string | null;
+  outgoing_port: number | null;
+  outgoing_security: MailServerEndpoint['security'];
+  connection_timeout_seconds: number;
+}
+
+/** A mailbox's incoming and outgoing servers, credentials decrypted (the same for both directions). */
+export function mailboxEndpoints(
+  r: EndpointRow,
+  secrets: SecretBox,
+): { incoming: MailServerEndpoint; outgoing: MailServerEndpoint | null } {
+  const username = r.username ?? r.email_address;
+  const password = r.credentials ? secrets.decrypt(r.credentials) : '';
+  const connectionTimeoutMs = r.connection_timeout_seconds * 1000;
+  return {
+    incoming: {
+      host: r.incoming_host,
+      // A profile stored before ports were defaulted may have none.
+      port: r.incoming_port ?? defaultPort(r.server_type === 'pop3' ? 'pop3' : 'imap', r.incoming_security),
+      security: r.incoming_security,
+      username,
+      password,
+      connectionTimeoutMs,
+    },
+    outgoing: r.outgoing_host
+      ? { host: r.outgoing_host, port: r.outgoing_port ?? defaultPort('smtp', r.outgoing_security), security: r.outgoing_security, username, password, connectionTimeoutMs }
+      : null,
+  };
+}
 
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
@@ -113,16 +155,14 @@ export class PgSyncStore implements SyncStore {
 
   async loadSyncContext(mailboxId: string): Promise<MailboxSyncContext | null> {
     const { rows } = await this.pool.query(
-      `SELECT m.id, m.email_address, m.owner_user_id, m.mapping_version, m.username, m.credentials, m.folders, m.incoming_enabled,
-              m.profile_id, p.max_concurrent_connections,
-              p.outgoing_host, p.outgoing_port, p.outgoing_security,
+      `SELECT m.id, m.owner_user_id, m.mapping_version, m.folders, m.incoming_enabled,
+              m.profile_id, p.max_concurrent_connections, ${ENDPOINT_COLUMNS},
               coalesce(u.tracking_option, q.tracking_option, 'all') AS tracking_option,
               coalesce(u.create_contacts_for_unknown_senders, false) AS create_contacts_for_unknown_senders,
               m.track_sent_folder, m.sent_folder, o.smart_matching, o.correlate_forwards,
               ARRAY(SELECT lower(d) FROM unnest(o.own_domains) d) AS own_domains,
               ARRAY(SELECT o.tracking_token_prefix
                     UNION SELECT x.tracking_token_prefix FROM mailboxes x WHERE x.tracking_token_mode = 'custom') AS token_prefixes,
-              p.server_type, p.incoming_host, p.incoming_port, p.incoming_security, p.connection_timeout_seconds,
               p.process_email_from, p.max_message_bytes,
               coalesce((SELECT jsonb_object_agg(c.folder, c.cursor) FROM folder_cursors c WHERE c.mailbox_id = m.id), '{}') AS cursors
          FROM mailboxes m
@@ -135,9 +175,7 @@ export class PgSyncStore implements SyncStore {
     );
     const r = rows[0];
     if (!r) return null;
-    const username = r.username ?? r.email_address;
-    const password = r.credentials ? this.secrets.decrypt(r.credentials) : '';
-    const connectionTimeoutMs = r.connection_timeout_seconds * 1000;
+    const { incoming, outgoing } = mailboxEndpoints(r, this.secrets);
     return {
       mailboxId: r.id,
       emailAddress: r.email_address,
@@ -158,18 +196,8 @@ export class PgSyncStore implements SyncStore {
       sentFolder: r.sent_folder,
       incomingEnabled: r.incoming_enabled,
       serverType: r.server_type,
-      endpoint: {
-        host: r.incoming_host,
-        // A profile stored before ports were defaulted may have none.
-        port: r.incoming_port ?? defaultPort(r.server_type === 'pop3' ? 'pop3' : 'imap', r.incoming_security),
-        security: r.incoming_security,
-        username,
-        password,
-        connectionTimeoutMs,
-      },
-      outgoing: r.outgoing_host
-        ? { host: r.outgoing_host, port: r.outgoing_port ?? defaultPort('smtp', r.outgoing_security), security: r.outgoing_security, username, password, connectionTimeoutMs }
-        : null,
+      endpoint: incoming,
+      outgoing,
       processEmailFrom: r.process_email_from,
       maxMessageBytes: r.max_message_bytes,
       cursors: new Map(Object.entries(r.cursors as Record<string, SourceCursor>)),
@@ -582,6 +610,7 @@ export class PgSyncStore implements SyncStore {
           incomingPassed,
         ],
       );
+      if (results.outgoing.status === 'success') await resolveAlerts(db, { mailboxId, conditionKey: 'outgoing_failure' });
       if (!r.approved) {
         const { rows: m } = await db.query(`SELECT email_address, profile_id FROM mailboxes WHERE id = $1`, [mailboxId]);
         await raiseAlert(db, {
@@ -600,9 +629,9 @@ export class PgSyncStore implements SyncStore {
   }
 }
 
-interface NewAlert {
+export interface NewAlert {
   /** What the alert is about: while an alert with this key and subject is open, a repeat only bumps it. */
-  conditionKey: 'mailbox_failure' | 'server_unreachable' | 'profile_failing' | 'awaiting_approval';
+  conditionKey: 'mailbox_failure' | 'server_unreachable' | 'profile_failing' | 'awaiting_approval' | 'outgoing_failure';
   level: 'error' | 'warning' | 'information';
   scope: 'mailbox' | 'server_profile';
   audiences: AlertAudience[];
@@ -614,7 +643,7 @@ interface NewAlert {
 }
 
 /** Raises the alert, or bumps the open one for the same condition and subject (an error outranks a warning). */
-async function raiseAlert(db: PoolClient, a: NewAlert): Promise<void> {
+export async function raiseAlert(db: PoolClient, a: NewAlert): Promise<void> {
   await db.query(
     `INSERT INTO alerts (condition_key, level, scope, audiences, mailbox_id, profile_id, user_id, message)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -627,10 +656,22 @@ async function raiseAlert(db: PoolClient, a: NewAlert): Promise<void> {
   );
 }
 
-/** Resolves the open alerts of a mailbox (all its conditions) or of a profile's condition: kept, with resolved_at. */
-async function resolveAlerts(db: PoolClient, of: { mailboxId: string } | { profileId: string; conditionKey: NewAlert['conditionKey'] }): Promise<void> {
+/**
+ * Resolves open alerts: a mailbox's incoming conditions (all but outgoing_failure, which only
+ * outgoing's own success or test resolves), one condition of a mailbox, or one of a profile.
+ * Kept, with resolved_at.
+ */
+export async function resolveAlerts(
+  db: PoolClient,
+  of: { mailboxId: string; conditionKey?: NewAlert['conditionKey'] } | { profileId: string; conditionKey: NewAlert['conditionKey'] },
+): Promise<void> {
   if ('mailboxId' in of) {
-    await db.query(`UPDATE alerts SET resolved_at = now() WHERE mailbox_id = $1 AND condition_key IS NOT NULL AND resolved_at IS NULL`, [of.mailboxId]);
+    await db.query(
+      `UPDATE alerts SET resolved_at = now()
+        WHERE mailbox_id = $1 AND resolved_at IS NULL
+          AND CASE WHEN $2::text IS NULL THEN condition_key IS NOT NULL AND condition_key <> 'outgoing_failure' ELSE condition_key = $2 END`,
+      [of.mailboxId, of.conditionKey ?? null],
+    );
   } else {
     await db.query(
       `UPDATE alerts SET resolved_at = now() WHERE mailbox_id IS NULL AND profile_id = $1 AND condition_key = $2 AND resolved_at IS NULL`,

@@ -1,5 +1,5 @@
 import type { CrmRecordRef, CrmRecordType, EmailMessage } from '../domain/email';
-import type { IncomingBatch, IncomingItem, MailSource } from '../mail/mailSource';
+import { DEFAULT_SENT_FOLDER, type IncomingBatch, type IncomingItem, type MailSource } from '../mail/mailSource';
 import type { ParseOutcome } from '../mail/parseWorker';
 import { findTrackingTokens, normaliseSubject } from '../policy/trackingToken';
 import type { EmailTrackingFacts, IncomingEmail, ItemError, MailboxSyncContext, StoredParty, SyncStore } from '../store/syncStore';
@@ -108,7 +108,7 @@ async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps)
 /** The mailbox's folders, and its Sent folder when it is tracked too. */
 async function foldersToSync(context: MailboxSyncContext, source: MailSource): Promise<string[]> {
   if (!context.trackSentFolder) return context.folders;
-  const sent = context.sentFolder ?? (await source.findSentFolder()) ?? 'Sent';
+  const sent = context.sentFolder ?? (await source.findSentFolder()) ?? DEFAULT_SENT_FOLDER;
   return context.folders.includes(sent) ? context.folders : [...context.folders, sent];
 }
 

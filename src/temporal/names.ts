@@ -12,5 +12,7 @@ export function taskQueues(prefix: string) {
     mailServer: (profileId: string) => `${prefix}.mail-server.${profileId}`,
     /** Other asynchronous work (Test & Enable, migration, maintenance), apart so a flood of it never delays sync. */
     asyncWork: `${prefix}.async`,
+    /** Sending email, apart so a backlog of it never delays sync (its connections still take the server's slots). */
+    send: `${prefix}.send`,
   };
 }

@@ -1,25 +1,38 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
+import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { createAsyncWorkActivities, createMailboxActivities, createMailServerActivities, type ActivityConfig } from '../../activities';
+import {
+  createAsyncWorkActivities,
+  createMailboxActivities,
+  createMailServerActivities,
+  createSendActivities,
+  type ActivityConfig,
+} from '../../activities';
 import type { AppConfig } from '../config';
 import type { Logger } from '../logger';
 import type { SyncStore } from '../store/syncStore';
 import { taskQueues } from '../temporal/names';
 import { SecretBox } from '../secrets/secretBox';
 import { PgSyncStore } from '../store/pgSyncStore';
+import { PgOutgoingStore } from '../store/pgOutgoingStore';
+import type { OutgoingStore } from '../store/outgoingStore';
 import { createDataConverter } from '../temporal/dataConverter';
 import { markDatabaseError } from '../db/availability';
 import { describeDatabaseError, isDatabaseUnavailable } from '../policy/databaseAvailability';
 import { ConnectionSlots } from './connectionSlots';
 import { ParsePool } from '../mail/parsePool';
+import { PendingSendListener } from './pendingSendListener';
 
 export interface WorkerSetOptions {
   connection: NativeConnection;
   namespace: string;
   pool: Pool;
   store: SyncStore;
+  outgoingStore: OutgoingStore;
   slots: ConnectionSlots;
+  /** Signals mailboxes whose owners' emails are queued in the database; stopped at shutdown. */
+  pendingSendListener: PendingSendListener;
   /** Parses for every mail server worker of the process; closed at shutdown. */
   parsePool: ParsePool;
   activityConfig: ActivityConfig;
@@ -47,6 +60,7 @@ export class WorkerSet {
   private readonly profileWorkers = new Map<string, ProfileWorker>();
   private workflowWorker?: { worker: Worker; running: Promise<void> };
   private asyncWorker?: { worker: Worker; running: Promise<void> };
+  private sendWorker?: { worker: Worker; running: Promise<void> };
   private refreshTimer?: NodeJS.Timeout;
   private refreshing: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -75,6 +89,16 @@ export class WorkerSet {
       dataConverter: this.opts.dataConverter,
     });
     this.asyncWorker = { worker: asyncWorker, running: this.watch(asyncWorker, queues.asyncWork) };
+    const sendWorker = await Worker.create({
+      connection: this.opts.connection,
+      namespace: this.opts.namespace,
+      taskQueue: queues.send,
+      activities: createSendActivities(this.opts.outgoingStore, this.opts.slots, this.opts.activityConfig),
+      maxConcurrentActivityTaskExecutions: this.opts.queues.sendConcurrency,
+      dataConverter: this.opts.dataConverter,
+    });
+    this.sendWorker = { worker: sendWorker, running: this.watch(sendWorker, queues.send) };
+    await this.opts.pendingSendListener.start();
     await this.refreshProfiles();
     this.refreshTimer = setInterval(() => {
       this.refreshing = this.refreshing
@@ -143,9 +167,10 @@ export class WorkerSet {
   async shutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.refreshTimer);
+    await this.opts.pendingSendListener.stop();
     await this.refreshing;
     await Promise.all([...this.profileWorkers.keys()].map((id) => this.stopProfileWorker(id)));
-    for (const w of [this.asyncWorker, this.workflowWorker]) {
+    for (const w of [this.sendWorker, this.asyncWorker, this.workflowWorker]) {
       if (!w) continue;
       w.worker.shutdown();
       await w.running;
@@ -168,6 +193,7 @@ export function activityConfigFrom(config: AppConfig): ActivityConfig {
       errorBaseMs: config.sync.errorBaseMs,
       errorMaxMs: config.sync.errorMaxMs,
     },
+    send: config.send,
   };
 }
 
@@ -230,11 +256,19 @@ export function workerSetFor(
   deps: { connection: NativeConnection; pool: Pool; keySpec: string; log: Logger; workflowBundlePath?: string },
 ): WorkerSet {
   const bundlePath = deps.workflowBundlePath ?? process.env.WORKFLOW_BUNDLE_PATH;
+  const secrets = new SecretBox(deps.keySpec);
+  const dataConverter = createDataConverter(deps.keySpec);
+  const temporal = new Client({
+    connection: Connection.lazy({ address: config.temporal.address }),
+    namespace: config.temporal.namespace,
+    dataConverter,
+  });
   return new WorkerSet({
     connection: deps.connection,
     namespace: config.temporal.namespace,
     pool: deps.pool,
-    store: new PgSyncStore(deps.pool, new SecretBox(deps.keySpec)),
+    store: new PgSyncStore(deps.pool, secrets),
+    outgoingStore: new PgOutgoingStore(deps.pool, secrets),
     activityConfig: activityConfigFrom(config),
     slots: new ConnectionSlots(config.databaseUrl),
     parsePool: new ParsePool(config.parseThreads),
@@ -242,6 +276,7 @@ export function workerSetFor(
     workflowBundle: bundlePath ? { codePath: bundlePath } : undefined,
     profileRefreshMs: config.profileRefreshMs,
     log: deps.log,
-    dataConverter: createDataConverter(deps.keySpec),
+    dataConverter,
+    pendingSendListener: new PendingSendListener(config.databaseUrl, deps.pool, temporal, deps.log),
   });
 }

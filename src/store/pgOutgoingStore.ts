@@ -1,0 +1,212 @@
+import type { Pool } from 'pg';
+import type { SecretBox } from '../secrets/secretBox';
+import type { OutgoingContext, OutgoingEmail, OutgoingParty, OutgoingStore } from './outgoingStore';
+import { ENDPOINT_COLUMNS, inTransaction, mailboxEndpoints, raiseAlert, resolveAlerts } from './pgSyncStore';
+
+// The emails of a mailbox are those of its owner, a user or a queue.
+const OWNED_BY_MAILBOX = `(e.owner_user_id = m.owner_user_id OR e.owner_queue_id = m.owner_queue_id)`;
+
+export class PgOutgoingStore implements OutgoingStore {
+  constructor(
+    private readonly pool: Pool,
+    private readonly secrets: SecretBox,
+  ) {}
+
+  async loadOutgoingContext(mailboxId: string): Promise<OutgoingContext | null> {
+    const { rows } = await this.pool.query(
+      `SELECT m.id, m.owner_user_id, coalesce(u.full_name, q.name) AS sender_name, m.outgoing_enabled, m.sent_folder,
+              m.profile_id, p.max_concurrent_connections, p.save_sent_copy, o.max_send_attempts, ${ENDPOINT_COLUMNS}
+         FROM mailboxes m
+         JOIN email_server_profiles p ON p.id = m.profile_id
+         CROSS JOIN organization_settings o
+         LEFT JOIN crm_users u ON u.id = m.owner_user_id
+         LEFT JOIN crm_queues q ON q.id = m.owner_queue_id
+        WHERE m.id = $1`,
+      [mailboxId],
+    );
+    const r = rows[0];
+    if (!r) return null;
+    const { incoming, outgoing } = mailboxEndpoints(r, this.secrets);
+    return {
+      mailboxId: r.id,
+      emailAddress: r.email_address,
+      senderName: r.sender_name,
+      ownerUserId: r.owner_user_id,
+      profileId: r.profile_id,
+      serverType: r.server_type,
+      maxConcurrentConnections: r.max_concurrent_connections,
+      outgoingEnabled: r.outgoing_enabled,
+      smtp: outgoing,
+      // Only an IMAP mailbox has folders to keep a copy in.
+      sentCopies: r.save_sent_copy && r.server_type === 'imap' ? { endpoint: incoming, folder: r.sent_folder } : null,
+      maxSendAttempts: r.max_send_attempts,
+    };
+  }
+
+  async takeDueEmails(mailboxId: string, limit: number): Promise<OutgoingEmail[]> {
+    return inTransaction(this.pool, async (db) => {
+      const { rows } = await db.query(
+        `WITH m AS (SELECT owner_user_id, owner_queue_id, coalesce(nullif(split_part(email_address, '@', 2), ''), 'localhost') AS domain
+                      FROM mailboxes WHERE id = $1),
+              due AS (SELECT e.id, e.status AS was, e.smtp_accepted_at IS NOT NULL AS accepted
+                        FROM email_activities e, m
+                       WHERE e.status IN ('pending_send', 'sending') AND ${OWNED_BY_MAILBOX}
+                         AND (e.status = 'sending' OR e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
+                       ORDER BY coalesce(e.queued_at, e.created_at), e.id
+                       LIMIT $2
+                         FOR UPDATE OF e SKIP LOCKED)
+         UPDATE email_activities e
+            SET status = 'sending', direction = 'outgoing',
+                message_id = coalesce(e.message_id, format('<%s@%s>', replace(gen_random_uuid()::text, '-', ''), m.domain)),
+                sent_at = coalesce(e.sent_at, now())
+           FROM due, m
+          WHERE e.id = due.id
+        RETURNING e.id, e.message_id, e.sent_at, due.was = 'sending' AS interrupted, due.accepted, e.send_attempts, e.subject,
+                  e.body_text, e.body_html, e.in_reply_to, e."references", coalesce(e.queued_at, e.created_at) AS queued`,
+        [mailboxId, limit],
+      );
+      if (rows.length === 0) return [];
+      const ids = rows.map((r) => r.id);
+      const { rows: parties } = await db.query(
+        `SELECT email_activity_id AS id, role, address, display_name FROM email_parties
+          WHERE email_activity_id = ANY($1) AND role IN ('to', 'cc', 'bcc') AND address IS NOT NULL ORDER BY id`,
+        [ids],
+      );
+      const { rows: attachments } = await db.query(
+        `SELECT a.email_activity_id AS id, a.filename, a.content_type, a.content_id, a.inline, c.content
+           FROM email_attachments a JOIN attachment_contents c ON c.sha256 = a.content_key
+          WHERE a.email_activity_id = ANY($1) ORDER BY a.email_activity_id, a.position`,
+        [ids],
+      );
+      const partiesOf = (id: string, role: string): OutgoingParty[] =>
+        parties.filter((p) => p.id === id && p.role === role).map((p) => ({ address: p.address, name: p.display_name }));
+      rows.sort((a, b) => a.queued - b.queued || (a.id < b.id ? -1 : 1));
+      return rows.map(
+        (r): OutgoingEmail => ({
+          id: r.id,
+          messageId: r.message_id,
+          date: r.sent_at,
+          interrupted: r.interrupted,
+          accepted: r.accepted,
+          sendAttempts: r.send_attempts,
+          to: partiesOf(r.id, 'to'),
+          cc: partiesOf(r.id, 'cc'),
+          bcc: partiesOf(r.id, 'bcc'),
+          subject: r.subject,
+          bodyText: r.body_text,
+          bodyHtml: r.body_html,
+          inReplyTo: r.in_reply_to,
+          references: r.references,
+          attachments: attachments
+            .filter((a) => a.id === r.id)
+            .map((a) => ({ filename: a.filename, contentType: a.content_type, contentId: a.content_id, inline: a.inline, content: a.content })),
+        }),
+      );
+    });
+  }
+
+  async recordAccepted(emailId: string, outcome: { note: string | null; sent: boolean }): Promise<void> {
+    await this.pool.query(
+      `UPDATE email_activities SET smtp_accepted_at = now(), send_attempts = send_attempts + 1, send_error = $2,
+              status = CASE WHEN $3 THEN 'sent' ELSE status END
+        WHERE id = $1`,
+      [emailId, outcome.note, outcome.sent],
+    );
+  }
+
+  async recordSent(emailIds: string[], copySaved: boolean): Promise<void> {
+    if (emailIds.length === 0) return;
+    await this.pool.query(
+      `UPDATE email_activities
+          SET status = 'sent', smtp_accepted_at = coalesce(smtp_accepted_at, now()),
+              sent_copy_saved_at = CASE WHEN $2 THEN now() END,
+              send_error = CASE WHEN $2 THEN send_error
+                                ELSE concat_ws('; ', send_error, 'Delivered, but the server refused its copy for the Sent folder') END
+        WHERE id = ANY($1) AND status = 'sending'`,
+      [emailIds, copySaved],
+    );
+  }
+
+  async recordDeferred(emailId: string, reason: string, nextAttemptAt: Date): Promise<void> {
+    await this.pool.query(
+      `UPDATE email_activities SET status = 'pending_send', send_attempts = send_attempts + 1, send_error = $2, next_attempt_at = $3
+        WHERE id = $1`,
+      [emailId, reason, nextAttemptAt],
+    );
+  }
+
+  async recordFailed(mailboxId: string, emailId: string, reason: string): Promise<void> {
+    await inTransaction(this.pool, async (db) => {
+      const { rows } = await db.query(
+        `UPDATE email_activities SET status = 'failed', send_attempts = send_attempts + 1, send_error = $2, next_attempt_at = NULL
+          WHERE id = $1 RETURNING subject, owner_user_id`,
+        [emailId, reason],
+      );
+      const ownerUserId: string | null = rows[0]?.owner_user_id ?? null;
+      // One alert per failed email, for its sender (the admins for a queue's); never deduplicated.
+      await db.query(
+        `INSERT INTO alerts (level, scope, audiences, mailbox_id, user_id, message)
+         VALUES ('error', 'email_item', $3, $1, $2, $4)`,
+        [
+          mailboxId,
+          ownerUserId,
+          ownerUserId ? ['mailbox_owner'] : ['admins'],
+          `The email "${rows[0]?.subject ?? '(no subject)'}" was not sent: ${reason}`,
+        ],
+      );
+    });
+  }
+
+  async releaseUnsent(emailIds: string[], nextAttemptAt: Date | null): Promise<void> {
+    if (emailIds.length === 0) return;
+    await this.pool.query(
+      `UPDATE email_activities SET status = 'pending_send', next_attempt_at = $2
+        WHERE id = ANY($1) AND status = 'sending' AND smtp_accepted_at IS NULL`,
+      [emailIds, nextAttemptAt],
+    );
+  }
+
+  async disableOutgoing(mailboxId: string, reason: string): Promise<void> {
+    await inTransaction(this.pool, async (db) => {
+      const { rows } = await db.query(
+        `UPDATE mailboxes SET outgoing_enabled = false, outgoing_status = 'failure', outgoing_test_message = $2,
+                outgoing_tested_at = now(), updated_at = now()
+          WHERE id = $1 RETURNING email_address, profile_id, owner_user_id`,
+        [mailboxId, reason],
+      );
+      const m = rows[0];
+      if (!m) return;
+      await raiseAlert(db, {
+        conditionKey: 'outgoing_failure',
+        level: 'error',
+        scope: 'mailbox',
+        audiences: m.owner_user_id ? ['mailbox_owner', 'admins'] : ['admins'],
+        mailboxId,
+        profileId: m.profile_id,
+        userId: m.owner_user_id,
+        message: `Sending from ${m.email_address} is disabled: ${reason}. Its emails wait; fix the credentials, then run Test & Enable.`,
+      });
+    });
+  }
+
+  async recordOutgoingSuccess(mailboxId: string): Promise<void> {
+    await inTransaction(this.pool, async (db) => {
+      await db.query(
+        `UPDATE mailboxes SET outgoing_status = 'success', outgoing_tested_at = now(), outgoing_test_message = 'Sending works: the server accepted an email'
+          WHERE id = $1`,
+        [mailboxId],
+      );
+      await resolveAlerts(db, { mailboxId, conditionKey: 'outgoing_failure' });
+    });
+  }
+
+  async nextDeferredAt(mailboxId: string): Promise<Date | null> {
+    const { rows } = await this.pool.query(
+      `SELECT min(coalesce(e.next_attempt_at, now())) AS next
+         FROM email_activities e JOIN mailboxes m ON ${OWNED_BY_MAILBOX}
+        WHERE m.id = $1 AND e.status = 'pending_send'`,
+      [mailboxId],
+    );
+    return rows[0].next;
+  }
+}

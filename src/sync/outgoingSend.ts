@@ -1,0 +1,228 @@
+import type { OutgoingTransport, SentFolder } from '../mail/mailSender';
+import { classifyMailError } from '../policy/errorClassification';
+import { afterDeferral, decideSendFailure, partialDeliveryNote, type SendRetrySettings } from '../policy/outgoingSend';
+import type { MailServerEndpoint } from '../mail/mailSource';
+import type { OutgoingContext, OutgoingEmail, OutgoingParty, OutgoingStore } from '../store/outgoingStore';
+
+export interface OutgoingSendDeps {
+  store: OutgoingStore;
+  openTransport: (endpoint: MailServerEndpoint) => Promise<OutgoingTransport>;
+  openSentFolder: (target: NonNullable<OutgoingContext['sentCopies']>) => Promise<SentFolder>;
+  /** Runs `use` holding one of the server's connection slots, released when it settles. */
+  withConnectionSlot: <T>(context: OutgoingContext, use: () => Promise<T>) => Promise<T>;
+  batchSize: number;
+  retry: SendRetrySettings;
+  /** Called after each email: the activity heartbeats it. */
+  onProgress?: () => void;
+}
+
+export type OutgoingSendResult =
+  | { status: 'disabled' }
+  | {
+      status: 'done';
+      sent: number;
+      failed: number;
+      deferred: number;
+      /** Epoch ms when the next deferred email falls due; null when none waits. */
+      nextDueAt: number | null;
+    }
+  /** The server could not be reached: the emails wait, the run should be tried again later. */
+  | { status: 'unreachable'; message: string; sent: number };
+
+type Phase = { stop: null } | { stop: 'disabled' } | { stop: 'unreachable'; message: string };
+
+/**
+ * Sends the mailbox owner's due emails, batch by batch: each is marked `sending` before it goes to
+ * the server and `accepted` as soon as the server took it, then copied to the Sent folder and
+ * marked `sent`. An email found `sending` from a lost run is first looked for in the Sent folder
+ * by its Message-ID, and sent again (same Message-ID) only if it is not there.
+ */
+export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps): Promise<OutgoingSendResult> {
+  const context = await deps.store.loadOutgoingContext(mailboxId);
+  if (!context || !context.outgoingEnabled) return { status: 'disabled' };
+  const { smtp } = context;
+  if (!smtp) {
+    await deps.store.disableOutgoing(mailboxId, 'The server profile has no outgoing (SMTP) server: set one on the profile, then run Test & Enable');
+    return { status: 'disabled' };
+  }
+  const from: OutgoingParty = { address: context.emailAddress, name: context.senderName };
+  const totals = { sent: 0, failed: 0, deferred: 0 };
+  for (;;) {
+    const emails = await deps.store.takeDueEmails(mailboxId, deps.batchSize);
+    if (emails.length === 0) break;
+    const alreadySent = await findInterruptedInSentFolder(context, emails, deps);
+    const accepted: OutgoingEmail[] = [];
+    const phase = await deps.withConnectionSlot(context, () =>
+      sendBatch(
+        context,
+        smtp,
+        from,
+        emails.filter((e) => !e.accepted && !alreadySent.has(e.messageId)),
+        deps,
+        totals,
+        accepted,
+      ),
+    );
+    const copies = await saveSentCopies(context, from, emails, accepted, alreadySent, deps);
+    totals.sent += copies.sent;
+    if (phase.stop === 'disabled') return { status: 'disabled' };
+    const unreachable = phase.stop === 'unreachable' ? phase.message : copies.unreachable;
+    if (unreachable !== null) {
+      if (totals.sent > 0) await deps.store.recordOutgoingSuccess(mailboxId);
+      return { status: 'unreachable', message: unreachable, sent: totals.sent };
+    }
+  }
+  if (totals.sent > 0) await deps.store.recordOutgoingSuccess(mailboxId);
+  const next = await deps.store.nextDeferredAt(mailboxId);
+  return { status: 'done', ...totals, nextDueAt: next ? next.getTime() : null };
+}
+
+/** Interrupted emails the server may have taken: a copy in the Sent folder means it did. */
+async function findInterruptedInSentFolder(context: OutgoingContext, emails: OutgoingEmail[], deps: OutgoingSendDeps): Promise<Set<string>> {
+  const interrupted = emails.filter((e) => e.interrupted && !e.accepted).map((e) => e.messageId);
+  const target = context.sentCopies;
+  if (interrupted.length === 0 || !target) return new Set();
+  return deps.withConnectionSlot(context, async () => {
+    const folder = await deps.openSentFolder(target);
+    try {
+      return await folder.find(interrupted);
+    } finally {
+      await folder.close();
+    }
+  });
+}
+
+async function sendBatch(
+  context: OutgoingContext,
+  smtp: MailServerEndpoint,
+  from: OutgoingParty,
+  emails: OutgoingEmail[],
+  deps: OutgoingSendDeps,
+  totals: { failed: number; deferred: number },
+  accepted: OutgoingEmail[],
+): Promise<Phase> {
+  if (emails.length === 0) return { stop: null };
+  const { store } = deps;
+  let transport: OutgoingTransport;
+  try {
+    transport = await deps.openTransport(smtp);
+  } catch (err) {
+    return stopAll(context, emails, decideSendFailure(err, false), deps);
+  }
+  try {
+    for (const [i, email] of emails.entries()) {
+      try {
+        const { rejected } = await transport.send(email, from);
+        await store.recordAccepted(email.id, { note: partialDeliveryNote(rejected), sent: !context.sentCopies });
+        accepted.push(email);
+      } catch (err) {
+        const decision = decideSendFailure(err, (err as { transferStarted?: boolean }).transferStarted === true);
+        if (decision.kind === 'defer') {
+          const next = afterDeferral(email.sendAttempts + 1, context.maxSendAttempts, deps.retry);
+          if (next.fail) {
+            await store.recordFailed(context.mailboxId, email.id, `${decision.reason} (after ${email.sendAttempts + 1} attempts)`);
+            totals.failed++;
+          } else {
+            await store.recordDeferred(email.id, decision.reason, new Date(Date.now() + next.retryInMs));
+            totals.deferred++;
+          }
+        } else if (decision.kind === 'reject') {
+          await store.recordFailed(context.mailboxId, email.id, decision.reason);
+          totals.failed++;
+        } else {
+          // This email stays `sending` when it may have reached the server: the next run looks for it first.
+          const rest = decision.kind === 'unreachable' && decision.mayHaveBeenAccepted ? emails.slice(i + 1) : emails.slice(i);
+          return stopAll(context, rest, decision, deps);
+        }
+      }
+      deps.onProgress?.();
+    }
+    return { stop: null };
+  } finally {
+    await transport.close();
+  }
+}
+
+/** The server refused the credentials or could not be reached: these emails were not handed over and wait. */
+async function stopAll(
+  context: OutgoingContext,
+  unsent: OutgoingEmail[],
+  decision: ReturnType<typeof decideSendFailure>,
+  deps: OutgoingSendDeps,
+): Promise<Phase> {
+  await deps.store.releaseUnsent(
+    unsent.map((e) => e.id),
+    null,
+  );
+  if (decision.kind === 'disable') {
+    await deps.store.disableOutgoing(context.mailboxId, decision.reason);
+    return { stop: 'disabled' };
+  }
+  return { stop: 'unreachable', message: decision.reason };
+}
+
+/**
+ * Copies what the server accepted to the Sent folder and marks it sent. Emails accepted in an
+ * earlier run may have their copy already (the run was lost after saving it): looked for first.
+ * Returns how many emails became `sent`, and why the folder could not be reached, if it could not.
+ */
+async function saveSentCopies(
+  context: OutgoingContext,
+  from: OutgoingParty,
+  emails: OutgoingEmail[],
+  acceptedNow: OutgoingEmail[],
+  alreadySent: Set<string>,
+  deps: OutgoingSendDeps,
+): Promise<{ sent: number; unreachable: string | null }> {
+  const foundInSent = emails.filter((e) => alreadySent.has(e.messageId));
+  const target = context.sentCopies;
+  if (!target) {
+    // Accepted emails were recorded as sent at once; only those found in the folder remain.
+    await deps.store.recordSent(
+      foundInSent.map((e) => e.id),
+      true,
+    );
+    return { sent: acceptedNow.length + foundInSent.length, unreachable: null };
+  }
+  const acceptedEarlier = emails.filter((e) => e.accepted);
+  const toCopy = [...acceptedNow, ...acceptedEarlier];
+  if (toCopy.length === 0) {
+    await deps.store.recordSent(
+      foundInSent.map((e) => e.id),
+      true,
+    );
+    return { sent: foundInSent.length, unreachable: null };
+  }
+  try {
+    await deps.withConnectionSlot(context, async () => {
+      const folder = await deps.openSentFolder(target);
+      try {
+        const present = await folder.find(acceptedEarlier.map((e) => e.messageId));
+        for (const email of toCopy) {
+          if (!present.has(email.messageId)) await folder.save(email, from);
+          deps.onProgress?.();
+        }
+      } finally {
+        await folder.close();
+      }
+    });
+    await deps.store.recordSent([...toCopy, ...foundInSent].map((e) => e.id), true);
+    return { sent: toCopy.length + foundInSent.length, unreachable: null };
+  } catch (err) {
+    await deps.store.recordSent(
+      foundInSent.map((e) => e.id),
+      true,
+    );
+    // A copy the server refuses for good (quota, a folder it will not create) must not hold the
+    // emails back: they were delivered. A passing failure leaves them for the next run's copy.
+    const classified = classifyMailError(err, target.endpoint);
+    if (classified.errorClass === 'permanent') {
+      await deps.store.recordSent(
+        toCopy.map((e) => e.id),
+        false,
+      );
+      return { sent: toCopy.length + foundInSent.length, unreachable: null };
+    }
+    return { sent: foundInSent.length, unreachable: `The Sent folder could not be reached: ${classified.message}` };
+  }
+}

@@ -9,6 +9,10 @@ import type { IncomingBatchCommit, IncomingEmail } from './syncStore';
 // (beside the Message-ID locks' seed 9).
 const UNKNOWN_SENDER_LOCK_SEED = 10;
 
+// The most recent emails of a subject smart matching weighs (Dynamics' HashMaxCount): a common
+// subject ("Invoice") must not pull in months of mail.
+const SMART_MATCHING_MAX_CANDIDATES = 20;
+
 /** What a tracked email's activity row says about its tracking and conversation. */
 export interface ActivityTracking {
   /** The id its activity takes if it is new (a copy of a stored message keeps the stored one's). */
@@ -81,7 +85,9 @@ async function findCandidates(db: PoolClient, commit: IncomingBatchCommit): Prom
     `WITH found AS (
        SELECT id FROM email_activities WHERE message_id = ANY($1)
        UNION SELECT id FROM email_activities WHERE tracking_token = ANY($2)
-       UNION SELECT id FROM email_activities WHERE normalised_subject = ANY($3) AND coalesce(sent_at, created_at) >= $4
+       UNION SELECT recent.id FROM unnest($3::text[]) AS wanted(key),
+         LATERAL (SELECT id FROM email_activities WHERE normalised_subject = wanted.key AND coalesce(sent_at, created_at) >= $4
+                   ORDER BY coalesce(sent_at, created_at) DESC LIMIT ${SMART_MATCHING_MAX_CANDIDATES}) AS recent
      )
      SELECT a.id, coalesce(a.conversation_id, a.id) AS conversation_id, a.regarding_type, a.regarding_id, a.message_id,
             a.tracking_token, a.normalised_subject, coalesce(a.sent_at, a.created_at) AS at,

@@ -142,8 +142,11 @@ describe('authentication', () => {
     expect((await call({ method: 'POST', url: `/mailboxes/${theirs.id}/test-and-enable`, token })).statusCode).toBe(403);
 
     expect(await ok({ method: 'GET', url: '/me', token })).toMatchObject({ role: 'user', userId: alice.id, user: { id: alice.id, fullName: 'Alice Owner' } });
-    expect(await ok({ method: 'GET', url: '/me/options', token })).toEqual({ trackingOption: 'all' });
-    expect(await ok({ method: 'PATCH', url: '/me/options', token, payload: { trackingOption: 'crm_records' } })).toEqual({ trackingOption: 'crm_records' });
+    expect(await ok({ method: 'GET', url: '/me/options', token })).toEqual({ trackingOption: 'all', createContactsForUnknownSenders: false });
+    expect(await ok({ method: 'PATCH', url: '/me/options', token, payload: { trackingOption: 'crm_records' } })).toEqual({
+      trackingOption: 'crm_records',
+      createContactsForUnknownSenders: false,
+    });
     expect((await ok({ method: 'GET', url: `/users/${alice.id}` })).trackingOption).toBe('crm_records');
 
     await bed.query(
@@ -260,8 +263,8 @@ describe('admin', () => {
 
   // zod 4 keeps defaults inside .partial(): a patch schema built that way would reset the fields it does not name.
   it("changes the organisation's settings; lifting the approval requirement starts the waiting mailboxes at once", async () => {
-    expect(await ok({ method: 'GET', url: '/organization' })).toEqual({ requireEmailApproval: true, maxAttachmentBytes: 5 * 1024 * 1024 });
-    expect(await ok({ method: 'PATCH', url: '/organization', payload: { maxAttachmentBytes: 1000 } })).toEqual({
+    expect(await ok({ method: 'GET', url: '/organization' })).toMatchObject({ requireEmailApproval: true, maxAttachmentBytes: 5 * 1024 * 1024 });
+    expect(await ok({ method: 'PATCH', url: '/organization', payload: { maxAttachmentBytes: 1000 } })).toMatchObject({
       requireEmailApproval: true,
       maxAttachmentBytes: 1000,
     });
@@ -577,6 +580,14 @@ const TABLE: Record<string, Row> = {
   },
   'GET /users': { access: 'admin', cases: [] },
   'GET /users/:id': { access: 'admin', cases: [] },
+  'PATCH /users/:id': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'an unknown option and a string for a boolean', body: { trackingOption: 'most', createContactsForUnknownSenders: 'yes' }, message: /trackingOption: .*createContactsForUnknownSenders/ },
+      { what: 'a field that cannot be patched', body: { email: 'b@example.test' }, message: /Unrecognized key: "email"/ },
+    ],
+  },
   'POST /profiles': {
     access: 'admin',
     body: true,
@@ -610,6 +621,16 @@ const TABLE: Record<string, Row> = {
         message: /emailAddress: .*profileId: .*password: .*folders: .*incomingEnabled/,
       },
       { what: 'an empty password and folder', body: { emailAddress: 'a@example.test', profileId: VALID_UUID, password: '', folders: [''] }, message: /password: .*folders\.0/ },
+      {
+        what: 'an unknown token mode and a prefix with a colon',
+        body: { emailAddress: 'a@example.test', profileId: VALID_UUID, password: 'x', trackingTokenMode: 'mine', trackingTokenPrefix: 'A:B' },
+        message: /trackingTokenMode: .*trackingTokenPrefix: A tracking token prefix must not contain spaces or colons/,
+      },
+      {
+        what: 'its own token without a prefix',
+        body: { emailAddress: 'a@example.test', profileId: VALID_UUID, password: 'x', trackingTokenMode: 'custom' },
+        message: /trackingTokenPrefix: a mailbox with its own tracking token \(mode custom\) needs its prefix/,
+      },
       extra({ emailAddress: 'a@example.test', profileId: VALID_UUID, password: 'x' }),
     ],
   },
@@ -629,6 +650,7 @@ const TABLE: Record<string, Row> = {
       { what: 'wrong types', body: { folders: [1], minPollingIntervalSeconds: 'soon', username: 7 }, message: /username: .*folders\.0: .*minPollingIntervalSeconds/ },
       { what: 'an empty password', body: { password: '' }, message: /password/ },
       { what: 'a field that cannot be patched', body: { emailAddress: 'b@example.test' }, message: /Unrecognized key: "emailAddress"/ },
+      { what: 'a long prefix and a string for a boolean', body: { trackingTokenPrefix: 'A'.repeat(21), trackSentFolder: 'yes' }, message: /trackingTokenPrefix: A tracking token prefix must be 1 to 20 characters.*trackSentFolder/ },
     ],
   },
   'DELETE /mailboxes/:id': { access: 'admin', cases: [] },
@@ -666,6 +688,14 @@ const TABLE: Record<string, Row> = {
     cases: [
       { what: 'wrong types', body: { requireEmailApproval: 'yes', maxAttachmentBytes: 'big' }, message: /requireEmailApproval: .*maxAttachmentBytes/ },
       { what: 'a negative limit', body: { maxAttachmentBytes: -1 }, message: /maxAttachmentBytes/ },
+      { what: 'a token prefix with a space', body: { trackingTokenPrefix: 'MY CRM' }, message: /trackingTokenPrefix: A tracking token prefix must not contain spaces or colons/ },
+      { what: 'an empty token prefix', body: { trackingTokenPrefix: '' }, message: /trackingTokenPrefix: A tracking token prefix must be 1 to 20 characters/ },
+      {
+        what: 'token digits out of range',
+        body: { trackingTokenUserDigits: 11, trackingTokenCounterDigits: 0, trackingTokenBaseNumber: -1 },
+        message: /trackingTokenBaseNumber: .*trackingTokenUserDigits: .*trackingTokenCounterDigits/,
+      },
+      { what: 'an unknown default option and a bad domain', body: { defaultTrackingOption: 'some', ownDomains: ['not a domain'] }, message: /defaultTrackingOption: .*ownDomains\.0: A domain name such as example\.com/ },
       extra({ maxAttachmentBytes: 1 }),
     ],
   },

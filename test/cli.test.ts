@@ -69,18 +69,38 @@ describe('help', () => {
   });
 
   it("shows and sets the organisation's settings, naming the flag of a bad value", async () => {
-    expect(await ok(['organization', 'show'])).toEqual({ requireEmailApproval: true, maxAttachmentBytes: 5 * 1024 * 1024 });
-    expect(await ok(['organization', 'set', '--max-attachment-bytes', '2048'])).toEqual({ requireEmailApproval: true, maxAttachmentBytes: 2048 });
-    const bad = await cli(['organization', 'set', '--require-approval', 'maybe']);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--require-approval/);
-    expect(await ok(['organization', 'set', '--max-attachment-bytes', String(5 * 1024 * 1024)])).toMatchObject({ maxAttachmentBytes: 5 * 1024 * 1024 });
+    expect(await ok(['organization', 'show'])).toMatchObject({ requireEmailApproval: true, maxAttachmentBytes: 5 * 1024 * 1024, trackingTokenPrefix: 'CRM' });
+    expect(await ok(['organization', 'set', '--max-attachment-bytes', '2048'])).toMatchObject({ requireEmailApproval: true, maxAttachmentBytes: 2048 });
+    for (const [flag, value] of [
+      ['--require-approval', 'maybe'],
+      ['--token-prefix', 'MY CRM'],
+      ['--token-counter-digits', '10'],
+      ['--default-tracking', 'most'],
+    ]) {
+      const bad = await cli(['organization', 'set', flag, value]);
+      expect({ flag, code: bad.code }).toEqual({ flag, code: 2 });
+      expect(bad.stderr).toMatch(new RegExp(flag));
+    }
+    expect(
+      await ok(['organization', 'set', '--own-domains', 'crm.test, Partner.test', '--smart-matching', 'yes', '--token-prefix', 'ACME', '--default-tracking', 'crm_records']),
+    ).toMatchObject({ ownDomains: ['crm.test', 'partner.test'], smartMatching: true, trackingTokenPrefix: 'ACME', defaultTrackingOption: 'crm_records' });
+    expect(await ok(['organization', 'set', '--max-attachment-bytes', String(5 * 1024 * 1024), '--own-domains', '', '--smart-matching', 'no', '--token-prefix', 'CRM', '--default-tracking', 'all'])).toMatchObject({
+      maxAttachmentBytes: 5 * 1024 * 1024,
+      ownDomains: [],
+      smartMatching: false,
+      trackingTokenPrefix: 'CRM',
+      defaultTrackingOption: 'all',
+    });
   });
 
   it('describes a user token as what it is, not as an admin token', async () => {
     const help = (await cli(['token', 'create', '--help'])).stdout;
     expect(help).toMatch(/A user token: only that user's mailbox/);
     const user = await ok(['user', 'create', '--name', 'Tina Token', '--email', 'tina@example.test']);
+    expect(await ok(['user', 'update', user.id, '--tracking', 'email_enabled_records', '--create-contacts', 'yes'])).toMatchObject({
+      trackingOption: 'email_enabled_records',
+      createContactsForUnknownSenders: true,
+    });
     const token = await ok(['token', 'create', '--role', 'user', '--user', user.id]);
     expect(token).toMatchObject({ role: 'user', userId: user.id, token: expect.stringMatching(/^cms_/), mayDo: expect.stringMatching(/^A user token/) });
     expect(JSON.stringify(token)).not.toMatch(/admin/i);
@@ -133,6 +153,13 @@ describe('list and delete', () => {
     expect((await ok(['user', 'list'])).map((u: any) => u.id)).toContain(user.id);
     expect((await ok(['profile', 'list'])).map((p: any) => p.id)).toContain(profile.id);
     expect((await ok(['mailbox', 'list', '--user', user.id])).map((m: any) => m.id)).toEqual([mailbox.id]);
+    expect(await ok(['mailbox', 'tracking', mailbox.id, '--token', 'custom', '--token-prefix', 'LISA', '--track-sent', 'yes', '--sent-folder', 'Sent Items'])).toMatchObject({
+      trackingToken: { mode: 'custom', prefix: 'LISA' },
+      trackSentFolder: true,
+      sentFolder: 'Sent Items',
+    });
+    const noPrefix = await cli(['mailbox', 'tracking', mailbox.id, '--token-prefix', 'LI SA']);
+    expect([noPrefix.code, noPrefix.stderr]).toEqual([2, expect.stringMatching(/--token-prefix: A tracking token prefix must not contain spaces or colons/)]);
     expect((await ok(['alerts', 'list', '--mailbox', mailbox.id])).map((a: any) => a.message)).toEqual(['Listed alert']);
     expect((await ok(['alerts', '--mailbox', mailbox.id])).map((a: any) => a.message)).toEqual(['Listed alert']);
     await ctx.bed.query(`UPDATE alerts SET resolved_at = now() WHERE mailbox_id = $1`, [mailbox.id]);

@@ -221,7 +221,7 @@ describe('npm start on embedded defaults', () => {
       ['profile', 'create', '--name', 'Dovecot', '--type', 'imap', '--host', dovecot.host, '--port', String(dovecot.imapPort), '--security', 'none', '--min-poll-seconds', '1'],
       cliEnv,
     );
-    const crmUser = await cli(['user', 'create', '--name', 'Alice', '--email', user], cliEnv);
+    const crmUser = await cli(['user', 'create', '--name', 'Alice', '--email', user, '--tracking', 'all'], cliEnv);
     const mailbox = await cli(['mailbox', 'create', '--email', user, '--profile', profile.id, '--user', crmUser.id, '--approve'], { ...cliEnv, MAILBOX_PASSWORD: 'secret' });
 
     const linked = (n: number) => async () => {

@@ -28,6 +28,7 @@ export interface UserView {
   fullName: string;
   email: string;
   trackingOption: string;
+  createContactsForUnknownSenders: boolean;
   createdAt: Date;
 }
 
@@ -94,6 +95,10 @@ export interface MailboxView {
   minPollingIntervalSeconds: number | null;
   /** Each message is deleted from the server once the CRM stored it (POP3 only). */
   deleteAfterProcessing: boolean;
+  /** The organisation's token, the mailbox's own prefix (custom), or none (off). */
+  trackingToken: { mode: 'organization' | 'custom' | 'off'; prefix: string | null };
+  sentFolder: string | null;
+  trackSentFolder: boolean;
   incoming: DirectionView;
   outgoing: DirectionView;
   items: DirectionView;
@@ -106,10 +111,24 @@ export interface MailboxView {
 
 export type { AlertView };
 
-export interface OrganizationSettings {
-  requireEmailApproval: boolean;
-  maxAttachmentBytes: number;
-}
+export type OrganizationSettings = Required<z.output<typeof OrganizationSettingsPatch>>;
+
+const ORGANIZATION_COLUMNS: Record<keyof OrganizationSettings, string> = {
+  requireEmailApproval: 'require_email_approval',
+  maxAttachmentBytes: 'max_attachment_bytes',
+  defaultTrackingOption: 'default_tracking_option',
+  trackingTokenEnabled: 'tracking_token_enabled',
+  trackingTokenPrefix: 'tracking_token_prefix',
+  trackingTokenBaseNumber: 'tracking_token_base_number',
+  trackingTokenUserDigits: 'tracking_token_user_digits',
+  trackingTokenCounterDigits: 'tracking_token_counter_digits',
+  smartMatching: 'smart_matching',
+  correlateForwards: 'correlate_forwards',
+  ownDomains: 'own_domains',
+};
+
+const USER_SELECT = `SELECT id, full_name AS "fullName", email, tracking_option AS "trackingOption",
+  create_contacts_for_unknown_senders AS "createContactsForUnknownSenders", created_at AS "createdAt" FROM crm_users`;
 
 
 const OWNER_COLUMN = { user: 'owner_user_id', queue: 'owner_queue_id' } as const;
@@ -177,6 +196,9 @@ function toMailbox(r: Record<string, any>): MailboxView {
     mappingVersion: r.mapping_version,
     minPollingIntervalSeconds: r.min_polling_interval_seconds,
     deleteAfterProcessing: r.delete_after_processing,
+    trackingToken: { mode: r.tracking_token_mode, prefix: r.tracking_token_prefix },
+    sentFolder: r.sent_folder,
+    trackSentFolder: r.track_sent_folder,
     incoming: direction('incoming'),
     outgoing: direction('outgoing'),
     items: direction('items'),
@@ -195,6 +217,11 @@ function toMailbox(r: Record<string, any>): MailboxView {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
+}
+
+/** A mailbox with its own token has its own prefix. */
+function customPrefixGiven(mode: string, prefix: string | null): void {
+  if (mode === 'custom' && !prefix) throw new InvalidRequestError('trackingTokenPrefix: a mailbox with its own tracking token (mode custom) needs its prefix');
 }
 
 /** The ports to store for a new or changed profile; a profile this version cannot use is refused. */
@@ -245,11 +272,11 @@ export class MailboxService {
     const u = NewUser.parse(input);
     try {
       const { rows } = await this.pool.query(
-        `INSERT INTO crm_users (full_name, email, tracking_option) VALUES ($1, $2, $3)
-         RETURNING id, full_name AS "fullName", email, tracking_option AS "trackingOption", created_at AS "createdAt"`,
-        [u.fullName, u.email, u.trackingOption],
+        `INSERT INTO crm_users (full_name, email, tracking_option, create_contacts_for_unknown_senders)
+         VALUES ($1, $2, coalesce($3, organization_default_tracking_option()), $4) RETURNING id`,
+        [u.fullName, u.email, u.trackingOption ?? null, u.createContactsForUnknownSenders],
       );
-      return rows[0];
+      return this.getUser(rows[0].id);
     } catch (err) {
       if (isUniqueViolation(err, 'crm_users_email_key')) throw new ConflictError(`A user with the email address ${u.email} exists already`);
       throw err;
@@ -257,25 +284,24 @@ export class MailboxService {
   }
 
   async getUser(id: string): Promise<UserView> {
-    const { rows } = await this.pool.query(
-      `SELECT id, full_name AS "fullName", email, tracking_option AS "trackingOption", created_at AS "createdAt" FROM crm_users WHERE id = $1`,
-      [id],
-    );
+    const { rows } = await this.pool.query(`${USER_SELECT} WHERE id = $1`, [id]);
     if (!rows[0]) throw new NotFoundError('User', id);
     return rows[0];
   }
 
   async listUsers(): Promise<UserView[]> {
-    const { rows } = await this.pool.query(
-      `SELECT id, full_name AS "fullName", email, tracking_option AS "trackingOption", created_at AS "createdAt" FROM crm_users ORDER BY created_at`,
-    );
+    const { rows } = await this.pool.query(`${USER_SELECT} ORDER BY created_at`);
     return rows;
   }
 
   /** A user's own sync options; the mailbox workflow picks them up at once. */
   async updateUserOptions(userId: string, input: z.input<typeof UserOptions>): Promise<UserView> {
     const o = UserOptions.parse(input);
-    const { rowCount } = await this.pool.query(`UPDATE crm_users SET tracking_option = $2 WHERE id = $1`, [userId, o.trackingOption]);
+    const { rowCount } = await this.pool.query(
+      `UPDATE crm_users SET tracking_option = coalesce($2, tracking_option),
+              create_contacts_for_unknown_senders = coalesce($3, create_contacts_for_unknown_senders) WHERE id = $1`,
+      [userId, o.trackingOption ?? null, o.createContactsForUnknownSenders ?? null],
+    );
     if (!rowCount) throw new NotFoundError('User', userId);
     const { rows } = await this.pool.query(`SELECT id FROM mailboxes WHERE owner_user_id = $1`, [userId]);
     for (const { id } of rows) await this.signal(id, mailboxChangedSignal);
@@ -350,6 +376,7 @@ export class MailboxService {
   /** Creates the mailbox, maps it to its owner (if given) and, when enabled, starts its sync. */
   async createMailbox(input: z.input<typeof NewMailbox>): Promise<MailboxView> {
     const m = NewMailbox.parse(input);
+    customPrefixGiven(m.trackingTokenMode, m.trackingTokenPrefix ?? null);
     const problem = mailboxSettingsProblem((await this.getProfile(m.profileId)).serverType, m);
     if (problem) throw new InvalidRequestError(problem);
     if (m.ownerUserId && m.ownerQueueId) {
@@ -360,8 +387,9 @@ export class MailboxService {
     try {
       const { rows } = await this.pool.query(
         `INSERT INTO mailboxes (email_address, profile_id, owner_user_id, username, credentials, folders, incoming_enabled,
-                                email_approved, min_polling_interval_seconds, delete_after_processing, owner_queue_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+                                email_approved, min_polling_interval_seconds, delete_after_processing, owner_queue_id,
+                                tracking_token_mode, tracking_token_prefix, sent_folder, track_sent_folder)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
         [
           m.emailAddress,
           m.profileId,
@@ -374,6 +402,10 @@ export class MailboxService {
           m.minPollingIntervalSeconds ?? null,
           m.deleteAfterProcessing,
           m.ownerQueueId ?? null,
+          m.trackingTokenMode,
+          m.trackingTokenPrefix ?? null,
+          m.sentFolder ?? null,
+          m.trackSentFolder,
         ],
       );
       id = rows[0].id;
@@ -416,7 +448,7 @@ export class MailboxService {
     if (patch.folders !== undefined) set('folders', patch.folders);
     if (patch.minPollingIntervalSeconds !== undefined) set('min_polling_interval_seconds', patch.minPollingIntervalSeconds);
     if (patch.deleteAfterProcessing !== undefined) set('delete_after_processing', patch.deleteAfterProcessing);
-    if (patch.folders !== undefined || patch.deleteAfterProcessing) {
+    if (patch.folders !== undefined || patch.deleteAfterProcessing || patch.trackSentFolder) {
       const { rows } = await this.pool.query(
         `SELECT p.server_type FROM mailboxes m JOIN email_server_profiles p ON p.id = m.profile_id WHERE m.id = $1`,
         [id],
@@ -424,6 +456,14 @@ export class MailboxService {
       if (!rows[0]) throw new NotFoundError('Mailbox', id);
       const problem = mailboxSettingsProblem(rows[0].server_type, patch);
       if (problem) throw new InvalidRequestError(problem);
+    }
+    if (patch.trackingTokenMode !== undefined) set('tracking_token_mode', patch.trackingTokenMode);
+    if (patch.trackingTokenPrefix !== undefined) set('tracking_token_prefix', patch.trackingTokenPrefix);
+    if (patch.sentFolder !== undefined) set('sent_folder', patch.sentFolder);
+    if (patch.trackSentFolder !== undefined) set('track_sent_folder', patch.trackSentFolder);
+    if (patch.trackingTokenMode !== undefined || patch.trackingTokenPrefix !== undefined) {
+      const before = await this.getMailbox(id);
+      customPrefixGiven(patch.trackingTokenMode ?? before.trackingToken.mode, patch.trackingTokenPrefix !== undefined ? patch.trackingTokenPrefix : before.trackingToken.prefix);
     }
     if (sets.length > 0) {
       const { rowCount } = await this.pool.query(`UPDATE mailboxes SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, values);
@@ -611,24 +651,27 @@ export class MailboxService {
   // Organisation -----------------------------------------------------------
 
   async getOrganizationSettings(): Promise<OrganizationSettings> {
-    const { rows } = await this.pool.query(
-      `SELECT require_email_approval AS "requireEmailApproval", max_attachment_bytes AS "maxAttachmentBytes" FROM organization_settings`,
-    );
-    return rows[0];
+    const columns = Object.entries(ORGANIZATION_COLUMNS).map(([field, column]) => `${column} AS "${field}"`);
+    const { rows } = await this.pool.query(`SELECT ${columns.join(', ')} FROM organization_settings`);
+    // bigint comes back as a string; the base number fits a JavaScript number.
+    return { ...rows[0], trackingTokenBaseNumber: Number(rows[0].trackingTokenBaseNumber) };
   }
 
   /**
    * Changes the organisation's settings. Lifting the approval requirement wakes the mailboxes that
-   * were parked waiting for it; the attachment limit applies to what is synced from now on.
+   * were parked waiting for it; the attachment limit and the tracking settings apply to what is
+   * synced from now on.
    */
   async updateOrganizationSettings(input: z.input<typeof OrganizationSettingsPatch>): Promise<OrganizationSettings> {
     const patch = OrganizationSettingsPatch.parse(input);
     const before = await this.getOrganizationSettings();
-    await this.pool.query(
-      `UPDATE organization_settings SET require_email_approval = coalesce($1, require_email_approval),
-              max_attachment_bytes = coalesce($2, max_attachment_bytes)`,
-      [patch.requireEmailApproval ?? null, patch.maxAttachmentBytes ?? null],
-    );
+    const changes = Object.entries(patch).filter(([, value]) => value !== undefined) as [keyof OrganizationSettings, unknown][];
+    if (changes.length > 0) {
+      await this.pool.query(
+        `UPDATE organization_settings SET ${changes.map(([field], i) => `${ORGANIZATION_COLUMNS[field]} = $${i + 1}`).join(', ')}`,
+        changes.map(([field, value]) => (field === 'ownDomains' ? [...new Set((value as string[]).map((d) => d.toLowerCase()))] : value)),
+      );
+    }
     if (before.requireEmailApproval && patch.requireEmailApproval === false) {
       const { rows } = await this.pool.query(`SELECT id FROM mailboxes WHERE NOT email_approved AND incoming_enabled`);
       for (const { id } of rows) await this.signalIfRunning(id, mailboxChangedSignal);

@@ -1,19 +1,36 @@
 import { z } from 'zod';
 import { SERVER_TYPES } from '../policy/serverProfiles';
 import { TRACKING_OPTIONS } from '../policy/tracking';
+import { trackingTokenPrefixProblem } from '../policy/trackingToken';
 
 /** Inputs of the admin operations, shared by the HTTP API (and its OpenAPI document) and the CLI. */
 const security = z.enum(['none', 'starttls', 'tls']);
 const port = z.coerce.number().int().min(1).max(65535);
 const folder = z.string().min(1).max(500);
 
+const trackingOption = z.enum(TRACKING_OPTIONS);
+
+/** A tracking token's prefix: found again in subjects by it, so no spaces or colons. */
+const trackingTokenPrefix = z.string().superRefine((prefix, ctx) => {
+  const problem = trackingTokenPrefixProblem(prefix);
+  if (problem) ctx.addIssue({ code: 'custom', message: `A tracking token prefix ${problem}` });
+});
+
+export const UserOptions = z
+  .object({
+    trackingOption,
+    /** A contact is created for a tracked message's sender who resolves to nothing (own domains excepted). */
+    createContactsForUnknownSenders: z.boolean(),
+  })
+  .partial();
+
 export const NewUser = z.object({
   fullName: z.string().min(1).max(200),
   email: z.email(),
-  trackingOption: z.enum(TRACKING_OPTIONS).default('all'),
+  /** Left out: the organisation's default for new users. */
+  trackingOption: trackingOption.optional(),
+  createContactsForUnknownSenders: z.boolean().default(false),
 });
-
-export const UserOptions = z.object({ trackingOption: z.enum(TRACKING_OPTIONS) });
 
 // A port left out is the security setting's default (IMAP 993/143, POP3 995/110, SMTP 465/587/25),
 // stored with the profile; the service refuses a server type this version cannot sync.
@@ -65,6 +82,13 @@ export const NewMailbox = z.object({
   minPollingIntervalSeconds: z.coerce.number().int().min(1).optional(),
   /** Remove each message from the server once the CRM committed it (queue mailboxes); POP3 profiles only. */
   deleteAfterProcessing: z.boolean().default(false),
+  /** The organisation's tracking token, this mailbox's own prefix (`custom`, with `trackingTokenPrefix`), or none. */
+  trackingTokenMode: z.enum(['organization', 'custom', 'off']).default('organization'),
+  trackingTokenPrefix: trackingTokenPrefix.optional(),
+  /** The folder sent mail is kept in; left out: the one the server marks \Sent, else "Sent". */
+  sentFolder: folder.optional(),
+  /** Sync the Sent folder too: mail the user sent from another client is stored as sent. */
+  trackSentFolder: z.boolean().default(false),
 });
 
 export const MailboxPatch = z
@@ -74,6 +98,10 @@ export const MailboxPatch = z
     folders: z.array(folder).min(1).max(100),
     minPollingIntervalSeconds: z.coerce.number().int().min(1).nullable(),
     deleteAfterProcessing: z.boolean(),
+    trackingTokenMode: z.enum(['organization', 'custom', 'off']),
+    trackingTokenPrefix: trackingTokenPrefix.nullable(),
+    sentFolder: folder.nullable(),
+    trackSentFolder: z.boolean(),
   })
   .partial()
   .strict();
@@ -101,6 +129,22 @@ export const OrganizationSettingsPatch = z
     requireEmailApproval: z.boolean(),
     /** Largest attachment whose content is kept; larger ones are described only. 0 keeps none. */
     maxAttachmentBytes: z.coerce.number().int().min(0).max(2_147_483_647),
+    /** The tracking option of users created without one. */
+    defaultTrackingOption: trackingOption,
+    /** Outgoing subjects carry a tracking token (mailboxes may use their own prefix, or none). */
+    trackingTokenEnabled: z.boolean(),
+    trackingTokenPrefix,
+    trackingTokenBaseNumber: z.coerce.number().int().min(0).max(2_147_483_647),
+    trackingTokenUserDigits: z.coerce.number().int().min(1).max(10),
+    trackingTokenCounterDigits: z.coerce.number().int().min(1).max(9),
+    /** Correlate by normalised subject and two shared participants when headers and token say nothing. */
+    smartMatching: z.boolean(),
+    /** Take a forward as a reply to what it forwards (it carries its headers). */
+    correlateForwards: z.boolean(),
+    /** The organisation's own mail domains: their senders get no contact created. */
+    ownDomains: z
+      .array(z.string().regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'A domain name such as example.com'))
+      .max(100),
   })
   .partial()
   .strict();

@@ -21,6 +21,7 @@ export const UserResponse = z.object({
   fullName: z.string(),
   email: z.string(),
   trackingOption: z.string().describe(TRACKING_OPTIONS.join(' | ')),
+  createContactsForUnknownSenders: z.boolean().describe("A contact is created for a tracked message's sender who resolves to nothing"),
   createdAt: z.date(),
 });
 
@@ -84,6 +85,11 @@ export const MailboxResponse = z.object({
   mappingVersion: z.number().int(),
   minPollingIntervalSeconds: z.number().int().nullable(),
   deleteAfterProcessing: z.boolean().describe('Each message is deleted from the server once the CRM stored it (POP3)'),
+  trackingToken: z
+    .object({ mode: z.string().describe('organization | custom | off'), prefix: z.string().nullable() })
+    .describe("The organisation's tracking token, the mailbox's own prefix (custom), or none (off)"),
+  sentFolder: z.string().nullable().describe('The folder sent mail is kept in; null: the one the server marks \\Sent, else "Sent"'),
+  trackSentFolder: z.boolean().describe('The Sent folder is synced too: mail sent from another client is stored as sent'),
   incoming: DirectionResponse,
   outgoing: DirectionResponse,
   items: DirectionResponse,
@@ -158,7 +164,7 @@ export const MeResponse = z.object({
   user: UserResponse.nullable(),
 });
 
-export const OptionsResponse = z.object({ trackingOption: z.string().describe(TRACKING_OPTIONS.join(' | ')) });
+export const OptionsResponse = UserResponse.pick({ trackingOption: true, createContactsForUnknownSenders: true });
 
 // Requests -------------------------------------------------------------------
 // The admin schemas are used strict: a misspelt field is an error rather than silently ignored.

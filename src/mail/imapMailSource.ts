@@ -70,6 +70,11 @@ export function imapClientOptions(endpoint: MailServerEndpoint): ImapFlowOptions
   };
 }
 
+/** The folder the server marks \Sent (RFC 6154 SPECIAL-USE), or null. */
+export async function specialUseSentFolder(client: ImapFlow): Promise<string | null> {
+  return (await client.list()).find((f) => f.specialUse === '\\Sent')?.path ?? null;
+}
+
 /** `1,2,3,7,9,10` -> `1:3,7,9:10`: keeps FETCH commands short. */
 export function toUidSet(sortedUids: number[]): string {
   const parts: string[] = [];
@@ -109,6 +114,10 @@ export class ImapMailSource implements MailSource {
       this.client.close();
     }
     await Promise.race([this.closed, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+  }
+
+  async findSentFolder(): Promise<string | null> {
+    return specialUseSentFolder(this.client);
   }
 
   async *pull(folder: string, cursor: SourceCursor | null, options: PullOptions): AsyncIterable<IncomingBatch> {

@@ -1,12 +1,9 @@
 import { ImapFlow } from 'imapflow';
 import type { OutgoingEmail, OutgoingParty } from '../store/outgoingStore';
-import type { MailServerEndpoint } from './mailSource';
+import { DEFAULT_SENT_FOLDER, type MailServerEndpoint } from './mailSource';
 import type { SentFolder } from './mailSender';
-import { imapClientOptions } from './imapMailSource';
+import { imapClientOptions, specialUseSentFolder } from './imapMailSource';
 import { composeMime } from './mime/compose';
-
-// Used when the server marks no folder \Sent and the mailbox names none.
-const DEFAULT_SENT_FOLDER = 'Sent';
 
 /** The Sent folder over IMAP: one connection, the folder opened once. */
 export class ImapSentFolder implements SentFolder {
@@ -21,7 +18,7 @@ export class ImapSentFolder implements SentFolder {
     client.on('error', () => undefined);
     try {
       await client.connect();
-      const path = folder ?? (await client.list()).find((f) => f.specialUse === '\\Sent')?.path ?? DEFAULT_SENT_FOLDER;
+      const path = folder ?? (await specialUseSentFolder(client)) ?? DEFAULT_SENT_FOLDER;
       try {
         await client.mailboxOpen(path);
       } catch (err) {

@@ -50,6 +50,9 @@ export interface PullOptions {
   seen: SeenItems;
 }
 
+/** The Sent folder of a mailbox that names none and whose server marks none. */
+export const DEFAULT_SENT_FOLDER = 'Sent';
+
 /** Incoming mail of one mailbox, whatever protocol serves it. */
 export interface MailSource {
   /** Opens the connection and authenticates; rejects with the server's error. */
@@ -62,6 +65,8 @@ export interface MailSource {
    * after processing") removes these, and only these. Optional: most sources leave mail in place.
    */
   committed?(folder: string, storedRemoteIds: string[]): Promise<void>;
+  /** The folder the server marks as holding sent mail (IMAP SPECIAL-USE \Sent), or null. */
+  findSentFolder(): Promise<string | null>;
   /** Ends the session; a source that removes processed mail completes the removal here (POP3: QUIT). */
   close(): Promise<void>;
 }

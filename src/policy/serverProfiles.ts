@@ -45,12 +45,18 @@ export function unsupportedServerTypeMessage(serverType: string): string {
  * INBOX; deleting mail after processing is done by the POP3 source only (IMAP sync examines its
  * folders read-only and its cursor passes stored messages by, so it has no deletion step).
  */
-export function mailboxSettingsProblem(serverType: string, settings: { folders?: string[]; deleteAfterProcessing?: boolean }): string | null {
+export function mailboxSettingsProblem(
+  serverType: string,
+  settings: { folders?: string[]; deleteAfterProcessing?: boolean; trackSentFolder?: boolean },
+): string | null {
   if (serverType === 'pop3' && settings.folders && settings.folders.some((f) => f.toUpperCase() !== 'INBOX')) {
     return 'A mailbox on a POP3 profile has one folder, INBOX: set folders to ["INBOX"]';
   }
   if (settings.deleteAfterProcessing && serverType !== 'pop3') {
     return `Deleting mail after processing is available for POP3 profiles only (this mailbox's profile is ${serverType}): leave deleteAfterProcessing off`;
+  }
+  if (settings.trackSentFolder && serverType === 'pop3') {
+    return 'A POP3 server has no Sent folder to track: leave trackSentFolder off';
   }
   return null;
 }

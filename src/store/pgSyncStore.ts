@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { CrmRecordRef } from '../domain/email';
 import type { MailServerEndpoint, SourceCursor } from '../mail/mailSource';
@@ -12,6 +11,7 @@ import {
 } from '../policy/failurePolicy';
 import { observeServer, type ServerHealth } from '../policy/serverLoad';
 import { defaultPort } from '../policy/serverProfiles';
+import { trackEmails, type TrackedEmail } from './pgTracking';
 import type { SecretBox } from '../secrets/secretBox';
 import { insertAttachments, resolveAddresses } from './emailContent';
 import {
@@ -157,10 +157,16 @@ export class PgSyncStore implements SyncStore {
       `SELECT m.id, m.owner_user_id, m.owner_queue_id, m.mapping_version, m.folders, m.incoming_enabled,
               m.profile_id, p.max_concurrent_connections, ${ENDPOINT_COLUMNS},
               coalesce(u.tracking_option, q.tracking_option, 'all') AS tracking_option,
+              coalesce(u.create_contacts_for_unknown_senders, false) AS create_contacts_for_unknown_senders,
+              m.track_sent_folder, m.sent_folder, o.smart_matching, o.correlate_forwards,
+              ARRAY(SELECT lower(d) FROM unnest(o.own_domains) d) AS own_domains,
+              ARRAY(SELECT o.tracking_token_prefix
+                    UNION SELECT x.tracking_token_prefix FROM mailboxes x WHERE x.tracking_token_mode = 'custom') AS token_prefixes,
               p.process_email_from, p.max_message_bytes, m.delete_after_processing,
               coalesce((SELECT jsonb_object_agg(c.folder, c.cursor) FROM folder_cursors c WHERE c.mailbox_id = m.id), '{}') AS cursors
          FROM mailboxes m
          JOIN email_server_profiles p ON p.id = m.profile_id
+         CROSS JOIN organization_settings o
          LEFT JOIN crm_users u ON u.id = m.owner_user_id
          LEFT JOIN crm_queues q ON q.id = m.owner_queue_id
         WHERE m.id = $1`,
@@ -177,8 +183,17 @@ export class PgSyncStore implements SyncStore {
       mappingVersion: r.mapping_version,
       profileId: r.profile_id,
       maxConcurrentConnections: r.max_concurrent_connections,
-      trackingOption: r.tracking_option,
+      tracking: {
+        option: r.tracking_option,
+        smartMatching: r.smart_matching,
+        correlateForwards: r.correlate_forwards,
+        tokenPrefixes: r.token_prefixes,
+        ownDomains: r.own_domains,
+        createContactsForUnknownSenders: r.create_contacts_for_unknown_senders,
+      },
       folders: r.folders,
+      trackSentFolder: r.track_sent_folder,
+      sentFolder: r.sent_folder,
       incomingEnabled: r.incoming_enabled,
       serverType: r.server_type,
       endpoint: incoming,
@@ -194,13 +209,7 @@ export class PgSyncStore implements SyncStore {
     return resolveAddresses(this.pool, addresses);
   }
 
-  async findTrackedMessageIds(messageIds: string[]): Promise<Set<string>> {
-    if (messageIds.length === 0) return new Set();
-    const { rows } = await this.pool.query(`SELECT message_id FROM email_activities WHERE message_id = ANY($1)`, [messageIds]);
-    return new Set(rows.map((r) => r.message_id));
-  }
-
-  async commitIncomingBatch(commit: IncomingBatchCommit): Promise<{ created: number }> {
+  async commitIncomingBatch(commit: IncomingBatchCommit): Promise<{ created: number; storedRemoteIds: string[] }> {
     return inTransaction(this.pool, async (db) => {
       // Holds off a concurrent remap or disable until this batch is in, and refuses the batch
       // if one already happened: nothing synced after a remap belongs to the old owner.
@@ -215,8 +224,10 @@ export class PgSyncStore implements SyncStore {
         await db.query(`DELETE FROM item_links WHERE mailbox_id = $1 AND folder = $2`, [commit.mailboxId, commit.folder]);
       }
       let created = 0;
-      if (commit.emails.length > 0) {
-        const activities = await this.upsertActivities(db, commit.emails);
+      // Decided here rather than before the commit, so a message sees the batches stored before it.
+      const tracked = commit.emails.length > 0 ? await trackEmails(db, commit) : [];
+      if (tracked.length > 0) {
+        const activities = await this.upsertActivities(db, tracked, commit.ownerUserId);
         created = activities.created.size;
         await this.insertParties(db, activities.created);
         await insertAttachments(
@@ -224,7 +235,7 @@ export class PgSyncStore implements SyncStore {
           [...activities.created].map(([emailActivityId, { message: m }]) => ({ emailActivityId, attachments: m.attachments, content: m.attachmentContent })),
           current[0].max_attachment_bytes,
         );
-        const links = commit.emails.map((e, i) => ({ remote_id: e.remoteId, crm_record_id: activities.ids[i] }));
+        const links = tracked.map((e, i) => ({ remote_id: e.remoteId, crm_record_id: activities.ids[i] }));
         await db.query(
           `INSERT INTO item_links (mailbox_id, folder, remote_id, item_type, crm_record_id, owner_user_id)
            SELECT $1, $2, r.remote_id, 'email', r.crm_record_id, $4
@@ -278,7 +289,7 @@ export class PgSyncStore implements SyncStore {
           [commit.mailboxId, commit.folder, JSON.stringify(commit.cursor)],
         );
       }
-      return { created };
+      return { created, storedRemoteIds: tracked.map((e) => e.remoteId) };
     });
   }
 
@@ -286,9 +297,14 @@ export class PgSyncStore implements SyncStore {
    * Finds or creates the activity of each email: `ids[i]` is `emails[i]`'s, `created` maps each new
    * activity to the email it was made from. Copies of one message (same Message-ID, same content
    * digest) share one activity whatever mailbox they come from; a different message reusing a
-   * Message-ID gets its own, a variant of the first activity with that Message-ID.
+   * Message-ID gets its own, a variant of the first activity with that Message-ID. New ones carry
+   * their tracking (src/store/pgTracking.ts); mail the mailbox sent is stored as sent, owned by its owner.
    */
-  private async upsertActivities(db: PoolClient, emails: IncomingEmail[]): Promise<{ ids: string[]; created: Map<string, IncomingEmail> }> {
+  private async upsertActivities(
+    db: PoolClient,
+    emails: TrackedEmail[],
+    ownerUserId: string | null,
+  ): Promise<{ ids: string[]; created: Map<string, TrackedEmail> }> {
     const messageIds = [...new Set(emails.map((e) => e.message.messageId))];
     // Serialises the batches that store one Message-ID, so that of two variants stored at once from
     // two mailboxes the second sees the first. Taken in one order, so two batches cannot deadlock.
@@ -312,21 +328,36 @@ export class PgSyncStore implements SyncStore {
       else byContent.set(key(r.message_id, r.content_digest), r.id);
       if (r.variant_of === null && !firsts.has(r.message_id)) firsts.set(r.message_id, r.id);
     }
-    const created = new Map<string, IncomingEmail>();
+    const created = new Map<string, TrackedEmail>();
+    // An email correlated with an earlier one of its batch that turned out to be stored already points to the stored one.
+    const storedAs = new Map<string, string>();
     const ids = emails.map((email) => {
       const { messageId, contentDigest } = email.message;
       const found = byContent.get(key(messageId, contentDigest)) ?? undigested.get(messageId);
-      if (found) return found;
-      const id = randomUUID();
+      if (found) {
+        storedAs.set(email.activity.id, found);
+        return found;
+      }
+      const id = email.activity.id;
       byContent.set(key(messageId, contentDigest), id);
       if (!firsts.has(messageId)) firsts.set(messageId, id);
       created.set(id, email);
       return id;
     });
     if (created.size > 0) {
-      const rows = [...created].map(([id, { message: m, receivedAt }]) => {
+      const rows = [...created].map(([id, { message: m, receivedAt, direction, activity: t }]) => {
         const first = firsts.get(m.messageId);
         return {
+          direction,
+          status: direction === 'outgoing' ? 'sent' : 'received',
+          owner_user_id: direction === 'outgoing' ? ownerUserId : null,
+          conversation_id: storedAs.get(t.conversationId) ?? t.conversationId,
+          correlation_method: t.correlationMethod,
+          correlated_activity_id: t.correlatedActivityId && (storedAs.get(t.correlatedActivityId) ?? t.correlatedActivityId),
+          regarding_type: t.regarding?.type ?? null,
+          regarding_id: t.regarding?.id ?? null,
+          tracking_token: t.trackingToken,
+          normalised_subject: t.normalisedSubject,
           id,
           message_id: m.messageId,
           content_digest: m.contentDigest,
@@ -344,11 +375,16 @@ export class PgSyncStore implements SyncStore {
       // A variant may point to an activity of this same statement: the foreign key is checked at its end.
       await db.query(
         `INSERT INTO email_activities (id, message_id, content_digest, variant_of, subject, body_text, body_html, sent_at, received_at,
-                                       in_reply_to, "references", size_bytes)
+                                       in_reply_to, "references", size_bytes, direction, status, owner_user_id, conversation_id,
+                                       correlation_method, correlated_activity_id, regarding_type, regarding_id, tracking_token, normalised_subject)
          SELECT r.id, r.message_id, r.content_digest, r.variant_of, r.subject, r.body_text, r.body_html, r.sent_at, r.received_at,
-                r.in_reply_to, ARRAY(SELECT jsonb_array_elements_text(r.refs)), r.size_bytes
+                r.in_reply_to, ARRAY(SELECT jsonb_array_elements_text(r.refs)), r.size_bytes, r.direction, r.status, r.owner_user_id,
+                r.conversation_id, r.correlation_method, r.correlated_activity_id, r.regarding_type, r.regarding_id, r.tracking_token,
+                r.normalised_subject
            FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, message_id text, content_digest text, variant_of uuid, subject text,
-                body_text text, body_html text, sent_at timestamptz, received_at timestamptz, in_reply_to text, refs jsonb, size_bytes integer)`,
+                body_text text, body_html text, sent_at timestamptz, received_at timestamptz, in_reply_to text, refs jsonb, size_bytes integer,
+                direction text, status text, owner_user_id uuid, conversation_id uuid, correlation_method text, correlated_activity_id uuid,
+                regarding_type text, regarding_id uuid, tracking_token text, normalised_subject text)`,
         [JSON.stringify(rows)],
       );
     }

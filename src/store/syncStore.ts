@@ -1,6 +1,7 @@
-import type { CrmRecordRef, EmailMessage, PartyRole } from '../domain/email';
+import type { CrmRecordRef, CrmRecordType, EmailMessage, PartyRole } from '../domain/email';
 import type { DirectionResult, OutgoingEndpoint } from '../mail/connectivity';
 import type { MailServerEndpoint, SourceCursor } from '../mail/mailSource';
+import type { IncomingCorrelationFacts } from '../policy/correlation';
 import type { ServerHealth } from '../policy/serverLoad';
 import type { TrackingOption } from '../policy/tracking';
 
@@ -41,9 +42,11 @@ export interface MailboxSyncContext {
   profileId: string;
   /** The server's connection cap, across every worker. */
   maxConcurrentConnections: number;
-  /** The owner's: the user's, or the queue's. */
-  trackingOption: TrackingOption;
+  tracking: TrackingSettings;
   folders: string[];
+  /** Track the Sent folder too: `sentFolder`, else the folder the server marks \Sent, else "Sent". */
+  trackSentFolder: boolean;
+  sentFolder: string | null;
   incomingEnabled: boolean;
   serverType: ServerType;
   endpoint: MailServerEndpoint;
@@ -54,6 +57,32 @@ export interface MailboxSyncContext {
   /** Remove mail from the server once the CRM committed it (queue mailboxes; POP3 only). */
   deleteAfterProcessing: boolean;
   cursors: Map<string, SourceCursor>;
+}
+
+/** How a mailbox's incoming messages are chosen and correlated (src/policy/tracking.ts, correlation.ts). */
+export interface TrackingSettings {
+  /** The owner's option (a user's or a queue's); 'all' for a mailbox without an owner. */
+  option: TrackingOption;
+  smartMatching: boolean;
+  correlateForwards: boolean;
+  /** The prefixes whose tokens are looked for in subjects: the organisation's and every mailbox's own. */
+  tokenPrefixes: string[];
+  /** Lower case: addresses in them are the organisation's own. */
+  ownDomains: string[];
+  /** The owner (a user) has a contact created for a tracked message's sender who resolves to nothing. */
+  createContactsForUnknownSenders: boolean;
+}
+
+/** What the tracking decision of an email rests on, worked out before its batch's commit. */
+export interface EmailTrackingFacts {
+  /**
+   * What the sender resolved to; for a message the mailbox sent, what its recipients did (a CRM
+   * lead, contact or account first, then a user or queue), since the option is about the other side.
+   */
+  senderRecordType: CrmRecordType | null;
+  correlation: IncomingCorrelationFacts;
+  /** The sender, resolving to nothing and outside the own domains, when the owner wants contacts made for such. */
+  unknownSender: { address: string; name: string | null } | null;
 }
 
 export interface StoredParty {
@@ -69,6 +98,9 @@ export interface IncomingEmail {
   message: EmailMessage;
   receivedAt: Date | null;
   parties: StoredParty[];
+  /** From the mailbox's own address: stored as sent mail. */
+  direction: 'incoming' | 'outgoing';
+  tracking: EmailTrackingFacts;
 }
 
 export interface ItemError {
@@ -84,7 +116,9 @@ export interface IncomingBatchCommit {
   /** Each email stored or linked becomes an item of this queue. */
   ownerQueueId: string | null;
   folder: string;
+  /** Candidates: those the mailbox's tracking option takes become activities, correlated with earlier ones. */
   emails: IncomingEmail[];
+  tracking: Pick<TrackingSettings, 'option' | 'smartMatching' | 'correlateForwards'>;
   errors: ItemError[];
   /** Links of the folder's previous identity are dropped first (UIDVALIDITY change). */
   reset: boolean;
@@ -152,13 +186,13 @@ export interface SyncStore {
   loadSyncContext(mailboxId: string): Promise<MailboxSyncContext | null>;
   /** Lower-cased address -> the CRM record it belongs to. */
   resolveAddresses(addresses: string[]): Promise<Map<string, CrmRecordRef>>;
-  /** Which of these Message-IDs are already email activities. */
-  findTrackedMessageIds(messageIds: string[]): Promise<Set<string>>;
   /**
-   * Stores emails (activities, parties, attachments), item errors and the folder cursor atomically.
-   * Returns how many activities were new.
+   * Decides which emails to track and correlates them with what the CRM holds (earlier batches and
+   * earlier emails of this one), creates contacts for unknown senders, and stores the tracked emails
+   * (activities, parties, attachments), item errors and the folder cursor atomically.
+   * Returns how many activities were new, and the remote ids of the emails stored (those the tracking option took).
    */
-  commitIncomingBatch(commit: IncomingBatchCommit): Promise<{ created: number }>;
+  commitIncomingBatch(commit: IncomingBatchCommit): Promise<{ created: number; storedRemoteIds: string[] }>;
   /** See SeenItems.lookup: which of these remote ids of the folder were seen, and stored, already. */
   lookupSeen(mailboxId: string, folder: string, remoteIds: string[]): Promise<{ seen: Set<string>; stored: Set<string>; unlisted: number }>;
   recordCycleStart(mailboxId: string): Promise<void>;

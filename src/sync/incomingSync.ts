@@ -1,8 +1,8 @@
-import type { EmailMessage } from '../domain/email';
-import type { IncomingBatch, IncomingItem, MailSource } from '../mail/mailSource';
+import type { CrmRecordRef, CrmRecordType, EmailMessage } from '../domain/email';
+import { DEFAULT_SENT_FOLDER, type IncomingBatch, type IncomingItem, type MailSource } from '../mail/mailSource';
 import type { ParseOutcome } from '../mail/parseWorker';
-import { shouldTrack } from '../policy/tracking';
-import type { IncomingEmail, ItemError, MailboxSyncContext, StoredParty, SyncStore } from '../store/syncStore';
+import { findTrackingTokens, normaliseSubject } from '../policy/trackingToken';
+import type { EmailTrackingFacts, IncomingEmail, ItemError, MailboxSyncContext, StoredParty, SyncStore } from '../store/syncStore';
 
 export interface SyncProgress {
   folder: string;
@@ -63,7 +63,7 @@ async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps)
     const connecting = Date.now();
     await source.connect();
     responseMs = Date.now() - connecting;
-    for (const folder of context.folders) {
+    for (const folder of await foldersToSync(context, source)) {
       if (overBudget()) {
         moreAvailable = true;
         break;
@@ -89,7 +89,7 @@ async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps)
           totals.itemsFound += batch.items.length;
           totals.itemsStored += counts.stored;
           totals.itemsFailed += counts.failed;
-          totals.itemsSkipped += batch.skipped + prepared.untracked;
+          totals.itemsSkipped += batch.skipped + counts.untracked;
           deps.onProgress?.(progress);
         });
         // Observed here so a failed commit is not reported as unhandled while the next batch is prepared.
@@ -108,11 +108,17 @@ async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps)
   return { status: 'synced', ...totals, moreAvailable, responseMs };
 }
 
+/** The mailbox's folders, and its Sent folder when it is tracked too. */
+async function foldersToSync(context: MailboxSyncContext, source: MailSource): Promise<string[]> {
+  if (!context.trackSentFolder) return context.folders;
+  const sent = context.sentFolder ?? (await source.findSentFolder()) ?? DEFAULT_SENT_FOLDER;
+  return context.folders.includes(sent) ? context.folders : [...context.folders, sent];
+}
+
 interface PreparedBatch {
   batch: IncomingBatch;
   emails: IncomingEmail[];
   errors: ItemError[];
-  untracked: number;
 }
 
 async function prepareBatch(context: MailboxSyncContext, batch: IncomingBatch, deps: IncomingSyncDeps): Promise<PreparedBatch> {
@@ -133,7 +139,7 @@ async function prepareBatch(context: MailboxSyncContext, batch: IncomingBatch, d
   }
 
   const emails = await toIncomingEmails(context, parsed, deps.store);
-  return { batch, emails, errors, untracked: parsed.length - emails.length };
+  return { batch, emails, errors };
 }
 
 async function commitBatch(context: MailboxSyncContext, folder: string, prepared: PreparedBatch, progress: SyncProgress, deps: IncomingSyncDeps) {
@@ -150,19 +156,21 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
     seen: batch.seen,
     listed: batch.listed,
     progress,
+    tracking: context.tracking,
   };
   try {
-    await deps.store.commitIncomingBatch({ ...commit, emails, errors });
-    return { stored: emails.length, failed: errors.length, storedRemoteIds: emails.map((e) => e.remoteId) };
+    const { storedRemoteIds } = await deps.store.commitIncomingBatch({ ...commit, emails, errors });
+    return { stored: storedRemoteIds.length, failed: errors.length, untracked: emails.length - storedRemoteIds.length, storedRemoteIds };
   } catch (err) {
     if (!ROW_LEVEL_SQLSTATE.test(String((err as { code?: unknown }).code ?? ''))) throw err;
   }
   // One message the database refuses must not hold back the rest: store them one by one, then
   // move the cursor with the refusals recorded as item errors.
   const storedRemoteIds: string[] = [];
+  let untracked = 0;
   for (const email of emails) {
     try {
-      await deps.store.commitIncomingBatch({
+      const one = await deps.store.commitIncomingBatch({
         ...commit,
         cursor: undefined,
         seen: undefined,
@@ -172,15 +180,20 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
         emails: [email],
         errors: [],
       });
-      storedRemoteIds.push(email.remoteId);
+      storedRemoteIds.push(...one.storedRemoteIds);
+      untracked += 1 - one.storedRemoteIds.length;
     } catch (err) {
       errors.push({ remoteId: email.remoteId, message: `Message could not be stored: ${(err as Error).message}` });
     }
   }
   await deps.store.commitIncomingBatch({ ...commit, emails: [], errors });
-  return { stored: storedRemoteIds.length, failed: errors.length, storedRemoteIds };
+  return { stored: storedRemoteIds.length, failed: errors.length, untracked, storedRemoteIds };
 }
 
+/**
+ * Every parsed message with its parties resolved and the facts its tracking decision rests on; the
+ * decision itself is the commit's, which sees the batches stored before it (src/store/syncStore.ts).
+ */
 async function toIncomingEmails(
   context: MailboxSyncContext,
   parsed: { item: IncomingItem; message: EmailMessage }[],
@@ -189,21 +202,8 @@ async function toIncomingEmails(
   if (parsed.length === 0) return [];
   const addresses = parsed.flatMap(({ message: m }) => [...m.from, ...m.to, ...m.cc, ...m.bcc].flatMap((a) => (a.address ? [a.address] : [])));
   const records = await store.resolveAddresses(addresses);
-  const replied =
-    context.trackingOption === 'replies_to_crm'
-      ? await store.findTrackedMessageIds(parsed.flatMap(({ message: m }) => [...(m.inReplyTo ? [m.inReplyTo] : []), ...m.references]))
-      : new Set<string>();
 
-  const emails: IncomingEmail[] = [];
-  for (const { item, message } of parsed) {
-    // The first sender with an address: one named without an address resolves to no record.
-    const senderAddress = message.from.find((a) => a.address !== null)?.address;
-    const sender = senderAddress ? records.get(senderAddress) : undefined;
-    const track = shouldTrack(context.trackingOption, {
-      senderRecordType: sender?.type ?? null,
-      repliesToTrackedEmail: [message.inReplyTo, ...message.references].some((id) => id !== null && replied.has(id)),
-    });
-    if (!track) continue;
+  return parsed.map(({ item, message }) => {
     const parties: StoredParty[] = [];
     const seen = new Set<string>();
     for (const role of ['from', 'to', 'cc', 'bcc'] as const) {
@@ -215,7 +215,39 @@ async function toIncomingEmails(
         parties.push({ role, address: a.address, name: a.name ?? null, record: a.address === null ? null : (records.get(a.address) ?? null) });
       }
     }
-    emails.push({ remoteId: item.remoteId, message, receivedAt: item.kind === 'error' ? null : item.receivedAt, parties });
-  }
-  return emails;
+    const receivedAt = item.kind === 'error' ? null : item.receivedAt;
+    const outgoing = parties.some((p) => p.role === 'from' && p.address?.toLowerCase() === context.emailAddress.toLowerCase());
+    return { remoteId: item.remoteId, message, receivedAt, parties, direction: outgoing ? 'outgoing' : 'incoming', tracking: trackingFacts(context, message, receivedAt, parties, outgoing) };
+  });
+}
+
+// For a message the mailbox sent, the recipient the option judges it by: a customer record first.
+const RECIPIENT_KIND_ORDER: CrmRecordType[] = ['contact', 'account', 'lead', 'user', 'queue'];
+
+function trackingFacts(context: MailboxSyncContext, message: EmailMessage, receivedAt: Date | null, parties: StoredParty[], outgoing: boolean): EmailTrackingFacts {
+  const { tokenPrefixes, ownDomains, createContactsForUnknownSenders } = context.tracking;
+  const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+  const own = (address: string, record: CrmRecordRef | null) =>
+    address.toLowerCase() === context.emailAddress.toLowerCase() || record?.type === 'user' || record?.type === 'queue' || ownDomains.includes(domainOf(address));
+  const addressed = parties.filter((p): p is StoredParty & { address: string } => p.address !== null);
+  // The first sender with an address: one named without an address resolves to no record.
+  const sender = addressed.find((p) => p.role === 'from');
+  const recipientKinds = new Set(addressed.filter((p) => p.role !== 'from').flatMap((p) => (p.record ? [p.record.type] : [])));
+  const senderRecordType = outgoing ? (RECIPIENT_KIND_ORDER.find((k) => recipientKinds.has(k)) ?? null) : (sender?.record?.type ?? null);
+  const unknown = !outgoing && createContactsForUnknownSenders && sender && !sender.record && !ownDomains.includes(domainOf(sender.address));
+  return {
+    senderRecordType,
+    unknownSender: unknown ? { address: sender.address, name: sender.name } : null,
+    correlation: {
+      messageId: message.messageId,
+      subject: message.subject,
+      inReplyTo: message.inReplyTo,
+      references: message.references,
+      tokens: findTrackingTokens(message.subject, tokenPrefixes),
+      normalisedSubject: normaliseSubject(message.subject, tokenPrefixes),
+      participants: [...new Set(addressed.map((p) => p.address.toLowerCase()))],
+      ownAddresses: [...new Set(addressed.filter((p) => own(p.address, p.record)).map((p) => p.address.toLowerCase()))],
+      at: message.sentAt ?? receivedAt ?? new Date(),
+    },
+  };
 }

@@ -40,6 +40,12 @@ export async function startSharedBed(prefix: string): Promise<SharedBed> {
   await admin.query(`CREATE DATABASE ${template}`);
   await admin.end();
   await migrateUp(databaseUrlFor(template));
+  // The tests were written for users whose mail is all tracked: that is the test beds' default for
+  // new users (the product's is replies_to_crm). test/tracking.test.ts sets the others itself.
+  const db = new Client({ connectionString: databaseUrlFor(template) });
+  await db.connect();
+  await db.query(`UPDATE organization_settings SET default_tracking_option = 'all'`);
+  await db.end();
 
   const temporal = await startTemporalDevServer({ port: await freePort() });
   const dir = mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));

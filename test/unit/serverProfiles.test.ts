@@ -103,4 +103,10 @@ describe('mailboxSettingsProblem', () => {
       "Deleting mail after processing is available for POP3 profiles only (this mailbox's profile is imap): leave deleteAfterProcessing off",
     );
   });
+
+  it('tracks a Sent folder on IMAP only', () => {
+    expect(mailboxSettingsProblem('imap', { trackSentFolder: true })).toBeNull();
+    expect(mailboxSettingsProblem('pop3', { trackSentFolder: false })).toBeNull();
+    expect(mailboxSettingsProblem('pop3', { trackSentFolder: true })).toBe('A POP3 server has no Sent folder to track: leave trackSentFolder off');
+  });
 });

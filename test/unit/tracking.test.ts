@@ -1,25 +1,36 @@
-import { shouldTrack } from '../../src/policy/tracking';
+import type { CrmRecordType } from '../../src/domain/email';
+import { shouldTrack, TRACKING_OPTIONS, type TrackingOption } from '../../src/policy/tracking';
+
+const SENDERS: (CrmRecordType | null)[] = ['user', 'queue', 'contact', 'account', 'lead', null];
+
+// Which senders each option tracks when the message answers nothing the CRM holds, and when it does.
+const EXPECTED: Record<TrackingOption, { notReply: (CrmRecordType | null)[]; reply: (CrmRecordType | null)[] }> = {
+  all: { notReply: SENDERS, reply: SENDERS },
+  replies_to_crm: { notReply: [], reply: SENDERS },
+  crm_records: { notReply: ['contact', 'account', 'lead'], reply: ['contact', 'account', 'lead'] },
+  email_enabled_records: { notReply: ['user', 'queue', 'contact', 'account', 'lead'], reply: ['user', 'queue', 'contact', 'account', 'lead'] },
+  none: { notReply: [], reply: [] },
+};
+
+const table = TRACKING_OPTIONS.flatMap((option) =>
+  SENDERS.flatMap((sender) =>
+    [false, true].map((reply) => ({
+      option,
+      sender: sender ?? 'nothing',
+      reply,
+      tracked: EXPECTED[option][reply ? 'reply' : 'notReply'].includes(sender),
+      facts: { senderRecordType: sender, repliesToCrmEmail: reply },
+    })),
+  ),
+);
 
 describe('shouldTrack', () => {
-  const from = (senderRecordType: 'user' | 'contact' | 'account' | 'lead' | null, repliesToTrackedEmail = false) => ({
-    senderRecordType,
-    repliesToTrackedEmail,
+  it('covers the five options, six sender kinds and reply or not', () => {
+    expect(TRACKING_OPTIONS).toHaveLength(5);
+    expect(table).toHaveLength(5 * 6 * 2);
   });
 
-  it('"all" tracks every message', () => {
-    expect(shouldTrack('all', from(null))).toBe(true);
-  });
-
-  it('"crm_records" tracks messages from leads, contacts and accounts only', () => {
-    expect(shouldTrack('crm_records', from('contact'))).toBe(true);
-    expect(shouldTrack('crm_records', from('lead'))).toBe(true);
-    expect(shouldTrack('crm_records', from('account'))).toBe(true);
-    expect(shouldTrack('crm_records', from('user'))).toBe(false);
-    expect(shouldTrack('crm_records', from(null))).toBe(false);
-  });
-
-  it('"replies_to_crm" tracks answers to tracked messages only', () => {
-    expect(shouldTrack('replies_to_crm', from(null, true))).toBe(true);
-    expect(shouldTrack('replies_to_crm', from('contact', false))).toBe(false);
+  it.each(table)('$option, sender $sender, reply $reply -> $tracked', ({ option, facts, tracked }) => {
+    expect(shouldTrack(option, facts)).toBe(tracked);
   });
 });

@@ -29,8 +29,7 @@ export function registerMeRoutes(ctx: RouteContext): void {
       schema: { tags: ['me'], summary: "The caller's sync options", response: { 200: OptionsResponse, ...errors(401, 403, 404) } },
     },
     async (request) => {
-      const user = await service.getUser(ownUserId(request));
-      return { trackingOption: user.trackingOption };
+      return service.getUser(ownUserId(request));
     },
   );
 
@@ -46,8 +45,7 @@ export function registerMeRoutes(ctx: RouteContext): void {
       },
     },
     async (request) => {
-      const user = await service.updateUserOptions(ownUserId(request), request.body);
-      return { trackingOption: user.trackingOption };
+      return service.updateUserOptions(ownUserId(request), request.body);
     },
   );
 

@@ -1,11 +1,21 @@
 import { z } from 'zod';
 import { OrganizationSettingsPatch } from '../../admin/schemas';
+import { TRACKING_OPTIONS } from '../../policy/tracking';
 import { errors } from '../responses';
 import type { RouteContext } from './context';
 
 const OrganizationSettingsResponse = z.object({
   requireEmailApproval: z.boolean().describe('Sync only mailboxes whose email address an admin approved'),
   maxAttachmentBytes: z.number().int().describe('Largest attachment whose content is kept (5 MB by default); larger ones are described only'),
+  defaultTrackingOption: z.string().describe(`The tracking option of new users: ${TRACKING_OPTIONS.join(' | ')}`),
+  trackingTokenEnabled: z.boolean().describe('Outgoing subjects carry a tracking token such as CRM:0001001'),
+  trackingTokenPrefix: z.string(),
+  trackingTokenBaseNumber: z.number().int(),
+  trackingTokenUserDigits: z.number().int(),
+  trackingTokenCounterDigits: z.number().int().describe('The counter wraps after the largest number of these digits (999 -> 000)'),
+  smartMatching: z.boolean().describe('Correlate by normalised subject and two shared participants when headers and token say nothing'),
+  correlateForwards: z.boolean().describe('Take a forward as a reply to what it forwards'),
+  ownDomains: z.array(z.string()).describe("The organisation's own mail domains: their senders get no contact created"),
 });
 
 /** The organisation's sync settings. */

@@ -1,6 +1,6 @@
 import type { RouteContext } from './context';
 import { z } from 'zod';
-import { NewUser } from '../../admin/schemas';
+import { NewUser, UserOptions } from '../../admin/schemas';
 import { IdParams, UserResponse, errors } from '../responses';
 
 /** CRM users. */
@@ -25,5 +25,19 @@ export function registerUserRoutes(ctx: RouteContext): void {
     '/users/:id',
     { schema: { tags: ['users'], summary: 'A CRM user', params: IdParams, response: { 200: UserResponse, ...errors(400, 401, 403, 404) } } },
     async (request) => service.getUser(request.params.id),
+  );
+
+  api.patch(
+    '/users/:id',
+    {
+      schema: {
+        tags: ['users'],
+        summary: "Change a CRM user's sync options (tracking option, contacts for unknown senders)",
+        params: IdParams,
+        body: UserOptions.strict(),
+        response: { 200: UserResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => service.updateUserOptions(request.params.id, request.body),
   );
 }

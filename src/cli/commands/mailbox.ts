@@ -17,6 +17,13 @@ const DELETE_AFTER_PROCESSING = {
   field: 'deleteAfterProcessing',
 } as const;
 
+const TRACKING_FLAGS = {
+  token: { type: 'string', placeholder: 'organization|custom|off', description: "the organisation's tracking token, the mailbox's own prefix, or none", field: 'trackingTokenMode' },
+  'token-prefix': { type: 'string', placeholder: 'PREFIX', description: "the mailbox's own token prefix (with --token custom)", field: 'trackingTokenPrefix' },
+  'sent-folder': { type: 'string', placeholder: 'FOLDER', description: 'the folder sent mail is kept in (default: the one the server marks \\Sent, else "Sent")', field: 'sentFolder' },
+  'track-sent': { type: 'string', placeholder: 'yes|no', description: 'sync the Sent folder too: mail sent from another client is stored as sent', field: 'trackSentFolder' },
+} as const;
+
 const simple = (action: 'approve' | 'enable', summary: string) =>
   command({
     path: ['mailbox', action],
@@ -46,6 +53,7 @@ export const mailboxCommands = [
       disabled: { type: 'boolean', description: 'create it with incoming sync off', field: 'incomingEnabled', default: 'enabled' },
       'min-poll-seconds': { type: 'string', placeholder: 'SECONDS', description: "shortest interval between two syncs (default: the profile's)", field: 'minPollingIntervalSeconds' },
       'delete-after-processing': { ...DELETE_AFTER_PROCESSING, default: 'no' },
+      ...TRACKING_FLAGS,
       'password-stdin': PASSWORD_STDIN,
     },
     run: async ({ opts: o }, ctx) => ({
@@ -61,6 +69,10 @@ export const mailboxCommands = [
         emailApproved: o.approve ?? false,
         minPollingIntervalSeconds: o['min-poll-seconds'],
         deleteAfterProcessing: yesNo(o['delete-after-processing']) as never,
+        trackingTokenMode: o.token as never,
+        trackingTokenPrefix: o['token-prefix'],
+        sentFolder: o['sent-folder'],
+        trackSentFolder: yesNo(o['track-sent']) as never,
       }),
     }),
   }),
@@ -79,6 +91,21 @@ export const mailboxCommands = [
         folders: list(o.folders),
         minPollingIntervalSeconds: o['min-poll-seconds'] as never,
         deleteAfterProcessing: yesNo(o['delete-after-processing']) as never,
+      }),
+    }),
+  }),
+  command({
+    path: ['mailbox', 'tracking'],
+    summary: "Change the mailbox's tracking token and Sent-folder tracking (what is not given stays)",
+    args: [MAILBOX_ID],
+    schema: MailboxPatch,
+    options: TRACKING_FLAGS,
+    run: async ({ args: [id], opts: o }, ctx) => ({
+      output: await (await ctx.admin()).updateMailbox(id, {
+        trackingTokenMode: o.token as never,
+        trackingTokenPrefix: o['token-prefix'],
+        sentFolder: o['sent-folder'],
+        trackSentFolder: yesNo(o['track-sent']) as never,
       }),
     }),
   }),

@@ -1,6 +1,7 @@
 import { OrganizationSettingsPatch } from '../../admin/schemas';
+import { TRACKING_OPTIONS } from '../../policy/tracking';
 import { command } from '../command';
-import { yesNo } from '../input';
+import { list, yesNo } from '../input';
 
 export const organizationCommands = [
   command({
@@ -27,11 +28,34 @@ export const organizationCommands = [
         description: 'largest attachment whose content is kept; larger ones are described only (new organisations: 5242880)',
         field: 'maxAttachmentBytes',
       },
+      'default-tracking': {
+        type: 'string',
+        placeholder: TRACKING_OPTIONS.join('|'),
+        description: 'tracking option of users created without one (new organisations: replies_to_crm)',
+        field: 'defaultTrackingOption',
+      },
+      'tracking-token': { type: 'string', placeholder: 'yes|no', description: 'outgoing subjects carry a tracking token (new organisations: yes)', field: 'trackingTokenEnabled' },
+      'token-prefix': { type: 'string', placeholder: 'PREFIX', description: "the token's prefix, 1-20 characters, no spaces or colons (new organisations: CRM)", field: 'trackingTokenPrefix' },
+      'token-base': { type: 'string', placeholder: 'N', description: 'base number added to the tokens, 0-2147483647 (new organisations: 0)', field: 'trackingTokenBaseNumber' },
+      'token-user-digits': { type: 'string', placeholder: '1-10', description: "digits of the owner's number (new organisations: 3)", field: 'trackingTokenUserDigits' },
+      'token-counter-digits': { type: 'string', placeholder: '1-9', description: 'digits of the message counter, which wraps after them (new organisations: 3)', field: 'trackingTokenCounterDigits' },
+      'smart-matching': { type: 'string', placeholder: 'yes|no', description: 'correlate by subject and two shared participants (new organisations: no)', field: 'smartMatching' },
+      'correlate-forwards': { type: 'string', placeholder: 'yes|no', description: 'take a forward as a reply to what it forwards (new organisations: no)', field: 'correlateForwards' },
+      'own-domains': { type: 'string', placeholder: 'LIST', description: 'own mail domains, comma-separated ("" for none): no contacts for their senders', field: 'ownDomains' },
     },
     run: async ({ opts }, ctx) => ({
       output: await (await ctx.admin()).updateOrganizationSettings({
         requireEmailApproval: yesNo(opts['require-approval']) as never,
         maxAttachmentBytes: opts['max-attachment-bytes'],
+        defaultTrackingOption: opts['default-tracking'] as never,
+        trackingTokenEnabled: yesNo(opts['tracking-token']) as never,
+        trackingTokenPrefix: opts['token-prefix'],
+        trackingTokenBaseNumber: opts['token-base'],
+        trackingTokenUserDigits: opts['token-user-digits'],
+        trackingTokenCounterDigits: opts['token-counter-digits'],
+        smartMatching: yesNo(opts['smart-matching']) as never,
+        correlateForwards: yesNo(opts['correlate-forwards']) as never,
+        ownDomains: opts['own-domains'] === '' ? [] : list(opts['own-domains']),
       }),
     }),
   }),

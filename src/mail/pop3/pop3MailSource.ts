@@ -60,6 +60,11 @@ export class Pop3MailSource implements MailSource {
     await this.client.login(this.endpoint.username, this.endpoint.password);
   }
 
+  /** POP3 has one folder, the maildrop: no Sent folder to track. */
+  async findSentFolder(): Promise<string | null> {
+    return null;
+  }
+
   /** QUIT: the server carries out this session's DELEs. A session that cannot QUIT deletes nothing. */
   async close(): Promise<void> {
     await this.client?.quit().catch(() => undefined);

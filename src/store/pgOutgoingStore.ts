@@ -1,4 +1,5 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { formatTrackingToken, normaliseSubject, withTrackingToken } from '../policy/trackingToken';
 import type { SecretBox } from '../secrets/secretBox';
 import type { OutgoingContext, OutgoingEmail, OutgoingParty, OutgoingStore } from './outgoingStore';
 import { ENDPOINT_COLUMNS, inTransaction, mailboxEndpoints, raiseAlert, resolveAlerts } from './pgSyncStore';
@@ -48,7 +49,7 @@ export class PgOutgoingStore implements OutgoingStore {
       const { rows } = await db.query(
         `WITH m AS (SELECT owner_user_id, owner_queue_id, coalesce(nullif(split_part(email_address, '@', 2), ''), 'localhost') AS domain
                       FROM mailboxes WHERE id = $1),
-              due AS (SELECT e.id, e.status AS was, e.smtp_accepted_at IS NOT NULL AS accepted
+              due AS (SELECT e.id, e.status AS was, e.smtp_accepted_at IS NOT NULL AS accepted, e.message_id IS NULL AS fresh
                         FROM email_activities e, m
                        WHERE e.status IN ('pending_send', 'sending') AND ${OWNED_BY_MAILBOX}
                          AND (e.status = 'sending' OR e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
@@ -61,11 +62,13 @@ export class PgOutgoingStore implements OutgoingStore {
                 sent_at = coalesce(e.sent_at, now())
            FROM due, m
           WHERE e.id = due.id
-        RETURNING e.id, e.message_id, e.sent_at, due.was = 'sending' AS interrupted, due.accepted, e.send_attempts, e.subject,
+        RETURNING e.id, e.message_id, e.sent_at, due.was = 'sending' AS interrupted, due.accepted, due.fresh, e.send_attempts, e.subject,
                   e.body_text, e.body_html, e.in_reply_to, e."references", coalesce(e.queued_at, e.created_at) AS queued`,
         [mailboxId, limit],
       );
       if (rows.length === 0) return [];
+      rows.sort((a, b) => a.queued - b.queued || (a.id < b.id ? -1 : 1));
+      await fixSubjects(db, mailboxId, rows.filter((r) => r.fresh));
       const ids = rows.map((r) => r.id);
       const { rows: parties } = await db.query(
         `SELECT email_activity_id AS id, role, address, display_name FROM email_parties
@@ -80,7 +83,6 @@ export class PgOutgoingStore implements OutgoingStore {
       );
       const partiesOf = (id: string, role: string): OutgoingParty[] =>
         parties.filter((p) => p.id === id && p.role === role).map((p) => ({ address: p.address, name: p.display_name }));
-      rows.sort((a, b) => a.queued - b.queued || (a.id < b.id ? -1 : 1));
       return rows.map(
         (r): OutgoingEmail => ({
           id: r.id,
@@ -216,4 +218,50 @@ export class PgOutgoingStore implements OutgoingStore {
     );
     return rows[0].next;
   }
+}
+
+/**
+ * An email taken for the first time gets its subject for good: the tracking token of its owner's
+ * next counters (the organisation's prefix, or the mailbox's own, unless either turns tokens off),
+ * and the normalised subject smart matching compares. `emails` are in sending order; their
+ * `subject` is updated in place.
+ */
+async function fixSubjects(db: PoolClient, mailboxId: string, emails: { id: string; subject: string | null }[]): Promise<void> {
+  if (emails.length === 0) return;
+  const { rows } = await db.query(
+    `SELECT o.tracking_token_enabled AND m.tracking_token_mode <> 'off' AS tokens,
+            CASE WHEN m.tracking_token_mode = 'custom' THEN m.tracking_token_prefix ELSE o.tracking_token_prefix END AS prefix,
+            o.tracking_token_prefix AS organization_prefix, o.tracking_token_base_number AS base_number,
+            o.tracking_token_user_digits AS user_digits, o.tracking_token_counter_digits AS counter_digits,
+            m.owner_user_id, m.owner_queue_id
+       FROM mailboxes m CROSS JOIN organization_settings o WHERE m.id = $1`,
+    [mailboxId],
+  );
+  const s = rows[0];
+  const prefixes = [s.organization_prefix, s.prefix];
+  const tokens: (string | null)[] = emails.map(() => null);
+  const owner = s.owner_user_id ? { table: 'crm_users', id: s.owner_user_id } : s.owner_queue_id ? { table: 'crm_queues', id: s.owner_queue_id } : null;
+  if (s.tokens && owner) {
+    const wrap = 10 ** s.counter_digits;
+    // The owner's counters for these emails, taken in one statement so two senders never share one.
+    const { rows: counted } = await db.query(
+      `UPDATE ${owner.table} SET tracking_counter = (tracking_counter + $2) % $3 WHERE id = $1 RETURNING tracking_number, tracking_counter`,
+      [owner.id, emails.length, wrap],
+    );
+    const { tracking_number: ownerNumber, tracking_counter: last } = counted[0];
+    const settings = { prefix: s.prefix, baseNumber: Number(s.base_number), userDigits: s.user_digits, counterDigits: s.counter_digits };
+    emails.forEach((_, i) => {
+      tokens[i] = formatTrackingToken(settings, ownerNumber, (((last - emails.length + 1 + i) % wrap) + wrap) % wrap);
+    });
+  }
+  emails.forEach((e, i) => {
+    const token = tokens[i];
+    if (token) e.subject = withTrackingToken(e.subject, token);
+  });
+  await db.query(
+    `UPDATE email_activities e SET subject = u.subject, tracking_token = u.token, normalised_subject = u.normalised
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(id, subject, token, normalised)
+      WHERE e.id = u.id`,
+    [emails.map((e) => e.id), emails.map((e) => e.subject), tokens, emails.map((e) => normaliseSubject(e.subject, prefixes))],
+  );
 }

@@ -1,9 +1,6 @@
 import SMTPConnection, { type SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
 import type { MailServerEndpoint } from '../mailSource';
 
-/** An error of an SMTP exchange, marked with whether the message had been handed over when it happened. */
-export type SmtpSendError = Error & { transferStarted: boolean };
-
 export interface SmtpEnvelope {
   from: string;
   to: string[];
@@ -14,7 +11,29 @@ export interface SmtpEnvelope {
  * ended by `close` (whatever happened in between); each `send` is one mail transaction.
  */
 export class SmtpSession {
+  // The operation in flight rejects when the connection fails under it (an 'error' event).
+  private failCurrent: ((err: Error) => void) | null = null;
+
   private constructor(private readonly connection: SMTPConnection) {}
+
+  private fail(err: Error): void {
+    this.failCurrent?.(err);
+  }
+
+  /** Runs one exchange: it settles by its callback, or rejects if the connection fails first. */
+  private whileOpen<T>(start: (resolve: (value: T) => void, reject: (err: Error) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: Error) => {
+        this.failCurrent = null;
+        reject(err);
+      };
+      this.failCurrent = fail;
+      start((value) => {
+        this.failCurrent = null;
+        resolve(value);
+      }, fail);
+    });
+  }
 
   static async open(endpoint: MailServerEndpoint): Promise<SmtpSession> {
     const t = endpoint.connectionTimeoutMs;
@@ -29,13 +48,17 @@ export class SmtpSession {
       socketTimeout: Math.max(t, 60_000),
       logger: false,
     });
-    // Errors also arrive through the callbacks; an unheard 'error' event would crash the process.
-    connection.on('error', () => undefined);
     const session = new SmtpSession(connection);
     try {
-      await new Promise<void>((resolve, reject) => connection.connect((err) => (err ? reject(err) : resolve())));
+      // A failed connect is reported as an 'error' event only, never to connect's callback.
+      await new Promise<void>((resolve, reject) => {
+        connection.once('error', reject);
+        connection.connect((err) => (err ? reject(err) : resolve()));
+      });
+      connection.removeAllListeners('error');
+      connection.on('error', (err: Error) => session.fail(err));
       if (endpoint.username) {
-        await new Promise<void>((resolve, reject) =>
+        await session.whileOpen<void>((resolve, reject) =>
           connection.login({ user: endpoint.username, pass: endpoint.password }, (err) => (err ? reject(err) : resolve())),
         );
       }
@@ -48,23 +71,27 @@ export class SmtpSession {
 
   /** Sends one message; resolves once the server accepted it (for at least one recipient). */
   send(envelope: SmtpEnvelope, raw: Buffer): Promise<SMTPConnectionSendInfo> {
-    return new Promise((resolve, reject) =>
+    return this.whileOpen<SMTPConnectionSendInfo>((resolve, reject) =>
       this.connection.send(envelope, raw, (err, info) => {
-        if (err) {
-          // With a reply the server answered (nothing taken); without one the transfer's fate is unknown.
-          const replied = typeof (err as { responseCode?: unknown }).responseCode === 'number';
-          reject(Object.assign(err, { transferStarted: !replied }));
-        } else resolve(info as SMTPConnectionSendInfo);
+        if (err) reject(err);
+        else resolve(info as SMTPConnectionSendInfo);
       }),
-    );
+    ).catch((err: Error) => {
+      // With a reply the server answered (nothing taken); without one the transfer's fate is unknown.
+      const replied = typeof (err as { responseCode?: unknown }).responseCode === 'number';
+      throw Object.assign(err, { transferStarted: !replied });
+    });
   }
 
   /** Clears the transaction after a refused message, so the next can use the connection. */
   reset(): Promise<void> {
-    return new Promise((resolve, reject) => this.connection.reset((err) => (err ? reject(err) : resolve())));
+    return this.whileOpen<void>((resolve, reject) => this.connection.reset((err) => (err ? reject(err) : resolve())));
   }
 
   close(): void {
+    this.connection.removeAllListeners('error');
+    // Errors while closing have no one left to tell.
+    this.connection.on('error', () => undefined);
     try {
       this.connection.quit();
     } catch {

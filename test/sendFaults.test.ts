@@ -92,7 +92,7 @@ describe('SMTP faults while sending', () => {
       [alice.mailboxId],
     );
     expect(alerts).toEqual([
-      { message: expect.stringMatching(/^The email "To nobody" was not sent: .*No such user here/), user_id: alice.userId, audiences: ['mailbox_owner'] },
+      { message: expect.stringMatching(/^The email "To nobody CRM:0\d{6}" was not sent: The SMTP server refused every recipient: 550 5.1.1 .*No such user here/), user_id: alice.userId, audiences: ['mailbox_owner'] },
     ]);
     // The direction works: one bad recipient is the email's fault, not the mailbox's.
     const [mailbox] = await bed.query<{ outgoing_enabled: boolean }>(`SELECT outgoing_enabled FROM mailboxes WHERE id = $1`, [alice.mailboxId]);

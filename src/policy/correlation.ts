@@ -6,10 +6,10 @@ import { isForwardSubject } from './trackingToken';
  * 1. in_reply_to: its In-Reply-To, else the latest of its References, is a Message-ID the CRM holds.
  *    Headers cannot be mistaken, so nothing else is checked.
  * 2. tracking_token: its subject carries the token of an earlier email that shares at least one
- *    outside participant with it (an address not on the CRM's side: not a user's, not a queue's, not
- *    in the organisation's own domains). Tokens wrap (999 -> 000) and recipients can edit them, so a
- *    token alone names no conversation; and every email with a token shares its owner, so the CRM's
- *    own addresses prove nothing. A token reused for other people never attaches the message to
+ *    other participant with it (an address that is neither the receiving mailbox's, whose owner's
+ *    token it is, nor in the organisation's own domains). Tokens wrap (999 -> 000) and recipients
+ *    can edit them, so a token alone names no conversation; and every email with a token shares its
+ *    owner, so the owner's address proves nothing. A token reused for other people never attaches the message to
  *    their conversation. Of several, the most recent.
  * 3. smart_matching (off unless the organisation turns it on): the same normalised subject and at
  *    least two shared participant addresses, the earlier email at most 90 days older. The most recent.
@@ -47,7 +47,7 @@ export interface IncomingCorrelationFacts {
   normalisedSubject: string | null;
   /** Its From/To/Cc/Bcc addresses, lower case. */
   participants: string[];
-  /** Those of its participants on the CRM's side (users, queues, own domains): no evidence for a token. */
+  /** Those of its participants that are the receiving mailbox's or the organisation's domains': no evidence for a token. */
   ownAddresses: string[];
   /** When it was sent or, failing that, received. */
   at: Date;

@@ -1,4 +1,4 @@
-import type { CrmRecordRef, CrmRecordType, EmailMessage } from '../domain/email';
+import type { CrmRecordType, EmailMessage } from '../domain/email';
 import { DEFAULT_SENT_FOLDER, type IncomingBatch, type IncomingItem, type MailSource } from '../mail/mailSource';
 import type { ParseOutcome } from '../mail/parseWorker';
 import { findTrackingTokens, normaliseSubject } from '../policy/trackingToken';
@@ -227,8 +227,9 @@ const RECIPIENT_KIND_ORDER: CrmRecordType[] = ['contact', 'account', 'lead', 'us
 function trackingFacts(context: MailboxSyncContext, message: EmailMessage, receivedAt: Date | null, parties: StoredParty[], outgoing: boolean): EmailTrackingFacts {
   const { tokenPrefixes, ownDomains, createContactsForUnknownSenders } = context.tracking;
   const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
-  const own = (address: string, record: CrmRecordRef | null) =>
-    address.toLowerCase() === context.emailAddress.toLowerCase() || record?.type === 'user' || record?.type === 'queue' || ownDomains.includes(domainOf(address));
+  // The token in a message this mailbox receives is its owner's: the owner's address, and the
+  // organisation's domains, are on every such email and prove nothing. Another CRM user does.
+  const own = (address: string) => address.toLowerCase() === context.emailAddress.toLowerCase() || ownDomains.includes(domainOf(address));
   const addressed = parties.filter((p): p is StoredParty & { address: string } => p.address !== null);
   // The first sender with an address: one named without an address resolves to no record.
   const sender = addressed.find((p) => p.role === 'from');
@@ -246,7 +247,7 @@ function trackingFacts(context: MailboxSyncContext, message: EmailMessage, recei
       tokens: findTrackingTokens(message.subject, tokenPrefixes),
       normalisedSubject: normaliseSubject(message.subject, tokenPrefixes),
       participants: [...new Set(addressed.map((p) => p.address.toLowerCase()))],
-      ownAddresses: [...new Set(addressed.filter((p) => own(p.address, p.record)).map((p) => p.address.toLowerCase()))],
+      ownAddresses: [...new Set(addressed.filter((p) => own(p.address)).map((p) => p.address.toLowerCase()))],
       at: message.sentAt ?? receivedAt ?? new Date(),
     },
   };

@@ -153,12 +153,12 @@ describe('list and delete', () => {
     expect((await ok(['user', 'list'])).map((u: any) => u.id)).toContain(user.id);
     expect((await ok(['profile', 'list'])).map((p: any) => p.id)).toContain(profile.id);
     expect((await ok(['mailbox', 'list', '--user', user.id])).map((m: any) => m.id)).toEqual([mailbox.id]);
-    expect(await ok(['mailbox', 'tracking', mailbox.id, '--token', 'custom', '--token-prefix', 'LISA', '--track-sent', 'yes', '--sent-folder', 'Sent Items'])).toMatchObject({
+    expect(await ok(['mailbox', 'set', mailbox.id, '--token', 'custom', '--token-prefix', 'LISA', '--track-sent', 'yes', '--sent-folder', 'Sent Items'])).toMatchObject({
       trackingToken: { mode: 'custom', prefix: 'LISA' },
       trackSentFolder: true,
       sentFolder: 'Sent Items',
     });
-    const noPrefix = await cli(['mailbox', 'tracking', mailbox.id, '--token-prefix', 'LI SA']);
+    const noPrefix = await cli(['mailbox', 'set', mailbox.id, '--token-prefix', 'LI SA']);
     expect([noPrefix.code, noPrefix.stderr]).toEqual([2, expect.stringMatching(/--token-prefix: A tracking token prefix must not contain spaces or colons/)]);
     expect((await ok(['alerts', 'list', '--mailbox', mailbox.id])).map((a: any) => a.message)).toEqual(['Listed alert']);
     expect((await ok(['alerts', '--mailbox', mailbox.id])).map((a: any) => a.message)).toEqual(['Listed alert']);

@@ -84,10 +84,10 @@ const bookkeeping = proxyLocalActivities<MailboxActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
-/** Activities on the mail server's own task queue, so its worker caps the connections. */
-function mailServer(plan: CyclePlan) {
-  return proxyActivities<MailServerActivities>({
-    taskQueue: plan.mailServerTaskQueue,
+/** Long, heartbeating activities that talk to the mail server on `taskQueue`. */
+function serverWork<T extends object>(taskQueue: string, plan: CyclePlan) {
+  return proxyActivities<T>({
+    taskQueue,
     startToCloseTimeout: '6 hours',
     heartbeatTimeout: plan.heartbeatTimeoutMs,
     // Mail-server failures come back as outcomes. An attempt that fails otherwise (its worker was
@@ -96,15 +96,10 @@ function mailServer(plan: CyclePlan) {
   });
 }
 
-/** Sending, on its own task queue: a lost attempt is retried by the workflow, without limit, like sync's. */
-function sender(plan: CyclePlan) {
-  return proxyActivities<SendActivities>({
-    taskQueue: plan.sendTaskQueue,
-    startToCloseTimeout: '6 hours',
-    heartbeatTimeout: plan.heartbeatTimeoutMs,
-    retry: { maximumAttempts: 1 },
-  });
-}
+/** Sync on the mail server's own task queue, so its worker caps the connections. */
+const mailServer = (plan: CyclePlan) => serverWork<MailServerActivities>(plan.mailServerTaskQueue, plan);
+/** Sending, on its own task queue. */
+const sender = (plan: CyclePlan) => serverWork<SendActivities>(plan.sendTaskQueue, plan);
 
 function connectivityTests(plan: CyclePlan) {
   return proxyActivities<AsyncWorkActivities>({

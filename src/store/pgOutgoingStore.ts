@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { formatTrackingToken, normaliseSubject, withTrackingToken } from '../policy/trackingToken';
 import type { SecretBox } from '../secrets/secretBox';
 import type { OutgoingContext, OutgoingEmail, OutgoingParty, OutgoingStore } from './outgoingStore';
-import { ENDPOINT_COLUMNS, inTransaction, mailboxEndpoints, raiseAlert, resolveAlerts } from './pgSyncStore';
+import { ENDPOINT_COLUMNS, inTransaction, MAILBOX_WITH_OWNER, mailboxEndpoints, raiseAlert, resolveAlerts } from './pgSyncStore';
 
 // The emails of a mailbox are those of its owner, a user or a queue.
 const OWNED_BY_MAILBOX = `(e.owner_user_id = m.owner_user_id OR e.owner_queue_id = m.owner_queue_id)`;
@@ -17,11 +17,7 @@ export class PgOutgoingStore implements OutgoingStore {
     const { rows } = await this.pool.query(
       `SELECT m.id, m.owner_user_id, coalesce(u.full_name, q.name) AS sender_name, m.outgoing_enabled, m.sent_folder,
               m.profile_id, p.max_concurrent_connections, p.save_sent_copy, o.max_send_attempts, ${ENDPOINT_COLUMNS}
-         FROM mailboxes m
-         JOIN email_server_profiles p ON p.id = m.profile_id
-         CROSS JOIN organization_settings o
-         LEFT JOIN crm_users u ON u.id = m.owner_user_id
-         LEFT JOIN crm_queues q ON q.id = m.owner_queue_id
+         FROM ${MAILBOX_WITH_OWNER}
         WHERE m.id = $1`,
       [mailboxId],
     );

@@ -33,6 +33,13 @@ import {
 // connection slots' two-key locks are another key space).
 const MESSAGE_ID_LOCK_SEED = 9;
 
+/** A mailbox `m` with its profile `p`, the organisation's settings `o` and its owner, user `u` or queue `q`. */
+export const MAILBOX_WITH_OWNER = `mailboxes m
+  JOIN email_server_profiles p ON p.id = m.profile_id
+  CROSS JOIN organization_settings o
+  LEFT JOIN crm_users u ON u.id = m.owner_user_id
+  LEFT JOIN crm_queues q ON q.id = m.owner_queue_id`;
+
 /** The columns `mailboxEndpoints` reads, as the mailbox and profile rows name them. */
 export const ENDPOINT_COLUMNS = `m.email_address, m.username, m.credentials, p.server_type, p.incoming_host, p.incoming_port, p.incoming_security,
   p.outgoing_host, p.outgoing_port, p.outgoing_security, p.connection_timeout_seconds`;
@@ -164,11 +171,7 @@ export class PgSyncStore implements SyncStore {
                     UNION SELECT x.tracking_token_prefix FROM mailboxes x WHERE x.tracking_token_mode = 'custom') AS token_prefixes,
               p.process_email_from, p.max_message_bytes, m.delete_after_processing,
               coalesce((SELECT jsonb_object_agg(c.folder, c.cursor) FROM folder_cursors c WHERE c.mailbox_id = m.id), '{}') AS cursors
-         FROM mailboxes m
-         JOIN email_server_profiles p ON p.id = m.profile_id
-         CROSS JOIN organization_settings o
-         LEFT JOIN crm_users u ON u.id = m.owner_user_id
-         LEFT JOIN crm_queues q ON q.id = m.owner_queue_id
+         FROM ${MAILBOX_WITH_OWNER}
         WHERE m.id = $1`,
       [mailboxId],
     );

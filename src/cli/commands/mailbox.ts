@@ -24,6 +24,14 @@ const TRACKING_FLAGS = {
   'track-sent': { type: 'string', placeholder: 'yes|no', description: 'sync the Sent folder too: mail sent from another client is stored as sent', field: 'trackSentFolder' },
 } as const;
 
+/** The mailbox fields the tracking flags fill. */
+const trackingFields = (o: { token?: string; 'token-prefix'?: string; 'sent-folder'?: string; 'track-sent'?: string }) => ({
+  trackingTokenMode: o.token as never,
+  trackingTokenPrefix: o['token-prefix'],
+  sentFolder: o['sent-folder'],
+  trackSentFolder: yesNo(o['track-sent']) as never,
+});
+
 const simple = (action: 'approve' | 'enable', summary: string) =>
   command({
     path: ['mailbox', action],
@@ -69,43 +77,27 @@ export const mailboxCommands = [
         emailApproved: o.approve ?? false,
         minPollingIntervalSeconds: o['min-poll-seconds'],
         deleteAfterProcessing: yesNo(o['delete-after-processing']) as never,
-        trackingTokenMode: o.token as never,
-        trackingTokenPrefix: o['token-prefix'],
-        sentFolder: o['sent-folder'],
-        trackSentFolder: yesNo(o['track-sent']) as never,
+        ...trackingFields(o),
       }),
     }),
   }),
   command({
     path: ['mailbox', 'set'],
-    summary: "Change the mailbox's folders, polling interval or deletion after processing (what is not given stays)",
+    summary: "Change the mailbox's folders, polling interval, deletion after processing, tracking token or Sent-folder tracking (what is not given stays)",
     args: [MAILBOX_ID],
     schema: MailboxPatch,
     options: {
       folders: { type: 'string', placeholder: 'LIST', description: 'folders to sync, comma-separated (POP3: INBOX only)', field: 'folders' },
       'min-poll-seconds': { type: 'string', placeholder: 'SECONDS', description: 'shortest interval between two syncs', field: 'minPollingIntervalSeconds' },
       'delete-after-processing': DELETE_AFTER_PROCESSING,
+      ...TRACKING_FLAGS,
     },
     run: async ({ args: [id], opts: o }, ctx) => ({
       output: await (await ctx.admin()).updateMailbox(id, {
         folders: list(o.folders),
         minPollingIntervalSeconds: o['min-poll-seconds'] as never,
         deleteAfterProcessing: yesNo(o['delete-after-processing']) as never,
-      }),
-    }),
-  }),
-  command({
-    path: ['mailbox', 'tracking'],
-    summary: "Change the mailbox's tracking token and Sent-folder tracking (what is not given stays)",
-    args: [MAILBOX_ID],
-    schema: MailboxPatch,
-    options: TRACKING_FLAGS,
-    run: async ({ args: [id], opts: o }, ctx) => ({
-      output: await (await ctx.admin()).updateMailbox(id, {
-        trackingTokenMode: o.token as never,
-        trackingTokenPrefix: o['token-prefix'],
-        sentFolder: o['sent-folder'],
-        trackSentFolder: yesNo(o['track-sent']) as never,
+        ...trackingFields(o),
       }),
     }),
   }),

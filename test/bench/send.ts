@@ -18,9 +18,10 @@
  * SEND_BATCH_SIZE and SEND_CONCURRENCY, when set, are passed to the product.
  */
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createTransport } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { DovecotServer } from '../support/dovecot';
+import { DovecotServer, isOurMaster } from '../support/dovecot';
 import { PostfixServer } from '../support/postfix';
 import { dovecotProfile, eventually, TestBed } from '../support/testBed';
 import { runBenchmark } from './run';
@@ -84,6 +85,74 @@ function groupByAddress(pairs: { address: string; messageId: string }[]): Map<st
   return map;
 }
 
+
+// ---------------------------------------------------------------- CPU by component
+
+/** Linux's USER_HZ: /proc reports CPU times in these ticks. */
+const TICK_MS = 10;
+
+/** ppid, process group and CPU (ms, reaped children included) of a process, from /proc; null once it is gone. */
+function procCpu(pid: number): { ppid: number; pgrp: number; ms: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), pgrp: Number(f[2]), ms: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS };
+  } catch {
+    return null;
+  }
+}
+
+const allPids = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+
+/** Where the CPU goes: this process, the Temporal dev server (its child), Postfix and Dovecot (their masters' process groups), and the bench database's PostgreSQL backends. */
+class CpuMeter {
+  private readonly masters: { name: string; pid: number }[];
+
+  constructor(
+    private readonly bed: TestBed,
+    markers: { name: string; marker: string }[],
+  ) {
+    const pids = allPids();
+    this.masters = markers.map(({ name, marker }) => {
+      const pid = pids.find((p) => p !== process.pid && procCpu(p) !== null && isOurMaster(p, marker));
+      if (pid === undefined) throw new Error(`No master process for ${name}`);
+      return { name, pid };
+    });
+  }
+
+  async sample(): Promise<Map<string, number>> {
+    const byPid = new Map(
+      allPids().flatMap((p) => {
+        const c = procCpu(p);
+        return c ? [[p, c] as const] : [];
+      }),
+    );
+    const u = process.cpuUsage();
+    const totals = new Map<string, number>([['this process (product worker / nodemailer, Postfix policy service)', (u.user + u.system) / 1000]]);
+    let temporal = 0;
+    for (const c of byPid.values()) if (c.ppid === process.pid) temporal += c.ms;
+    totals.set('Temporal dev server', temporal);
+    for (const { name, pid } of this.masters) {
+      let ms = 0;
+      for (const c of byPid.values()) if (c.pgrp === pid) ms += c.ms;
+      totals.set(name, ms);
+    }
+    const backends = await this.bed.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`);
+    for (const { pid } of backends) totals.set(`pg:${pid}`, byPid.get(pid)?.ms ?? 0);
+    return totals;
+  }
+
+  /** CPU ms per component between two samples; a backend that came or went counts from 0. */
+  static diff(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [key, ms] of after) {
+      const name = key.startsWith('pg:') ? 'PostgreSQL backends (the bench database)' : key;
+      out.set(name, (out.get(name) ?? 0) + ms - (before.get(key) ?? 0));
+    }
+    return out;
+  }
+}
+
 async function main(): Promise<void> {
   const dovecot = await DovecotServer.start({ name: 'bench-send', authListener: true });
   const postfix = await PostfixServer.start({ dovecot, name: 'bench-send' });
@@ -127,10 +196,17 @@ async function main(): Promise<void> {
       );
       return { ms: performance.now() - started, sent };
     };
+    const meter = new CpuMeter(bed, [
+      { name: 'Postfix', marker: postfix.marker },
+      { name: 'Dovecot', marker: dovecot.marker },
+    ]);
     await baselineSend(WARM_UP);
+    await eventually('Postfix idle', async () => (await postfix.queueSize()) === 0, DELIVERY_TIMEOUT_MS, 200);
+    const cpuBefore = await meter.sample();
     const baseline = await baselineSend(EMAILS);
     transport.close();
     await waitDelivered(postfix, groupByAddress(baseline.sent), 'baseline');
+    const baselineCpu = CpuMeter.diff(cpuBefore, await meter.sample());
     console.log(`  baseline: ${(baseline.ms / 1000).toFixed(2)} s, all ${EMAILS} delivered`);
 
     // ---------------------------------------------------------------- product
@@ -193,7 +269,8 @@ async function main(): Promise<void> {
           return r.sent === ids.length;
         },
         RUN_TIMEOUT_MS,
-        100,
+        // The timings are the rows' own timestamps; polling less leaves the CPU to the product.
+        500,
       );
       const [t] = await bed.query<{ accepted_ms: number; sent_ms: number }>(
         `SELECT extract(epoch FROM max(smtp_accepted_at) - min(queued_at)) * 1000 AS accepted_ms,
@@ -220,8 +297,11 @@ async function main(): Promise<void> {
     await runProduct(spread(WARM_UP * MAILBOXES), 'warm-up');
     const copiesBefore = await sentCopies();
     await bed.query('VACUUM ANALYZE email_activities');
+    await eventually('Postfix idle', async () => (await postfix.queueSize()) === 0, DELIVERY_TIMEOUT_MS, 200);
+    const productBefore = await meter.sample();
     const many = await runProduct(spread(EMAILS), `${MAILBOXES} mailboxes`);
     await verify(many, `product, ${MAILBOXES} mailboxes`);
+    const productCpu = CpuMeter.diff(productBefore, await meter.sample());
     console.log(`  product, ${MAILBOXES} mailboxes: ${(many.sentMs / 1000).toFixed(2)} s, all ${EMAILS} delivered`);
     await bed.query('VACUUM ANALYZE email_activities');
     const single = await runProduct(Array.from({ length: EMAILS }, () => users[0]), '1 mailbox');
@@ -275,6 +355,18 @@ async function main(): Promise<void> {
     }
     const ratio = rate(many.sentMs) / base;
     console.log(`Goal: product (${MAILBOXES} mailboxes, sent) / baseline >= ${RATIO_GOAL}: ${ratio.toFixed(2)}, ${ratio >= RATIO_GOAL ? 'met' : 'missed'}`);
+    console.log('');
+    console.log(`CPU per email, ms, from the first send until every message was delivered (product: ${MAILBOXES} mailboxes, Sent copies included)`);
+    console.log('component                                                         | baseline | product');
+    let baseTotal = 0;
+    let productTotal = 0;
+    for (const [name, ms] of productCpu) {
+      const b = baselineCpu.get(name) ?? 0;
+      baseTotal += b;
+      productTotal += ms;
+      console.log(`${name.padEnd(65)} | ${pad((b / EMAILS).toFixed(2), 8)} | ${pad((ms / EMAILS).toFixed(2), 7)}`);
+    }
+    console.log(`${'total'.padEnd(65)} | ${pad((baseTotal / EMAILS).toFixed(2), 8)} | ${pad((productTotal / EMAILS).toFixed(2), 7)}`);
     const p50 = quantile(latencies, 0.5);
     const p95 = quantile(latencies, 0.95);
     console.log('');

@@ -48,8 +48,8 @@ export class ImapSentFolder implements SentFolder {
     return found;
   }
 
-  async save(email: OutgoingEmail, from: OutgoingParty): Promise<void> {
-    const raw = await composeMime(email, from, { keepBcc: true });
+  async save(email: OutgoingEmail, from: OutgoingParty, asSent?: Buffer): Promise<void> {
+    const raw = asSent ?? (await composeMime(email, from, { keepBcc: true }));
     await this.client.append(this.path, raw, ['\\Seen'], email.date);
   }
 

@@ -8,11 +8,12 @@ export interface RejectedRecipient {
 /**
  * Hands emails to the mail server for delivery, one at a time over one connection, whatever
  * protocol serves it. `send` resolves once the server accepted the email, naming recipients it
- * refused while accepting the others; it rejects with the server's error, marked
- * `transferStarted` when the email may have been handed over (see decideSendFailure).
+ * refused while accepting the others, with the message as it went out; it rejects with the
+ * server's error, marked `transferStarted` when the email may have been handed over (see
+ * decideSendFailure).
  */
 export interface OutgoingTransport {
-  send(email: OutgoingEmail, from: OutgoingParty): Promise<{ rejected: RejectedRecipient[] }>;
+  send(email: OutgoingEmail, from: OutgoingParty): Promise<{ rejected: RejectedRecipient[]; message: Buffer }>;
   close(): Promise<void>;
 }
 
@@ -20,6 +21,7 @@ export interface OutgoingTransport {
 export interface SentFolder {
   /** Which of these Message-IDs have a copy there. */
   find(messageIds: string[]): Promise<Set<string>>;
-  save(email: OutgoingEmail, from: OutgoingParty): Promise<void>;
+  /** `asSent`: the message as it went out, saved as it is (for an email without Bcc its copy is the same); else composed. */
+  save(email: OutgoingEmail, from: OutgoingParty, asSent?: Buffer): Promise<void>;
   close(): Promise<void>;
 }

@@ -31,6 +31,15 @@ export type OutgoingSendResult =
 
 type Phase = { stop: null } | { stop: 'disabled' } | { stop: 'unreachable'; message: string };
 
+/** An email the server accepted in this run; `asSent` is the message that went out when it can be its Sent copy as it is. */
+interface Accepted {
+  email: OutgoingEmail;
+  asSent?: Buffer;
+}
+
+// A larger message is composed again for its copy rather than kept: a batch of them would hold twice its attachments.
+const KEEP_AS_SENT_MAX_BYTES = 1024 * 1024;
+
 /**
  * Sends the mailbox owner's due emails, batch by batch: each is marked `sending` before it goes to
  * the server and `accepted` as soon as the server took it, then copied to the Sent folder and
@@ -51,7 +60,7 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
     const emails = await deps.store.takeDueEmails(mailboxId, deps.batchSize);
     if (emails.length === 0) break;
     const alreadySent = await findInterruptedInSentFolder(context, emails, deps);
-    const accepted: OutgoingEmail[] = [];
+    const accepted: Accepted[] = [];
     const phase = await deps.withConnectionSlot(context, () =>
       sendBatch(
         context,
@@ -99,7 +108,7 @@ async function sendBatch(
   emails: OutgoingEmail[],
   deps: OutgoingSendDeps,
   totals: { failed: number; deferred: number },
-  accepted: OutgoingEmail[],
+  accepted: Accepted[],
 ): Promise<Phase> {
   if (emails.length === 0) return { stop: null };
   const { store } = deps;
@@ -112,9 +121,11 @@ async function sendBatch(
   try {
     for (const [i, email] of emails.entries()) {
       try {
-        const { rejected } = await transport.send(email, from);
+        const { rejected, message } = await transport.send(email, from);
         await store.recordAccepted(email.id, { note: partialDeliveryNote(rejected), sent: !context.sentCopies });
-        accepted.push(email);
+        // The copy keeps the Bcc the wire leaves out: only a message without one is the same.
+        const reusable = context.sentCopies !== null && email.bcc.length === 0 && message.length <= KEEP_AS_SENT_MAX_BYTES;
+        accepted.push({ email, asSent: reusable ? message : undefined });
       } catch (err) {
         const decision = decideSendFailure(err, (err as { transferStarted?: boolean }).transferStarted === true);
         if (decision.kind === 'defer') {
@@ -170,7 +181,7 @@ async function saveSentCopies(
   context: OutgoingContext,
   from: OutgoingParty,
   emails: OutgoingEmail[],
-  acceptedNow: OutgoingEmail[],
+  acceptedNow: Accepted[],
   alreadySent: Set<string>,
   deps: OutgoingSendDeps,
 ): Promise<{ sent: number; unreachable: string | null }> {
@@ -185,7 +196,7 @@ async function saveSentCopies(
     return { sent: acceptedNow.length + foundInSent.length, unreachable: null };
   }
   const acceptedEarlier = emails.filter((e) => e.accepted);
-  const toCopy = [...acceptedNow, ...acceptedEarlier];
+  const toCopy: Accepted[] = [...acceptedNow, ...acceptedEarlier.map((email) => ({ email }))];
   if (toCopy.length === 0) {
     await deps.store.recordSent(
       foundInSent.map((e) => e.id),
@@ -198,15 +209,15 @@ async function saveSentCopies(
       const folder = await deps.openSentFolder(target);
       try {
         const present = await folder.find(acceptedEarlier.map((e) => e.messageId));
-        for (const email of toCopy) {
-          if (!present.has(email.messageId)) await folder.save(email, from);
+        for (const { email, asSent } of toCopy) {
+          if (!present.has(email.messageId)) await folder.save(email, from, asSent);
           deps.onProgress?.();
         }
       } finally {
         await folder.close();
       }
     });
-    await deps.store.recordSent([...toCopy, ...foundInSent].map((e) => e.id), true);
+    await deps.store.recordSent([...toCopy.map((a) => a.email), ...foundInSent].map((e) => e.id), true);
     return { sent: toCopy.length + foundInSent.length, unreachable: null };
   } catch (err) {
     await deps.store.recordSent(
@@ -218,7 +229,7 @@ async function saveSentCopies(
     const classified = classifyMailError(err, target.endpoint);
     if (classified.errorClass === 'permanent') {
       await deps.store.recordSent(
-        toCopy.map((e) => e.id),
+        toCopy.map((a) => a.email.id),
         false,
       );
       return { sent: toCopy.length + foundInSent.length, unreachable: null };

@@ -12,12 +12,13 @@ export class SmtpTransport implements OutgoingTransport {
     return new SmtpTransport(await SmtpSession.open(endpoint));
   }
 
-  async send(email: OutgoingEmail, from: OutgoingParty): Promise<{ rejected: RejectedRecipient[] }> {
+  async send(email: OutgoingEmail, from: OutgoingParty): Promise<{ rejected: RejectedRecipient[]; message: Buffer }> {
     const raw = await composeMime(email, from, { keepBcc: false });
     try {
       const info = await this.session.send({ from: from.address, to: envelopeRecipients(email) }, raw);
       const errors = info.rejectedErrors ?? [];
       return {
+        message: raw,
         rejected: info.rejected.map((address, i) => ({ address, reason: String(errors[i]?.response ?? errors[i]?.message ?? 'refused') })),
       };
     } catch (err) {

@@ -26,18 +26,16 @@ afterAll(async () => {
   await sink?.close();
 });
 
-/** What the CRM does when a user presses "send": one row and its parties, inserted in one transaction. */
+/** What the CRM does when a user presses "send": the row and its parties in one statement (one transaction). */
 async function queueEmail(subject: string, to: string[], bcc: string[] = []): Promise<string> {
   const [row] = await ctx.bed.query<{ id: string }>(
-    `INSERT INTO email_activities (direction, status, owner_user_id, subject, body_text, queued_at)
-     VALUES ('outgoing', 'pending_send', $1, $2, 'Hello from the CRM', now()) RETURNING id`,
-    [userId, subject],
+    `WITH e AS (INSERT INTO email_activities (direction, status, owner_user_id, subject, body_text, queued_at)
+                VALUES ('outgoing', 'pending_send', $1, $2, 'Hello from the CRM', now()) RETURNING id),
+          p AS (INSERT INTO email_parties (email_activity_id, role, address)
+                SELECT e.id, r.role, r.address FROM e, unnest($3::text[], $4::text[]) AS r(role, address))
+     SELECT id FROM e`,
+    [userId, subject, [...to.map(() => 'to'), ...bcc.map(() => 'bcc')], [...to, ...bcc]],
   );
-  for (const [role, list] of [['to', to], ['bcc', bcc]] as const) {
-    for (const a of list) {
-      await ctx.bed.query(`INSERT INTO email_parties (email_activity_id, role, address) VALUES ($1, $2, $3)`, [row.id, role, a]);
-    }
-  }
   return row.id;
 }
 

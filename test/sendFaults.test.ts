@@ -28,14 +28,15 @@ async function emailRow(id: string): Promise<EmailRow> {
   )[0];
 }
 
-/** What the CRM's send button writes: the email and its recipients. */
+/** What the CRM's send button writes: the email and its recipients, in one statement (one transaction). */
 async function queueEmail(ownerUserId: string, subject: string, to: string[]): Promise<string> {
   const [row] = await bed.query<{ id: string }>(
-    `INSERT INTO email_activities (direction, status, owner_user_id, subject, body_text, queued_at)
-     VALUES ('outgoing', 'pending_send', $1, $2, 'Sent from the CRM', now()) RETURNING id`,
-    [ownerUserId, subject],
+    `WITH e AS (INSERT INTO email_activities (direction, status, owner_user_id, subject, body_text, queued_at)
+                VALUES ('outgoing', 'pending_send', $1, $2, 'Sent from the CRM', now()) RETURNING id),
+          p AS (INSERT INTO email_parties (email_activity_id, role, address) SELECT e.id, 'to', unnest($3::text[]) FROM e)
+     SELECT id FROM e`,
+    [ownerUserId, subject, to],
   );
-  for (const address of to) await bed.query(`INSERT INTO email_parties (email_activity_id, role, address) VALUES ($1, 'to', $2)`, [row.id, address]);
   return row.id;
 }
 

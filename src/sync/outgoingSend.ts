@@ -120,6 +120,12 @@ async function sendBatch(
   }
   try {
     for (const [i, email] of emails.entries()) {
+      if (email.to.length + email.cc.length + email.bcc.length === 0) {
+        // Nothing the server could take: failed now, not retried (a row written without its parties).
+        await store.recordFailed(context.mailboxId, email.id, 'The email has no recipients (to, cc or bcc with an address): add them and queue it again');
+        totals.failed++;
+        continue;
+      }
       try {
         const { rejected, message } = await transport.send(email, from);
         await store.recordAccepted(email.id, { note: partialDeliveryNote(rejected), sent: !context.sentCopies });

@@ -121,6 +121,7 @@ export class ImapMailSource implements MailSource {
   }
 
   async *pull(folder: string, cursor: SourceCursor | null, options: PullOptions): AsyncIterable<IncomingBatch> {
+    this.skipListing(folder);
     const mailbox = await this.client.mailboxOpen(folder, { readOnly: true });
     const uidValidity = mailbox.uidValidity.toString();
     const highestModseq = mailbox.highestModseq !== undefined ? mailbox.highestModseq.toString() : null;
@@ -150,6 +151,17 @@ export class ImapMailSource implements MailSource {
       if (!stream.finished) this.client.close();
       await stream.stopped();
     }
+  }
+
+  /**
+   * imapflow runs LIST and LSUB (two round trips) before opening a folder it has not listed, for
+   * its delimiter, special use and subscription, none of which the sync reads; EXAMINE fails alike
+   * for a folder that does not exist. Its folder cache is not typed: should it change, the listing
+   * simply comes back.
+   */
+  private skipListing(folder: string): void {
+    const listed = (this.client as unknown as { folders?: unknown }).folders;
+    if (listed instanceof Map && !listed.has(folder)) listed.set(folder, { path: folder });
   }
 
   /**

@@ -5,9 +5,12 @@
  * then the IMAP commands and round trips one idle cycle costs for a small and a large mailbox.
  *
  * BENCH_MESSAGES (default 2000) per link; BENCH_BATCH_SIZE and PARSE_THREADS default to the product's defaults.
+ * BENCH_LINKS picks links, comma-separated `<rtt>/<unlimited|capped>` (e.g. `80/unlimited`); default all six.
+ * BENCH_CPU_PROFILE=<dir> writes a CPU profile of the main thread during each link's product sync there (.cpuprofile).
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { ImapFlow } from 'imapflow';
 import { parseMimeMessage } from '../../src/mail/mimeParser';
 import { mailboxWorkflowId } from '../../src/temporal/names';
@@ -22,7 +25,10 @@ import { runBenchmark } from './run';
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2000);
 const SMALL = 10;
 const WARM_UP = 500;
-const LINKS = [0, 20, 80].flatMap((rttMs) => [null, 50_000_000].map((bitsPerSecond) => ({ rttMs, bitsPerSecond })));
+const LINKS = [0, 20, 80]
+  .flatMap((rttMs) => [null, 50_000_000].map((bitsPerSecond) => ({ rttMs, bitsPerSecond, key: `${rttMs}/${bitsPerSecond ? 'capped' : 'unlimited'}` })))
+  .filter((link) => !process.env.BENCH_LINKS || process.env.BENCH_LINKS.split(',').includes(link.key));
+if (LINKS.length === 0) throw new Error(`BENCH_LINKS=${process.env.BENCH_LINKS} names no link: use e.g. 80/unlimited,80/capped`);
 
 interface Run {
   ms: number;
@@ -71,6 +77,24 @@ async function idleCycle(bed: TestBed, mailboxId: string, proxy: CountingTcpProx
   });
   if (after.lastOutcome?.status !== 'synced' || after.lastOutcome.itemsFound !== 0) throw new Error('The cycle was not idle');
   return { commands: proxy.clientCommands, roundTrips: proxy.roundTrips, log: [...proxy.commandLog] };
+}
+
+/** Runs `body` under the V8 profiler when BENCH_CPU_PROFILE names a directory, writing `<name>.cpuprofile` there. */
+async function profiled<T>(name: string, body: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_CPU_PROFILE;
+  if (!dir) return body();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await body();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/${name}.cpuprofile`, JSON.stringify(profile));
+    session.disconnect();
+  }
 }
 
 const rate = (ms: number) => (MESSAGES / ms) * 1000;
@@ -155,7 +179,7 @@ async function main(): Promise<void> {
       const raw = await rawFetch(link.proxy, link.user, false);
       if (raw.count !== MESSAGES) throw new Error(`Raw fetch saw ${raw.count} messages, expected ${MESSAGES}`);
       const parsed = await rawFetch(link.proxy, link.user, true);
-      const product = await initialSync(link.user, link.proxy, MESSAGES);
+      const product = await profiled(`product-${link.key.replace('/', '-')}`, () => initialSync(link.user, link.proxy, MESSAGES));
       results.push({ link, raw, parsed, product });
       console.log(`  ${link.label}: raw ${(raw.ms / 1000).toFixed(2)} s, fetch+parse ${(parsed.ms / 1000).toFixed(2)} s, product cycle ${(product.cycleMs / 1000).toFixed(2)} s`);
     }
@@ -183,9 +207,10 @@ async function main(): Promise<void> {
     console.log('CPU per message in the product, µs (this process; PostgreSQL, Dovecot and the Temporal server are not included):');
     console.log('  fetch: main-thread CPU of the raw fetch (the same imapflow work); parse: the pool threads\' CPU on parse tasks;');
     console.log('  store: the product\'s main-thread CPU minus fetch (SQL client, party resolution, batching, Temporal SDK);');
-    console.log('  other: the rest of the process (garbage collection, Temporal core, libuv threads)');
-    console.log('link                       | fetch | parse | store | other | total');
-    for (const { link, raw, product } of results) {
+    console.log('  other: the rest of the process (garbage collection, Temporal core, libuv threads);');
+    console.log('  fetch+parse: the whole process\'s CPU in the fetch that parses on its one thread, for comparison');
+    console.log('link                       | fetch | parse | store | other | total | fetch+parse');
+    for (const { link, raw, parsed, product } of results) {
       const perMsg = (us: number) => pad((us / MESSAGES).toFixed(0), 5);
       const fetchUs = raw.mainUs;
       console.log(
@@ -196,6 +221,7 @@ async function main(): Promise<void> {
           perMsg(product.mainUs - fetchUs),
           perMsg(product.cpuUs - product.mainUs - product.parseUs),
           perMsg(product.cpuUs),
+          pad((parsed.cpuUs / MESSAGES).toFixed(0), 11),
         ].join(' | '),
       );
     }

@@ -100,6 +100,16 @@ describe('SMTP faults while sending', () => {
     expect(mailbox.outgoing_enabled).toBe(true);
   });
 
+  it('fails at once an email the CRM queued without any recipient, saying what to do', async () => {
+    const id = await queueEmail(alice.userId, 'To no one', []);
+    const failed = await eventually('the email failed', async () => {
+      const row = await emailRow(id);
+      return row.status === 'failed' && row;
+    });
+    expect(failed.send_error).toBe('The email has no recipients (to, cc or bcc with an address): add them and queue it again');
+    expect(failed.smtp_accepted_at).toBeNull();
+  });
+
   it('backs off while the SMTP server is down, then sends', async () => {
     await postfix.stopSmtp();
     let id: string;

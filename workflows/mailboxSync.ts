@@ -49,6 +49,8 @@ export interface MailboxSyncInput {
   lostAttempts?: number;
   /** Emails may be waiting: send before anything else. Absent on a first start, which sends too. */
   sendRequested?: boolean;
+  /** When the sending loop was to look again (epoch ms), or null to wait for a signal. Carried across continue-as-new. */
+  nextSendAt?: number | null;
 }
 
 export interface MailboxStatus {
@@ -118,6 +120,7 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
   let lostAttempts = input.lostAttempts ?? 0;
   let changed = false;
   let sendRequested = input.sendRequested ?? true;
+  let nextSendAt = input.nextSendAt ?? null;
   // The mailbox changed (re-enabled, tested): a parked sending loop looks again.
   let outgoingChanged = false;
   let sending = false;
@@ -197,6 +200,8 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
   /** Sends what the mailbox's owner queued, whenever told to and at the sweep interval, until the run ends. */
   const outgoingLoop = async () => {
     await condition(() => latestPlan !== null);
+    // A continued run picks up where the last one was waiting.
+    if (!sendRequested) await waitToSend(nextSendAt === null ? null : Math.max(0, nextSendAt - Date.now()));
     let failuresInRow = 0;
     let lostInRow = 0;
     for (;;) {
@@ -215,15 +220,23 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
       else ran = { kind: 'done', nextDueAt: outcome.nextDueAt };
       if (outcome.status !== 'lost') lostInRow = 0;
       if (outcome.status !== 'unreachable') failuresInRow = 0;
-      const waitMs = nextSendWaitMs(ran, Date.now(), {
-        ...plan.intervals,
-        sweepMs: plan.sendSweepMs,
-        lostDelayMs: (n) => lostAttemptDelay(n, plan.intervals),
-      });
-      if (waitMs === null) await condition(() => sendRequested || outgoingChanged || outgoingStopping);
-      else await condition(() => sendRequested || outgoingChanged || outgoingStopping, waitMs);
+      await waitToSend(
+        nextSendWaitMs(ran, Date.now(), {
+          ...plan.intervals,
+          sweepMs: plan.sendSweepMs,
+          lostDelayMs: (n) => lostAttemptDelay(n, plan.intervals),
+        }),
+      );
     }
   };
+
+  /** Until told to send (or the run ends), or `waitMs` passes; null: no timer. */
+  async function waitToSend(waitMs: number | null): Promise<void> {
+    nextSendAt = waitMs === null ? null : Date.now() + waitMs;
+    const woken = () => sendRequested || outgoingChanged || outgoingStopping;
+    if (waitMs === null) await condition(woken);
+    else if (waitMs > 0) await condition(woken, waitMs);
+  }
 
   /** Ends this run: waits for a send in progress, then lets the handlers finish. */
   const quiesce = async () => {
@@ -241,7 +254,8 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
       activity,
       syncRequested: syncRequested || changed,
       lostAttempts,
-      sendRequested: true,
+      sendRequested,
+      nextSendAt,
     });
   };
 

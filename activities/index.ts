@@ -21,8 +21,10 @@ import { runIncomingSync, type SyncProgress } from '../src/sync/incomingSync';
 import { runOutgoingSend, type OutgoingSendResult } from '../src/sync/outgoingSend';
 import type { OutgoingStore } from '../src/store/outgoingStore';
 import type { SendRetrySettings } from '../src/policy/outgoingSend';
-import { SmtpTransport } from '../src/mail/smtp/smtpTransport';
-import { ImapSentFolder } from '../src/mail/imapSentFolder';
+import { smtpRoute } from '../src/mail/smtp/smtpRoute';
+import { graphOutbox } from '../src/mail/graph/graphOutbox';
+import type { OutgoingRoute } from '../src/mail/mailSender';
+import type { OutgoingContext } from '../src/store/outgoingStore';
 import { mailboxWorkflowId, taskQueues } from '../src/temporal/names';
 import type { ConnectionSlots } from '../src/worker/connectionSlots';
 import { syncNowSignal } from '../workflows/mailboxSync';
@@ -211,6 +213,18 @@ export function createMailServerActivities(
 // cost about 1 ms of CPU per email sent.
 const SEND_HEARTBEAT_EVERY_MS = 1000;
 
+/** The mailbox's way out: Graph for an Exchange Online mailbox, else its profile's SMTP server. */
+function outgoingRoute(context: OutgoingContext, store: OutgoingStore): OutgoingRoute | { missing: string } {
+  if (context.serverType === 'exchange_online') {
+    return context.graph
+      ? graphOutbox(context.graph, { store })
+      : { missing: 'The Exchange Online profile is incomplete (tenant, app or mailbox user missing): complete it, then run Test & Enable' };
+  }
+  return context.smtp
+    ? smtpRoute(context, context.smtp)
+    : { missing: 'The server profile has no outgoing (SMTP) server: set one on the profile, then run Test & Enable' };
+}
+
 /** Sending email, on its own queue and concurrency; its connections take the server's slots like any other. */
 export function createSendActivities(store: OutgoingStore, slots: ConnectionSlots, config: Pick<ActivityConfig, 'send' | 'heartbeatTimeoutMs'>) {
   const db = markingDatabaseErrors(store);
@@ -222,9 +236,11 @@ export function createSendActivities(store: OutgoingStore, slots: ConnectionSlot
       try {
         return await runOutgoingSend(mailboxId, {
           store: db,
-          openTransport: (endpoint) => SmtpTransport.open(endpoint),
-          openSentFolder: (target) => ImapSentFolder.open(target.endpoint, target.folder),
-          withConnectionSlot: slotFor(slots),
+          routeFor: (context) => outgoingRoute(context, db),
+          withConnectionSlot: (slot, use) => {
+            const ctx = Context.current();
+            return slots.withSlot(slot.key, slot.cap, { onWait: () => ctx.heartbeat(), signal: ctx.cancellationSignal }, use);
+          },
           batchSize: config.send.batchSize,
           retry: config.send.retry,
           onProgress: () => {

@@ -57,8 +57,6 @@ export interface OutgoingContext {
   graph: GraphEndpoint | null;
   /** Where the Sent copy goes (IMAP), null when the profile keeps none or has no IMAP server. */
   sentCopies: { endpoint: MailServerEndpoint; folder: string | null } | null;
-  /** The Exchange Online mailbox the emails go out of; null unless the profile is `exchange_online`. */
-  graph: GraphEndpoint | null;
   maxSendAttempts: number;
 }
 

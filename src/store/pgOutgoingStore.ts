@@ -37,7 +37,6 @@ export class PgOutgoingStore implements OutgoingStore {
       graph,
       // Only an IMAP mailbox has folders to keep a copy in.
       sentCopies: r.save_sent_copy && r.server_type === 'imap' ? { endpoint: incoming, folder: r.sent_folder } : null,
-      graph: null,
       maxSendAttempts: r.max_send_attempts,
     };
   }

@@ -90,3 +90,14 @@ export async function ensureFakeCertificates(dir = defaultCertificateDir): Promi
     client: { pem: clientPem, privateKeyPem: readFileSync(at(files.clientKey), 'utf8'), thumbprintSha256: thumbprintSha256(clientPem) },
   };
 }
+
+/**
+ * What NODE_EXTRA_CA_CERTS should name so a process trusts the fake without losing a CA file it
+ * already trusts: the fake's CA file, or a bundle of both.
+ */
+export function extraCaFileWith(caFile: string, existing: string | undefined): string {
+  if (!existing || path.resolve(existing) === path.resolve(caFile) || !existsSync(existing)) return caFile;
+  const bundle = path.join(path.dirname(caFile), 'ca-bundle.pem');
+  writeAtomically(bundle, `${readFileSync(existing, 'utf8').trimEnd()}\n${readFileSync(caFile, 'utf8')}`);
+  return bundle;
+}

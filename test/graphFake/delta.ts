@@ -88,14 +88,13 @@ export class DeltaEngine {
   private gone(request: FakeRequest, basePath: string, options?: DeltaOptions): GraphFault {
     const headers: Record<string, string> = {};
     if (this.quirks.withLocation) {
-      const query = new URLSearchParams();
-      if (options?.select) query.set('$select', options.select.join(','));
-      if (options?.window) {
-        query.set('startDateTime', options.window.startText);
-        query.set('endDateTime', options.window.endText);
-      }
-      query.set('$deltatoken', '');
-      headers.location = `${this.origin()}/v1.0${basePath}?${query.toString()}`;
+      // Like the initial request (graph.md §2.1): its options, and an empty $deltatoken.
+      const query: string[] = [];
+      if (options?.select) query.push(`$select=${options.select.join(',')}`);
+      if (options?.expand) query.push(`$expand=${encodeURIComponent(options.expand)}`);
+      if (options?.window) query.push(`startDateTime=${encodeURIComponent(options.window.startText)}`, `endDateTime=${encodeURIComponent(options.window.endText)}`);
+      query.push('$deltatoken=');
+      headers.location = `${this.origin()}/v1.0${basePath}?${query.join('&')}`;
     }
     void request;
     const generation = this.generation * 7 + 149;

@@ -5,8 +5,8 @@ import { OutgoingEmailService } from '../src/admin/outgoingEmailService';
 import { buildApiServer } from '../src/api/server';
 import { PgCrmRecords } from '../src/crm/crmRecords';
 import { CRM_EMAIL_ID_PROPERTY } from '../src/mail/graph/graphOutbox';
-import { startGraphFake, type GraphFake } from './graphFake/server';
-import { exchangeMailbox, graphWorkerEnv } from './support/graphMailbox';
+import { startGraphFake, type GraphFake } from './support/graphFake';
+import { exchangeMailbox } from './support/graphMailbox';
 import { eventually, TestBed } from './support/testBed';
 import { spawnLogged, stopProcess, type LoggedProcess } from './support/workerProcess';
 
@@ -26,7 +26,7 @@ beforeAll(async () => {
   app = await buildApiServer({ service: bed.admin, tokens, crm, outgoing: new OutgoingEmailService(bed.pool, crm, bed.temporal) });
   await app.ready();
   adminToken = (await tokens.create({ role: 'admin' })).token;
-  worker = spawnLogged('worker', graphWorkerEnv(bed, fake));
+  worker = spawnLogged('worker', bed.env);
 });
 
 afterAll(async () => {

@@ -1,10 +1,5 @@
-import type { GraphFake } from '../graphFake/server';
+import type { GraphFake } from './graphFake';
 import type { TestBed } from './testBed';
-
-/** The bed's environment for a worker process that reaches the fake: its CA trusted as in production (NODE_EXTRA_CA_CERTS). */
-export function graphWorkerEnv(bed: TestBed, fake: GraphFake): Record<string, string> {
-  return { ...bed.env, NODE_EXTRA_CA_CERTS: fake.caFile };
-}
 
 /**
  * An exchange_online profile on the fake (its default app, or `app`), a CRM user, and that user's

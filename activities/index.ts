@@ -213,6 +213,11 @@ export function createMailServerActivities(
 // cost about 1 ms of CPU per email sent.
 const SEND_HEARTBEAT_EVERY_MS = 1000;
 
+/** The slot key that lets one send run per mailbox hold the mailbox's outbox. */
+function sendRunKey(mailboxId: string): string {
+  return `send-run:${mailboxId}`;
+}
+
 /** The mailbox's way out: Graph for an Exchange Online mailbox, else its profile's SMTP server. */
 function outgoingRoute(context: OutgoingContext, store: OutgoingStore): OutgoingRoute | { missing: string } {
   if (context.serverType === 'exchange_online') {
@@ -232,23 +237,25 @@ export function createSendActivities(store: OutgoingStore, slots: ConnectionSlot
   return {
     async sendOutgoing(mailboxId: string): Promise<SendOutgoingOutcome> {
       const ctx = Context.current();
+      const waiting = { onWait: () => ctx.heartbeat(), signal: ctx.cancellationSignal };
       let lastHeartbeat = 0;
       try {
-        return await runOutgoingSend(mailboxId, {
-          store: db,
-          routeFor: (context) => outgoingRoute(context, db),
-          withConnectionSlot: (slot, use) => {
-            const ctx = Context.current();
-            return slots.withSlot(slot.key, slot.cap, { onWait: () => ctx.heartbeat(), signal: ctx.cancellationSignal }, use);
-          },
-          batchSize: config.send.batchSize,
-          retry: config.send.retry,
-          onProgress: () => {
-            if (Date.now() - lastHeartbeat < heartbeatEveryMs) return;
-            lastHeartbeat = Date.now();
-            ctx.heartbeat();
-          },
-        });
+        // One run per mailbox at a time, across workers: an attempt Temporal gave up on for a missed
+        // heartbeat may still be running, and two runs would both take the emails left `sending`.
+        return await slots.withSlot(sendRunKey(mailboxId), 1, waiting, () =>
+          runOutgoingSend(mailboxId, {
+            store: db,
+            routeFor: (context) => outgoingRoute(context, db),
+            withConnectionSlot: (slot, use) => slots.withSlot(slot.key, slot.cap, waiting, use),
+            batchSize: config.send.batchSize,
+            retry: config.send.retry,
+            onProgress: () => {
+              if (Date.now() - lastHeartbeat < heartbeatEveryMs) return;
+              lastHeartbeat = Date.now();
+              ctx.heartbeat();
+            },
+          }),
+        );
       } catch (err) {
         if (isDatabaseUnavailable(err)) {
           log.warn('Sending waits for the database', { mailboxId, reason: describeDatabaseError(err) });

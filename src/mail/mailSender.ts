@@ -44,9 +44,10 @@ export interface OutgoingRoute {
   decideFailure(err: unknown): SendFailureDecision;
   /**
    * Of emails a lost run was sending (`interrupted`, not yet `accepted`), the ids of those that
-   * went out already; the others are sent (again) by the transport. Run holding a slot.
+   * went out already; the others are sent (again) by the transport. Run holding a slot;
+   * `onProgress` after each email looked up (the activity heartbeats it).
    */
-  findDelivered(emails: OutgoingEmail[]): Promise<Set<string>>;
+  findDelivered(emails: OutgoingEmail[], onProgress?: () => void): Promise<Set<string>>;
   /** Where the product saves copies; null when the server keeps its own (Graph) or none is wanted. */
   sentCopies: { open(): Promise<SentFolder>; classify(err: unknown): { errorClass: ErrorClass; message: string } } | null;
 }

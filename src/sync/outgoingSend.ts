@@ -63,7 +63,7 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
       const interrupted = emails.filter((e) => e.interrupted && !e.accepted);
       let alreadySent: Set<string>;
       try {
-        alreadySent = interrupted.length === 0 ? new Set() : await route.findDelivered(interrupted);
+        alreadySent = interrupted.length === 0 ? new Set() : await route.findDelivered(interrupted, deps.onProgress);
       } catch (err) {
         // Nothing is known of the interrupted ones: they stay `sending`, the others wait.
         const decision = route.decideFailure(err);

@@ -77,12 +77,13 @@ export function graphOutbox(endpoint: GraphEndpoint, options: GraphOutboxOptions
     slot: { key: graphMailboxSlotKey(endpoint), cap: GRAPH_MAILBOX_CONCURRENCY },
     openTransport: async () => new GraphTransport(session, options.store, adopted, retry),
     decideFailure: decideGraphSendFailure,
-    async findDelivered(emails: OutgoingEmail[]): Promise<Set<string>> {
+    async findDelivered(emails: OutgoingEmail[], onProgress?: () => void): Promise<Set<string>> {
       const delivered = new Set<string>();
       try {
         for (const email of emails) {
           const outcome = email.draftId ? await lookUpDraft(session, email.draftId) : await lookUpUnrecorded(session, email, options.store, adopted);
           if (outcome === 'delivered') delivered.add(email.id);
+          onProgress?.();
         }
       } catch (err) {
         throw err instanceof GraphSendError ? err : new GraphSendError('lookup', err);

@@ -81,7 +81,13 @@ it('sends each email exactly once through Graph when the worker is killed at ran
     for (const m of mailbox.list('sentitems')) copies.set(m.internetMessageId!, (copies.get(m.internetMessageId!) ?? 0) + 1);
     return emails.every((e) => copies.has(e.message_id));
   });
-  expect(emails.filter((e) => copies.get(e.message_id) !== 1)).toEqual([]);
+  const duplicated = emails.filter((e) => copies.get(e.message_id) !== 1);
+  for (const d of duplicated) {
+    const [row] = await bed.query<{ server_draft_id: string }>(`SELECT server_draft_id FROM email_activities WHERE message_id = $1`, [d.message_id]);
+    const seen = fake.requestLog.filter((r) => r.url.includes(encodeURIComponent(row.server_draft_id)) || r.url.includes(row.server_draft_id));
+    console.log(`${copies.get(d.message_id)} copies of ${d.message_id}; requests naming its draft: ${JSON.stringify(seen.map((r) => [r.method, r.url.slice(0, 120), r.status]))}`);
+  }
+  expect(duplicated).toEqual([]);
   expect(copies.size).toBe(EMAILS);
   expect(mailbox.list('drafts')).toEqual([]);
   const sends = fake.requestLog.filter((r) => r.method === 'POST' && /\/send$/.test(r.url) && r.status === 202);

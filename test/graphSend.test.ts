@@ -116,6 +116,18 @@ it('does not send twice when the send request fails with 503: the next run finds
   expect(requestsOf(address, /^POST \/users\/[^/]+\/messages$/)).toHaveLength(1);
 });
 
+it('asks again for a draft whose create was throttled (429: not carried out), making one draft only', async () => {
+  const address = 'throttled@contoso.example';
+  fake.addUser({ mail: address });
+  const { userId } = await exchangeMailbox(bed, fake, address);
+  fake.script.failNext({ count: 1, status: 429, code: 'ApplicationThrottled', path: new RegExp(`${encodeURIComponent(address)}/messages$`) });
+  const emailId = await insertEmail(userId, { status: 'pending_send', subject: 'Throttled once', to: 'customer@fabrikam.example' });
+  await eventually('the email sent', async () => (await emailRow(emailId)).status === 'sent', 60_000);
+  expect(requestsOf(address, /^POST \/users\/[^/]+\/messages$/).map((r) => r.status)).toEqual([429, 201]);
+  await eventually('the Sent Items copy', async () => fake.mailbox(address).list('sentitems').length > 0);
+  expect(fake.mailbox(address).list('sentitems').map((m) => m.internetMessageId)).toEqual([(await emailRow(emailId)).message_id]);
+});
+
 it('recovers what a lost run left: adopts an unrecorded draft, and sends nothing for a draft gone or a copy in Sent Items', async () => {
   const address = 'recovery@contoso.example';
   fake.addUser({ mail: address });
@@ -178,4 +190,19 @@ it('disables outgoing with a readable message when the app may not send mail (no
   expect(alerts.map((a) => a.message)).toEqual([expect.stringContaining('Mail.Send')]);
   expect(await emailRow(emailId)).toMatchObject({ status: 'pending_send' });
   expect(fake.mailbox(address).list('sentitems')).toEqual([]);
+});
+
+it('disables outgoing naming the mailbox when the tenant has no such user', async () => {
+  const address = 'nobody@contoso.example';
+  const { userId, mailboxId } = await exchangeMailbox(bed, fake, address);
+  const emailId = await insertEmail(userId, { status: 'pending_send', subject: 'To nowhere', to: 'customer@fabrikam.example' });
+  const mailbox = await eventually('outgoing disabled', async () => {
+    const [m] = await bed.query<{ outgoing_enabled: boolean; outgoing_test_message: string }>(
+      `SELECT outgoing_enabled, outgoing_test_message FROM mailboxes WHERE id = $1`,
+      [mailboxId],
+    );
+    return !m.outgoing_enabled && m;
+  });
+  expect(mailbox.outgoing_test_message).toMatch(/ErrorInvalidUser.*the mailbox does not exist in the tenant/);
+  expect(await emailRow(emailId)).toMatchObject({ status: 'pending_send' });
 });

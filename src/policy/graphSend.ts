@@ -13,7 +13,6 @@ export interface GraphSendFailureFacts {
   stage?: GraphSendStage;
   errorClass?: ErrorClass;
   statusCode?: number;
-  code?: string | null;
   message?: string;
   throttled?: boolean;
   /** The email cannot go through Graph as it is (too large): it fails without a request. */

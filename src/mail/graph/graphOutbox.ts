@@ -27,7 +27,6 @@ export const MAX_INLINE_ATTACHMENT_BYTES = 3 * 1024 * 1024;
 export class GraphSendError extends Error {
   readonly errorClass: GraphRequestError['errorClass'] | undefined;
   readonly statusCode: number | undefined;
-  readonly code: string | null;
   readonly throttled: boolean;
 
   constructor(
@@ -39,7 +38,6 @@ export class GraphSendError extends Error {
     const failure = cause instanceof GraphRequestError ? cause : undefined;
     this.errorClass = failure?.errorClass;
     this.statusCode = failure?.statusCode;
-    this.code = failure?.code ?? null;
     this.throttled = failure?.throttled ?? false;
   }
 }
@@ -86,7 +84,8 @@ export function graphOutbox(endpoint: GraphEndpoint, options: GraphOutboxOptions
           onProgress?.();
         }
       } catch (err) {
-        throw err instanceof GraphSendError ? err : new GraphSendError('lookup', err);
+        // Graph's failures are decided as lookups; the store's (a database outage) go up as they are.
+        throw err instanceof GraphRequestError ? new GraphSendError('lookup', err) : err;
       }
       return delivered;
     },

@@ -22,6 +22,7 @@ import { runOutgoingSend, type OutgoingSendResult } from '../src/sync/outgoingSe
 import type { OutgoingStore } from '../src/store/outgoingStore';
 import type { SendRetrySettings } from '../src/policy/outgoingSend';
 import { SmtpTransport } from '../src/mail/smtp/smtpTransport';
+import { testGraphDirections } from '../src/mail/graph/graphConnectivity';
 import { ImapSentFolder } from '../src/mail/imapSentFolder';
 import { mailboxWorkflowId, taskQueues } from '../src/temporal/names';
 import type { ConnectionSlots } from '../src/worker/connectionSlots';
@@ -127,6 +128,10 @@ async function wakeMailboxes(mailboxIds: string[]): Promise<void> {
 }
 
 const notRun = (message: string): DirectionResult => ({ status: 'not_run', message, testedAt: new Date().toISOString() });
+const failed = (message: string): DirectionResult => ({ status: 'failure', message, testedAt: new Date().toISOString(), errorClass: 'permanent' });
+
+const exchangeSettingsMissing =
+  "The Exchange Online profile has no app registration (tenant id, client id and a client secret or certificate): set them on the profile, then run Test & Enable";
 
 /** Runs `use` holding one of the mailbox's server connection slots; the activity keeps heartbeating while it waits. */
 function slotFor(slots: ConnectionSlots) {
@@ -266,12 +271,17 @@ export function createAsyncWorkActivities(store: SyncStore, slots: ConnectionSlo
 }
 
 async function testDirections(context: MailboxSyncContext): Promise<ConnectivityResults> {
+  if (context.serverType === 'exchange_online') {
+    if (context.graph) return testGraphDirections(context.graph);
+    const missing = failed(exchangeSettingsMissing);
+    return { incoming: missing, outgoing: missing, items: missing };
+  }
   const incoming =
     context.serverType === 'imap'
       ? await testImapIncoming(context.endpoint, context.folders)
       : context.serverType === 'pop3'
         ? await testPop3Incoming(context.endpoint)
-        : notRun('Exchange Online is not supported by this version');
+        : notRun(unsupportedServerTypeMessage(context.serverType));
   const outgoing = context.outgoing ? await testSmtpOutgoing(context.outgoing) : notRun('The server profile has no outgoing server');
   const items = notRun('Appointments, contacts and tasks sync with Exchange Online only');
     return { incoming, outgoing, items };

@@ -367,6 +367,30 @@ describe('sending', () => {
     expect(copy.id).not.toBe(draft.id);
   });
 
+  it('takes large attachments through an upload session in chunks of at most 4 MB', async () => {
+    const client = graphClient(await token());
+    const draft = await client.api(`/users/${adele.id}/messages`).header('Prefer', immutable).post({ subject: 'Big file', toRecipients: [{ emailAddress: { address: alex.mail } }] });
+    const content = Buffer.alloc(5 * 1024 * 1024, 7);
+    await expect(client.api(`/users/${adele.id}/messages/${draft.id}/attachments`).post({
+      '@odata.type': '#microsoft.graph.fileAttachment', name: 'big.bin', contentBytes: content.toString('base64'),
+    })).rejects.toMatchObject({ statusCode: 413 });
+    const session = await client.api(`/users/${adele.id}/messages/${draft.id}/attachments/createUploadSession`).post({
+      AttachmentItem: { attachmentType: 'file', name: 'big.bin', size: content.length, contentType: 'application/octet-stream' },
+    });
+    expect(session.uploadUrl).toMatch(/AttachmentSessions\('.+'\)\?authtoken=/);
+    const put = (from: number, to: number) => fetch(session.uploadUrl, {
+      method: 'PUT', body: content.subarray(from, to), headers: { 'content-range': `bytes ${from}-${to - 1}/${content.length}`, 'content-type': 'application/octet-stream' },
+    });
+    const first = await put(0, 3 * 1024 * 1024);
+    expect(first.status).toBe(200);
+    expect(((await first.json()) as { nextExpectedRanges: string[] }).nextExpectedRanges).toEqual([`${3 * 1024 * 1024}-${content.length - 1}`]);
+    const last = await put(3 * 1024 * 1024, content.length);
+    expect(last.status).toBe(201);
+    const attachments = await client.api(`/users/${adele.id}/messages/${draft.id}/attachments`).get();
+    expect(attachments.value.map((a: { name: string; size: number; contentBytes: string }) => [a.name, a.size, a.contentBytes === content.toString('base64')]))
+      .toEqual([['big.bin', content.length, true]]);
+  });
+
   it('refuses internet message headers without x- with 400 InvalidInternetMessageHeader', async () => {
     const client = graphClient(await token());
     const error = await graphError(client.api(`/users/${adele.id}/messages`).post({ subject: 'x', internetMessageHeaders: [{ name: 'Precedence', value: 'bulk' }] }));

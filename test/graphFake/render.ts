@@ -54,7 +54,7 @@ function renderAttachment(attachment: ItemRecord['attachments'][number]): Record
     lastModifiedDateTime: attachment.lastModifiedDateTime,
     name: attachment.name,
     contentType: attachment.contentType,
-    size: Math.ceil((attachment.contentBytes.length * 3) / 4),
+    size: Buffer.byteLength(attachment.contentBytes, 'base64'),
     isInline: attachment.isInline,
     contentId: attachment.contentId ?? null,
     contentLocation: null,

@@ -11,6 +11,7 @@ import { registerMailFolderRoutes, requireMailFolder } from './routes/mailFolder
 import { insertMessage, messageData, registerMessageRoutes, registerUserListRoute } from './routes/messages';
 import { contactData, eventData, registerOrganizerRoutes, requireContactFolder, taskData } from './routes/organizer';
 import { registerSubscriptionRoutes } from './routes/subscriptions';
+import { registerUploadRoutes } from './routes/uploads';
 
 export type { FakeAppSpec, FakeUser, FakeUserSpec, RequestLogEntry } from './core';
 
@@ -140,6 +141,7 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
   registerMessageRoutes(core);
   registerOrganizerRoutes(core);
   const subscriptions = registerSubscriptionRoutes(core);
+  const serveUpload = registerUploadRoutes(core);
   const defaultApp = core.addApp({ ...options.defaultApp, permissions: allPermissions, certificatePems: [certificates.client.pem] });
   for (const spec of options.apps ?? []) core.addApp(spec);
   for (const spec of options.users ?? defaultUsers) core.addUser(spec);
@@ -152,8 +154,13 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
       let response: FakeResponse;
       const authority = serveAuthority(core, req.method ?? 'GET', url, headers, raw.toString('utf8'));
       const control = options.controlApi && url.pathname.startsWith('/_fake/') ? serveControl(url, req.method ?? 'GET', raw.toString('utf8')) : undefined;
+      const upload = url.pathname.startsWith('/api/v2.0/') ? serveUpload(req.method ?? 'GET', url, headers, raw) : undefined;
       if (control) {
         response = control;
+      } else if (upload) {
+        core.requestLog.push({ startedAt: Date.now(), endedAt: Date.now(), method: req.method ?? 'GET', url: url.pathname, userId: null,
+          status: upload.status, appId: null, concurrentForMailbox: 0 });
+        response = upload;
       } else if (authority) {
         core.requestLog.push({ startedAt: Date.now(), endedAt: Date.now(), method: req.method ?? 'GET', url: url.pathname + url.search, userId: null,
           status: authority.status, appId: null, concurrentForMailbox: 0 });
@@ -166,7 +173,10 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
           response = errorResponse(new GraphFault(400, 'BadRequest', `Invalid version: the Graph fake serves /v1.0 only (got ${url.pathname}).`), request);
         } else {
           const contentType = headers['content-type'] ?? '';
-          if (raw.length > 0 && contentType.toLowerCase().startsWith('application/json')) {
+          if (raw.length > 4 * 1024 * 1024) {
+            // Graph refuses request bodies over 4 MB; larger attachments go through an upload session.
+            response = errorResponse(new GraphFault(413, 'RequestEntityTooLarge', 'The request body is larger than 4 MB; use an upload session for large attachments.'), request);
+          } else if (raw.length > 0 && contentType.toLowerCase().startsWith('application/json')) {
             try {
               request.body = JSON.parse(raw.toString('utf8'));
             } catch {

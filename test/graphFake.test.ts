@@ -472,6 +472,26 @@ describe('contacts, calendar and To Do', () => {
     expect(second.items).toEqual([{ '@odata.type': '#microsoft.graph.event', id: event.id, '@removed': { reason: 'deleted' } }]);
   });
 
+  it('expands a series into occurrences: trimmed in calendarView/delta, masters left out of calendarView', async () => {
+    const mailbox = fake.mailbox(adele.id);
+    const master = mailbox.addEvent({
+      subject: 'Weekly sync', start: { dateTime: '2031-03-03T08:00:00', timeZone: 'UTC' }, end: { dateTime: '2031-03-03T08:30:00', timeZone: 'UTC' },
+      recurrence: { pattern: { type: 'weekly', interval: 1, daysOfWeek: ['monday'] }, range: { type: 'numbered', startDate: '2031-03-03', numberOfOccurrences: 3 } },
+    });
+    const client = graphClient(await token());
+    const window = 'startDateTime=2031-03-01T00:00:00Z&endDateTime=2031-04-01T00:00:00Z';
+    const view = await client.api(`/users/${adele.id}/calendarView?${window}`).header('Prefer', immutable).get();
+    expect(view.value.map((e: { type: string; start: { dateTime: string } }) => [e.type, e.start.dateTime])).toEqual([
+      ['occurrence', '2031-03-03T08:00:00.0000000'], ['occurrence', '2031-03-10T08:00:00.0000000'], ['occurrence', '2031-03-17T08:00:00.0000000'],
+    ]);
+    const round = await deltaRound(client, `/users/${adele.id}/calendarView/delta?${window}`);
+    const occurrences = round.items.filter((e) => e.type === 'occurrence');
+    expect(occurrences).toHaveLength(3);
+    expect(Object.keys(occurrences[0]).sort()).toEqual(['@odata.etag', '@odata.type', 'end', 'id', 'seriesMasterId', 'start', 'type']);
+    expect(occurrences[0].seriesMasterId).toBe(master.id);
+    expect(round.items.find((e) => e.id === master.id)).toMatchObject({ type: 'seriesMaster', subject: 'Weekly sync' });
+  });
+
   it('creates To Do tasks with linked resources, truncates due dates, and tracks them by delta', async () => {
     const client = graphClient(await token());
     const lists = await client.api(`/users/${adele.id}/todo/lists`).get();

@@ -210,8 +210,12 @@ export class DeltaEngine {
       return { '@odata.type': odataType[tombstone.kind], id: immutableIds ? tombstone.core : tombstone.restId, '@removed': { reason: 'deleted' } };
     }
     if (record.kind === 'event' && record.data.type === 'occurrence') {
-      const { id, ...rest } = render(record, { immutableIds, withType: true });
-      return { ...rest, id, seriesMasterId: record.data.seriesMasterId, type: 'occurrence', start: record.data.start, end: record.data.end };
+      // Observed: occurrences come trimmed to these properties (graph.md §2.4).
+      const full = render(record, { immutableIds, withType: true });
+      return {
+        '@odata.type': full['@odata.type'], '@odata.etag': full['@odata.etag'], id: full.id,
+        seriesMasterId: record.data.seriesMasterId, type: 'occurrence', start: record.data.start, end: record.data.end,
+      };
     }
     return render(record, { select: round.options.select, expand: round.options.expand, immutableIds, withType: true });
   }

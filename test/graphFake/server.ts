@@ -9,7 +9,7 @@ import { render } from './render';
 import type { Container, ItemRecord, Mailbox } from './state';
 import { registerMailFolderRoutes, requireMailFolder } from './routes/mailFolders';
 import { insertMessage, messageData, registerMessageRoutes, registerUserListRoute } from './routes/messages';
-import { contactData, eventData, registerOrganizerRoutes, requireContactFolder, taskData } from './routes/organizer';
+import { contactData, eventData, expandSeries, registerOrganizerRoutes, requireContactFolder, taskData } from './routes/organizer';
 import { registerSubscriptionRoutes } from './routes/subscriptions';
 import { registerUploadRoutes } from './routes/uploads';
 
@@ -361,13 +361,22 @@ function createMailboxApi(core: FakeCore, user: FakeUser, mailbox: Mailbox): Fak
     },
     deleteContact: (id) => core.store.remove(find(id, 'contact')),
     listContacts: (folder) => [...requireContactFolder(mailbox, folder ?? 'contacts').items.values()].map((r) => view<Contact>(r)),
-    addEvent: (event) => view<Event>(core.store.insert(mailbox.calendar, eventData(event as Record<string, unknown>, user))),
+    addEvent: (event) => {
+      const record = core.store.insert(mailbox.calendar, eventData(event as Record<string, unknown>, user));
+      if (record.data.recurrence) expandSeries(core, record);
+      return view<Event>(record);
+    },
     updateEvent: (id, patch) => {
       const record = find(id, 'event');
       core.store.touch(record, eventData(patch as Record<string, unknown>, user, false));
+      if (record.data.recurrence || record.data.type === 'seriesMaster') expandSeries(core, record);
       return view<Event>(record);
     },
-    deleteEvent: (id) => core.store.remove(find(id, 'event')),
+    deleteEvent: (id) => {
+      const record = find(id, 'event');
+      core.store.remove(record);
+      if (record.data.type === 'seriesMaster') expandSeries(core, record);
+    },
     listEvents: () => [...mailbox.calendar.items.values()].map((r) => view<Event>(r)),
     taskLists: () => [...mailbox.todoLists.items.values()].map((r) => view<TodoTaskList>(r)),
     addTaskList: (displayName) => view<TodoTaskList>(core.store.addTaskList(mailbox, displayName).listRecord!),

@@ -278,6 +278,8 @@ describe('message delta', () => {
     expect(midRound).toMatchObject({ statusCode: 410, code: 'SyncStateNotFound' });
     const restarted = await deltaRound(client, start);
     expect(restarted.items).toHaveLength(15);
+    // A nextLink serves once; fetching an old page again is refused the same way (observed).
+    await expect(client.api(restarted.pages[0]['@odata.nextLink']!).get()).rejects.toMatchObject({ statusCode: 410, code: 'SyncStateNotFound' });
 
     fake.script.expireDeltaTokens({ withLocation: true });
     const response = await fetch(restarted.deltaLink, { headers: { authorization: `Bearer ${await token()}` } });
@@ -337,6 +339,20 @@ describe('throttling', () => {
     fake.script.failNext({ count: 1, status: 500, code: 'InternalServerError', path: /mailFolders$/ });
     await expect(client.api(`/users/${adele.id}/mailFolders`).get()).rejects.toMatchObject({ statusCode: 500, code: 'InternalServerError' });
     await expect(client.api(`/users/${adele.id}/mailFolders`).get()).resolves.toHaveProperty('value');
+    fake.script.failNext({ count: 1, status: 504, code: 'GatewayTimeout', retryAfterSeconds: null });
+    const bearer = await token();
+    const timeout = await raw(`/users/${adele.id}/mailFolders`, { bearer });
+    expect(timeout.status).toBe(504);
+    expect(timeout.headers.get('retry-after')).toBeNull();
+  });
+
+  it('turns HTML bodies into text on Prefer: outlook.body-content-type="text"', async () => {
+    const message = fake.mailbox(adele.id).addMessage('inbox', { body: { contentType: 'html', content: '<p>Hello&nbsp;<b>you</b></p><p>Line 2</p>' } });
+    const client = graphClient(await token());
+    const asText = await client.api(`/users/${adele.id}/messages/${message.id}`).header('Prefer', `outlook.body-content-type="text", ${immutable}`).get();
+    expect(asText.body).toEqual({ contentType: 'text', content: 'Hello you\nLine 2' });
+    const asHtml = await client.api(`/users/${adele.id}/messages/${message.id}`).header('Prefer', immutable).get();
+    expect(asHtml.body.contentType).toBe('html');
   });
 });
 

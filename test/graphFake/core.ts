@@ -95,6 +95,8 @@ interface FailNext {
   status: number;
   code: string;
   path?: RegExp;
+  /** Retry-After to send; default 1 for 429 and 503, none otherwise; null: none. */
+  retryAfterSeconds?: number | null;
 }
 
 export const permissionSets = {
@@ -324,7 +326,8 @@ export class FakeCore {
     if (failure) {
       failure.count--;
       if (failure.count <= 0) this.failures.splice(this.failures.indexOf(failure), 1);
-      const headers: Record<string, string> = failure.status === 429 || failure.status === 503 ? { 'retry-after': '1' } : {};
+      const retryAfter = failure.retryAfterSeconds === undefined ? (failure.status === 429 || failure.status === 503 ? 1 : null) : failure.retryAfterSeconds;
+      const headers: Record<string, string> = retryAfter === null ? {} : { 'retry-after': formatRetryAfter(retryAfter) };
       throw new GraphFault(failure.status, failure.code, `Scripted failure (${failure.code}).`, headers);
     }
     const storm = this.storm;

@@ -74,8 +74,11 @@ export interface GraphFakeScript {
    * the initial delta URL (synchronization reset). code: another error code (syncStateNotFound, resyncRequired).
    */
   expireDeltaTokens(options?: { midPaging?: boolean; withLocation?: boolean; code?: string }): void;
-  /** The next `count` Graph requests whose path+query matches `path` fail with status/code (429/503 get Retry-After: 1). */
-  failNext(options: { count: number; status: number; code: string; path?: RegExp }): void;
+  /**
+   * The next `count` Graph requests whose path+query matches `path` fail with status/code. Retry-After:
+   * `retryAfterSeconds`, default 1 for 429 and 503 and none for others; null sends none (e.g. a bare 503 or 504).
+   */
+  failNext(options: { count: number; status: number; code: string; path?: RegExp; retryAfterSeconds?: number | null }): void;
   /** Every Graph request takes at least `ms` (holding its concurrency slot). */
   slow(ms: number): void;
   /** Duplicates in a round, replays across rounds, an empty first page: the legal awkwardness of delta. */

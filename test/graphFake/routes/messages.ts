@@ -1,5 +1,5 @@
 import type { Message } from '@microsoft/microsoft-graph-types';
-import { GraphFault, empty, faults, json, opaque, randomUUID } from '../http';
+import { GraphFault, empty, faults, json, opaque, preference, randomUUID } from '../http';
 import { permissionSets, type FakeCore, type FakeUser, type RouteContext } from '../core';
 import { parseCommonDeltaOptions, queryValue } from '../delta';
 import { idsEqual, parseSelect, render } from '../render';
@@ -129,6 +129,7 @@ function renderMessage(context: RouteContext, record: ItemRecord): Record<string
     select: parseSelect(queryValue(context.request.query, '$select')),
     expand: queryValue(context.request.query, '$expand'),
     immutableIds: context.immutableIds,
+    bodyAsText: preference(context.request.headers, 'outlook.body-content-type')?.toLowerCase() === 'text',
   });
 }
 

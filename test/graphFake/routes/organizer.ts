@@ -1,4 +1,4 @@
-import { GraphFault, empty, faults, json, opaque, randomUUID } from '../http';
+import { GraphFault, empty, faults, json, opaque, preference, randomUUID } from '../http';
 import { permissionSets, type FakeCore, type FakeUser, type RouteContext } from '../core';
 import { eventTime, overlapsWindow, parseCommonDeltaOptions, queryValue, type DeltaOptions } from '../delta';
 import { parseSelect, render } from '../render';
@@ -145,6 +145,7 @@ function renderItem(context: RouteContext, record: ItemRecord): Record<string, u
     select: parseSelect(queryValue(context.request.query, '$select')),
     expand: queryValue(context.request.query, '$expand'),
     immutableIds: context.immutableIds,
+    bodyAsText: preference(context.request.headers, 'outlook.body-content-type')?.toLowerCase() === 'text',
   });
 }
 

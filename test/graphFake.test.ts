@@ -152,9 +152,22 @@ describe('token endpoint with msal-node', () => {
     }
   });
 
-  it('is trusted by processes spawned from a test (NODE_EXTRA_CA_CERTS is inherited)', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['-e', `fetch(${JSON.stringify(fake.authorityHost + '/common/discovery/instance')}).then(r => console.log(r.status))`]);
-    expect(stdout.trim()).toBe('200');
+  it('serves other processes (they inherit NODE_EXTRA_CA_CERTS) from the state in this one', async () => {
+    const child = `
+      const { ConfidentialClientApplication } = require('@azure/msal-node');
+      const [authorityHost, tenantId, clientId, clientSecret, port, user] = process.argv.slice(1);
+      const base = authorityHost + '/' + tenantId;
+      const app = new ConfidentialClientApplication({ auth: { clientId, clientSecret, authority: base, knownAuthorities: ['localhost:' + port],
+        authorityMetadata: JSON.stringify({ token_endpoint: base + '/oauth2/v2.0/token', authorization_endpoint: base + '/oauth2/v2.0/authorize',
+          issuer: base + '/v2.0', jwks_uri: base + '/discovery/v2.0/keys' }) } });
+      app.acquireTokenByClientCredential({ scopes: ['https://graph.microsoft.com/.default'] })
+        .then((t) => fetch(authorityHost + '/v1.0/users/' + user + '/mailFolders/inbox/messages?$filter=' + encodeURIComponent("internetMessageId eq '<cross-process@test>'"),
+          { headers: { authorization: 'Bearer ' + t.accessToken } }))
+        .then((r) => r.json()).then((b) => console.log(b.value.map((m) => m.subject).join()));`;
+    fake.mailbox(alex.id).addMessage('inbox', { subject: 'Seen from a child', internetMessageId: '<cross-process@test>' });
+    const args = [fake.authorityHost, fake.tenantId, fake.clientId, fake.clientSecret, String(fake.port), alex.mail];
+    const outputs = await Promise.all([1, 2].map(() => promisify(execFile)(process.execPath, ['-e', child, ...args], { cwd: process.cwd() })));
+    expect(outputs.map((o) => o.stdout.trim())).toEqual(['Seen from a child', 'Seen from a child']);
   });
 });
 
@@ -162,7 +175,8 @@ describe('errors a mailbox can give', () => {
   it('names unknown users, users without an Exchange licence and missing permissions', async () => {
     const client = graphClient(await token());
     const unknown = await graphError(client.api('/users/nobody@contoso.example/messages').get());
-    expect(unknown).toMatchObject({ statusCode: 404, code: 'ErrorInvalidUser' });
+    expect(unknown).toMatchObject({ statusCode: 404, code: 'ErrorInvalidUser', message: "The requested user 'nobody@contoso.example' is invalid." });
+    await expect(client.api('/users/nobody@contoso.example').get()).rejects.toMatchObject({ statusCode: 404, code: 'Request_ResourceNotFound' });
     expect(unknown.requestId).toEqual(expect.any(String));
     const unlicensed = await graphError(client.api('/users/nolicence@contoso.example/mailFolders/inbox/messages/delta').get());
     expect(unlicensed).toMatchObject({ statusCode: 404, code: 'MailboxNotEnabledForRESTAPI' });

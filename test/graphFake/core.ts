@@ -279,7 +279,13 @@ export class FakeCore {
     if (!found) throw faults.noRoute(request.method, request.path);
     const userKey = found.params.user;
     const user = userKey !== undefined ? this.findUser(userKey) : undefined;
-    if (userKey !== undefined && !user) throw faults.invalidUser(userKey);
+    if (userKey !== undefined && !user) {
+      // The directory answers for /users/{id} itself; Exchange for everything under it.
+      if (segments.length === 2) {
+        throw new GraphFault(404, 'Request_ResourceNotFound', `Resource '${userKey}' does not exist or one of its queried reference-property objects are not present.`);
+      }
+      throw faults.invalidUser(userKey);
+    }
     entry.userId = user?.id ?? null;
     this.applyScripts(request);
     const key = `${app.clientId}|${user?.id ?? '-'}`;

@@ -161,10 +161,10 @@ describe('token endpoint with msal-node', () => {
         authorityMetadata: JSON.stringify({ token_endpoint: base + '/oauth2/v2.0/token', authorization_endpoint: base + '/oauth2/v2.0/authorize',
           issuer: base + '/v2.0', jwks_uri: base + '/discovery/v2.0/keys' }) } });
       app.acquireTokenByClientCredential({ scopes: ['https://graph.microsoft.com/.default'] })
-        .then((t) => fetch(authorityHost + '/v1.0/users/' + user + '/mailFolders/inbox/messages?$filter=' + encodeURIComponent("internetMessageId eq '<cross-process@test>'"),
+        .then((t) => fetch(authorityHost + '/v1.0/users/' + user + '/messages?$filter=' + encodeURIComponent("internetMessageId eq '<cross-process@test>'"),
           { headers: { authorization: 'Bearer ' + t.accessToken } }))
         .then((r) => r.json()).then((b) => console.log(b.value.map((m) => m.subject).join()));`;
-    fake.mailbox(alex.id).addMessage('inbox', { subject: 'Seen from a child', internetMessageId: '<cross-process@test>' });
+    fake.mailbox(alex.id).addMessage('archive', { subject: 'Seen from a child', internetMessageId: '<cross-process@test>' });
     const args = [fake.authorityHost, fake.tenantId, fake.clientId, fake.clientSecret, String(fake.port), alex.mail];
     const outputs = await Promise.all([1, 2].map(() => promisify(execFile)(process.execPath, ['-e', child, ...args], { cwd: process.cwd() })));
     expect(outputs.map((o) => o.stdout.trim())).toEqual(['Seen from a child', 'Seen from a child']);

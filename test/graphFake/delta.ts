@@ -202,7 +202,7 @@ export class DeltaEngine {
       })}`;
     }
     body.value = value;
-    return json(200, body);
+    return json(200, body, Number.isFinite(preferred) && preferred > 0 ? { 'preference-applied': `odata.maxpagesize=${size}` } : {});
   }
 
   private renderEntry(round: RoundState, entry: Entry, immutableIds: boolean, bodyAsText: boolean): Record<string, unknown> | undefined {

@@ -289,6 +289,10 @@ export function registerMessageRoutes(core: FakeCore): void {
     else core.store.move(record, deleted);
     return empty(204);
   });
+  core.route('POST', '/users/:user/messages/:id/permanentDelete', mailWrite, (c) => {
+    core.store.remove(requireMessage(core, c.mailbox, c.params.id));
+    return empty(204);
+  });
   core.route('POST', '/users/:user/messages/:id/move', mailWrite, (c) => {
     const record = requireMessage(core, c.mailbox, c.params.id);
     const destinationId = (c.request.body as { destinationId?: string } | undefined)?.destinationId;

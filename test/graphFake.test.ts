@@ -333,6 +333,8 @@ describe('throttling', () => {
     expect(((await throttled.json()) as { error: unknown }).error).toMatchObject({ code: 'ApplicationThrottled', message: 'Application is over its MailboxConcurrency limit.' });
     expect(fake.maxConcurrentSeen(adele.id)).toBe(5);
     expect(fake.requestLog.filter((e) => e.userId === adele.id && e.status === 429).at(-1)?.concurrentForMailbox).toBe(5);
+    fake.resetCounters();
+    expect(fake.maxConcurrentSeen(adele.id)).toBe(0);
   });
 
   it('runs scripted throttle storms with fractional Retry-After, which the client retry handler rides out', async () => {

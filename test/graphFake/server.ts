@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Contact, Event, Message, TodoTask, TodoTaskList } from '@microsoft/microsoft-graph-types';
 import { serveAuthority } from './auth';
 import { ensureFakeCertificates, defaultCertificateDir } from './certificates';
-import { FakeCore, allPermissions, formatRetryAfter, type FakeAppSpec, type FakeUser, type FakeUserSpec, type Limits, type RequestLogEntry } from './core';
+import { FakeCore, allPermissions, type FakeAppSpec, type FakeUser, type FakeUserSpec, type Limits, type RequestLogEntry } from './core';
 import { GraphFault, errorResponse, faults, randomUUID, type FakeRequest, type FakeResponse } from './http';
 import { render } from './render';
 import type { Container, ItemRecord, Mailbox } from './state';
@@ -108,6 +108,8 @@ export interface GraphFake {
   script: GraphFakeScript;
   requestLog: RequestLogEntry[];
   maxConcurrentSeen(userId: string): number;
+  /** Forgets maxConcurrentSeen and the 10-minute request budgets (the request log is an array: empty it yourself). */
+  resetCounters(): void;
   /** Issued access tokens can be revoked to test 401 handling. */
   revokeTokens(): void;
   close(): Promise<void>;
@@ -293,6 +295,7 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
     script,
     requestLog: core.requestLog,
     maxConcurrentSeen: (userId) => core.maxConcurrentSeen(userId),
+    resetCounters: () => core.resetCounters(),
     revokeTokens: () => core.tokens.clear(),
     close: async () => {
       subscriptions.stop();
@@ -304,7 +307,6 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
   };
 }
 
-export { formatRetryAfter };
 
 function createMailboxApi(core: FakeCore, user: FakeUser, mailbox: Mailbox): FakeMailbox {
   const view = <T>(record: ItemRecord): T => render(record, { immutableIds: true }) as T;

@@ -32,7 +32,8 @@
  *   requestLog     RequestLogEntry[] { startedAt, endedAt, method, url, userId|null, status, appId,
  *                  concurrentForMailbox (in flight for that app+mailbox when it started, itself included), inBatch? };
  *                  token/openid/discovery requests are logged with userId null and appId null.
- *   maxConcurrentSeen(userId)  highest concurrentForMailbox for that user (rejected 5th requests included).
+ *   maxConcurrentSeen(userId)  highest concurrentForMailbox for that user (rejected 5th requests included);
+ *                  resetCounters() forgets it (and the 10-minute budgets).
  *   revokeTokens()  forget every issued access token (next Graph call: 401).
  *   close()
  *
@@ -71,7 +72,6 @@ import tls from 'node:tls';
 import { startGraphFake as startServer, type GraphFake, type GraphFakeOptions } from '../graphFake/server';
 
 export type { FakeMailbox, GraphFake, GraphFakeOptions, GraphFakeScript, FakeUser, FakeUserSpec, FakeAppSpec, RequestLogEntry } from '../graphFake/server';
-export { openIdConfiguration } from '../graphFake/auth';
 
 /** The msal-node `authorityMetadata` that lets it skip every discovery call. */
 export function graphFakeAuthorityMetadata(fake: Pick<GraphFake, 'authorityHost' | 'tenantId'>): Record<string, string> {

@@ -423,6 +423,15 @@ describe('sending', () => {
       .toEqual([['big.bin', content.length, true]]);
   });
 
+  it('can fail a send after accepting it, so an automatic retry of the client sends twice', async () => {
+    const client = graphClient(await token());
+    const draft = await client.api(`/users/${alex.id}/messages`).header('Prefer', immutable).post({ subject: 'Once?', toRecipients: [{ emailAddress: { address: 'x@fabrikam.example' } }] });
+    fake.script.failNext({ count: 1, status: 504, code: 'GatewayTimeout', path: /\/send$/, afterHandling: true, retryAfterSeconds: null });
+    const error = await graphError(client.api(`/users/${alex.id}/messages/${draft.id}/send`).middlewareOptions([new RetryHandlerOptions(0, 0)]).post(null));
+    expect(error).toMatchObject({ statusCode: 504, code: 'GatewayTimeout' });
+    await eventually(async () => fake.mailbox(alex.id).list('sentitems').find((m) => m.internetMessageId === draft.internetMessageId), 'the copy of the accepted send');
+  });
+
   it('refuses internet message headers without x- with 400 InvalidInternetMessageHeader', async () => {
     const client = graphClient(await token());
     const error = await graphError(client.api(`/users/${adele.id}/messages`).post({ subject: 'x', internetMessageHeaders: [{ name: 'Precedence', value: 'bulk' }] }));

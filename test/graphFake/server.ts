@@ -75,10 +75,14 @@ export interface GraphFakeScript {
    */
   expireDeltaTokens(options?: { midPaging?: boolean; withLocation?: boolean; code?: string }): void;
   /**
-   * The next `count` Graph requests whose path+query matches `path` fail with status/code. Retry-After:
-   * `retryAfterSeconds`, default 1 for 429 and 503 and none for others; null sends none (e.g. a bare 503 or 504).
+   * The next `count` Graph requests whose path+query matches `path` (and method is in `methods`) fail with
+   * status/code. Retry-After: `retryAfterSeconds`, default 1 for 429 and 503 and none for others; null sends none
+   * (a bare 503 or 504). afterHandling: the request takes effect first, then fails (a 504 after a send was
+   * accepted: what makes automatic retries of POST …/send dangerous).
    */
-  failNext(options: { count: number; status: number; code: string; path?: RegExp; retryAfterSeconds?: number | null }): void;
+  failNext(options: {
+    count: number; status: number; code: string; path?: RegExp; methods?: string[]; retryAfterSeconds?: number | null; afterHandling?: boolean;
+  }): void;
   /** Every Graph request takes at least `ms` (holding its concurrency slot). */
   slow(ms: number): void;
   /** Duplicates in a round, replays across rounds, an empty first page: the legal awkwardness of delta. */
@@ -221,7 +225,7 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
     },
     expireDeltaTokens: (o) => core.delta.expire(o),
     failNext: (o) => {
-      core.failures.push({ ...o });
+      core.failures.push({ ...o, methods: o.methods?.map((m) => m.toUpperCase()) });
     },
     slow: (ms) => {
       core.slowMs = ms;
@@ -262,7 +266,9 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
         switch (parts[1]) {
           case 'throttle': script.throttle(body as unknown as Parameters<GraphFakeScript['throttle']>[0]); break;
           case 'expireDeltaTokens': script.expireDeltaTokens(body); break;
-          case 'failNext': script.failNext({ ...(body as { count: number; status: number; code: string }), path: typeof body.path === 'string' ? new RegExp(body.path) : undefined }); break;
+          case 'failNext':
+            script.failNext({ ...(body as Parameters<GraphFakeScript['failNext']>[0]), path: typeof body.path === 'string' ? new RegExp(body.path) : undefined });
+            break;
           case 'slow': script.slow(Number(body.ms ?? 0)); break;
           case 'duplicates': script.duplicates(body.on !== false); break;
           case 'reset': script.reset(); break;

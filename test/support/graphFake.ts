@@ -27,7 +27,8 @@
  *                  update(id, patch), move(id, folder), delete(id), list(folder), get(id); contacts, events, To Do
  *                  equivalents. Ids returned are immutable ids; both id forms are accepted everywhere.
  *   script         throttle({ fraction, retryAfterSeconds: [min, max], forMs, status?: 429|503, methods? }),
- *                  expireDeltaTokens({ midPaging?, withLocation?, code? }), failNext({ count, status, code, path?: RegExp }),
+ *                  expireDeltaTokens({ midPaging?, withLocation?, code? }),
+ *                  failNext({ count, status, code, path?: RegExp, methods?, retryAfterSeconds?: number|null, afterHandling? }),
  *                  slow(ms), duplicates(on), lifecycle(event), dropNotifications(on), reset().
  *   requestLog     RequestLogEntry[] { startedAt, endedAt, method, url, userId|null, status, appId,
  *                  concurrentForMailbox (in flight for that app+mailbox when it started, itself included), inBatch? };

@@ -23,6 +23,7 @@ import type { OutgoingStore } from '../src/store/outgoingStore';
 import type { SendRetrySettings } from '../src/policy/outgoingSend';
 import { smtpRoute } from '../src/mail/smtp/smtpRoute';
 import { graphOutbox } from '../src/mail/graph/graphOutbox';
+import { testGraphDirections } from '../src/mail/graph/graphConnectivity';
 import type { OutgoingRoute } from '../src/mail/mailSender';
 import type { OutgoingContext } from '../src/store/outgoingStore';
 import { mailboxWorkflowId, taskQueues } from '../src/temporal/names';
@@ -129,6 +130,10 @@ async function wakeMailboxes(mailboxIds: string[]): Promise<void> {
 }
 
 const notRun = (message: string): DirectionResult => ({ status: 'not_run', message, testedAt: new Date().toISOString() });
+const failed = (message: string): DirectionResult => ({ status: 'failure', message, testedAt: new Date().toISOString(), errorClass: 'permanent' });
+
+const exchangeSettingsMissing =
+  "The Exchange Online profile has no app registration (tenant id, client id and a client secret or certificate): set them on the profile, then run Test & Enable";
 
 /** Runs `use` holding one of the mailbox's server connection slots; the activity keeps heartbeating while it waits. */
 function slotFor(slots: ConnectionSlots) {
@@ -289,12 +294,17 @@ export function createAsyncWorkActivities(store: SyncStore, slots: ConnectionSlo
 }
 
 async function testDirections(context: MailboxSyncContext): Promise<ConnectivityResults> {
+  if (context.serverType === 'exchange_online') {
+    if (context.graph) return testGraphDirections(context.graph);
+    const missing = failed(exchangeSettingsMissing);
+    return { incoming: missing, outgoing: missing, items: missing };
+  }
   const incoming =
     context.serverType === 'imap'
       ? await testImapIncoming(context.endpoint, context.folders)
       : context.serverType === 'pop3'
         ? await testPop3Incoming(context.endpoint)
-        : notRun('Exchange Online is not supported by this version');
+        : notRun(unsupportedServerTypeMessage(context.serverType));
   const outgoing = context.outgoing ? await testSmtpOutgoing(context.outgoing) : notRun('The server profile has no outgoing server');
   const items = notRun('Appointments, contacts and tasks sync with Exchange Online only');
     return { incoming, outgoing, items };

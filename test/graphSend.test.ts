@@ -116,6 +116,20 @@ it('does not send twice when the send request fails with 503: the next run finds
   expect(requestsOf(address, /^POST \/users\/[^/]+\/messages$/)).toHaveLength(1);
 });
 
+it('does not send twice when a 504 answers a send Graph had carried out: the next run finds the draft gone and marks it sent', async () => {
+  const address = 'gateway@contoso.example';
+  fake.addUser({ mail: address });
+  const { userId } = await exchangeMailbox(bed, fake, address);
+  fake.script.failNext({ count: 1, status: 504, code: 'GatewayTimeout', afterHandling: true, path: new RegExp(`${encodeURIComponent(address)}/messages/[^/]+/send`) });
+  const emailId = await insertEmail(userId, { status: 'pending_send', subject: 'Sent despite a 504', to: 'customer@fabrikam.example' });
+  await eventually('the email sent', async () => (await emailRow(emailId)).status === 'sent', 60_000);
+  const row = await emailRow(emailId);
+  await eventually('the Sent Items copy', async () => fake.mailbox(address).list('sentitems').length > 0);
+  expect(fake.mailbox(address).list('sentitems').map((m) => m.internetMessageId)).toEqual([row.message_id]);
+  expect(requestsOf(address, /^POST .*\/send$/).map((r) => r.status)).toEqual([504]);
+  expect(requestsOf(address, new RegExp(`^GET .*/messages/${encodeURIComponent(row.server_draft_id!)}`)).map((r) => r.status)).toEqual([404]);
+});
+
 it('asks again for a draft whose create was throttled (429: not carried out), making one draft only', async () => {
   const address = 'throttled@contoso.example';
   fake.addUser({ mail: address });

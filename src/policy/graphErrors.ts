@@ -124,8 +124,16 @@ export const DEFAULT_GRAPH_RETRY: GraphRetrySettings = { maxAttempts: 6, maxInli
  * Throttling always says how long to wait; a wait longer than the inline limit goes back to the
  * workflow's timer rather than holding the mailbox's slot.
  */
-export function decideGraphRetry(failure: GraphFailure, attempt: number, repeatable: boolean, settings: GraphRetrySettings): GraphRetryDecision {
+export function decideGraphRetry(
+  failure: GraphFailure & { statusCode?: number },
+  attempt: number,
+  repeatable: boolean,
+  settings: GraphRetrySettings,
+): GraphRetryDecision {
   if (failure.errorClass === 'permanent' || failure.syncStateLost || !repeatable) return { retry: false };
+  // Any other 4xx (404 for an item gone, 400, 412) would be answered the same at once: the caller decides.
+  const status = failure.statusCode ?? -1;
+  if (status >= 400 && status < 500 && status !== 408 && !failure.throttled) return { retry: false };
   if (attempt >= settings.maxAttempts) return { retry: false };
   const backoff = settings.baseDelayMs * 2 ** (attempt - 1);
   const waitMs = failure.retryAfterMs ?? backoff;

@@ -5,6 +5,7 @@ import { OutgoingEmailService } from '../src/admin/outgoingEmailService';
 import { buildApiServer } from '../src/api/server';
 import { PgCrmRecords } from '../src/crm/crmRecords';
 import { CRM_EMAIL_ID_PROPERTY } from '../src/mail/graph/graphOutbox';
+import { GraphSession } from '../src/mail/graph/graphSession';
 import { startGraphFake, type GraphFake } from './support/graphFake';
 import { exchangeMailbox } from './support/graphMailbox';
 import { eventually, TestBed } from './support/testBed';
@@ -100,6 +101,46 @@ it('sends an email queued through the API once, as a Graph draft sent, the copy 
   // One draft made, one send, and nothing saved by the product (Exchange keeps the copy).
   expect(requestsOf(address, /^POST \/users\/[^/]+\/messages$/)).toHaveLength(1);
   expect(requestsOf(address, /^POST .*\/send$/).map((r) => r.status)).toEqual([202]);
+});
+
+it('sends attachments over what one request takes: in the create while it has room, then added to the draft, the largest by an upload session', async () => {
+  const address = 'attachments@contoso.example';
+  fake.addUser({ mail: address });
+  const { userId } = await exchangeMailbox(bed, fake, address);
+  const file = (name: string, megabytes: number, fill: number) => ({
+    filename: name,
+    contentType: 'application/octet-stream',
+    contentBase64: Buffer.alloc(Math.round(megabytes * 1024 * 1024), fill).toString('base64'),
+  });
+  const files = [file('small.bin', 0.5, 1), file('medium.bin', 2, 2), file('large.bin', 4.5, 3), file('after.bin', 1, 4)];
+  const res = await app.inject({
+    method: 'POST',
+    url: '/emails',
+    headers: { authorization: `Bearer ${adminToken}` },
+    payload: { from: { userId }, to: ['customer@fabrikam.example'], subject: 'Four files', text: 'See attached.', attachments: files },
+  });
+  expect(res.statusCode).toBe(202);
+  const emailId = res.json<{ id: string }>().id;
+  await eventually('the email sent', async () => (await emailRow(emailId)).status === 'sent', 60_000);
+  const row = await emailRow(emailId);
+  const copy = await eventually('the Sent Items copy', async () => fake.mailbox(address).list('sentitems').find((m) => m.internetMessageId === row.message_id));
+  // Read back through Graph, as a client would.
+  const session = new GraphSession({
+    tenantId: fake.tenantId,
+    clientId: fake.clientId,
+    credential: { kind: 'secret', secret: fake.clientSecret },
+    graphBaseUrl: fake.graphBaseUrl,
+    authorityHost: fake.authorityHost,
+    user: address,
+    requestTimeoutMs: 30_000,
+  });
+  const attachments = await session.request<{ value: { name: string; contentBytes: string }[] }>({
+    method: 'GET',
+    url: `${session.userPath}/messages/${encodeURIComponent(copy.id!)}/attachments`,
+  });
+  expect(attachments.value.map((a) => [a.name, a.contentBytes])).toEqual(files.map((f) => [f.filename, f.contentBase64]));
+  expect(requestsOf(address, /createUploadSession/).map((r) => r.status)).toEqual([201]);
+  expect(requestsOf(address, /^POST .*\/attachments$/).map((r) => r.status)).toEqual([201]);
 });
 
 it('does not send twice when the send request fails with 503: the next run finds the draft unsent and sends it', async () => {

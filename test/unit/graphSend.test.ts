@@ -62,7 +62,7 @@ describe('graphDraftOf', () => {
   };
 
   it('carries recipients, subject, HTML body, Message-ID, the CRM id and the threading headers', () => {
-    expect(graphDraftOf(email, { address: 'me@example.test', name: 'Me' })).toEqual({
+    expect(graphDraftOf(email, { address: 'me@example.test', name: 'Me' }).message).toEqual({
       subject: 'Offer [CRM-1]',
       body: { contentType: 'html', content: '<p>Hello</p>' },
       toRecipients: [{ emailAddress: { address: 'ann@example.test', name: 'Ann' } }],
@@ -82,13 +82,22 @@ describe('graphDraftOf', () => {
   });
 
   it('sends the text body when there is no HTML one', () => {
-    expect(graphDraftOf({ ...email, bodyHtml: null }, { address: 'me@example.test', name: null }).body).toEqual({ contentType: 'text', content: 'Hello' });
+    expect(graphDraftOf({ ...email, bodyHtml: null }, { address: 'me@example.test', name: null }).message.body).toEqual({ contentType: 'text', content: 'Hello' });
   });
 
-  it('refuses attachments over 3 MB with a reason naming the limit', () => {
-    const big = { ...email, attachments: [{ ...email.attachments[0], content: Buffer.alloc(3 * 1024 * 1024 + 1) }] };
-    expect(() => graphDraftOf(big, { address: 'me@example.test', name: null })).toThrow(/at most 3 MB/);
-    expect(decideGraphSendFailure(catchError(() => graphDraftOf(big, { address: 'me@example.test', name: null })))).toMatchObject({ kind: 'reject' });
+  it('keeps attachments in the create request while it stays under 4 MB, and adds the rest after it, in order', () => {
+    const mb = (n: number, name: string) => ({ ...email.attachments[0], filename: name, content: Buffer.alloc(Math.round(n * 1024 * 1024)) });
+    const plan = graphDraftOf({ ...email, attachments: [mb(1, 'a'), mb(1.5, 'b'), mb(1, 'c'), mb(0.1, 'd')] }, { address: 'me@example.test', name: null });
+    expect(plan.message.attachments?.map((a) => a.name)).toEqual(['a', 'b']);
+    expect(plan.addedLater.map((a) => a.filename)).toEqual(['c', 'd']);
+    expect(Buffer.byteLength(JSON.stringify(plan.message))).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  it('refuses an attachment over 150 MB with a reason naming the limit', () => {
+    const big = { ...email, attachments: [{ ...email.attachments[0], content: Buffer.alloc(150 * 1024 * 1024 + 1) }] };
+    const err = catchError(() => graphDraftOf(big, { address: 'me@example.test', name: null }));
+    expect(err).toMatchObject({ message: expect.stringMatching(/at most 150 MB/) });
+    expect(decideGraphSendFailure(err)).toMatchObject({ kind: 'reject' });
   });
 });
 

@@ -1,7 +1,8 @@
 import type { Message, Recipient } from '@microsoft/microsoft-graph-types';
 import { decideGraphRetry, DEFAULT_GRAPH_RETRY, type GraphRetrySettings } from '../../policy/graphErrors';
 import { decideGraphSendFailure, type GraphSendStage } from '../../policy/graphSend';
-import type { OutgoingEmail, OutgoingParty, OutgoingStore } from '../../store/outgoingStore';
+import { classifyGraphFailure } from '../../policy/graphErrors';
+import type { OutgoingAttachment, OutgoingEmail, OutgoingParty, OutgoingStore } from '../../store/outgoingStore';
 import type { Handover, OutgoingRoute, OutgoingTransport } from '../mailSender';
 import { GRAPH_MAILBOX_CONCURRENCY, graphMailboxSlotKey, type GraphEndpoint } from './graphEndpoint';
 import { GraphRequestError, GraphSession, type GraphSessionOptions } from './graphSession';
@@ -17,11 +18,15 @@ const IN_REPLY_TO_PROPERTY = 'String 0x1042';
 const REFERENCES_PROPERTY = 'String 0x1039';
 const IMMUTABLE_IDS = 'IdType="ImmutableId"';
 
-/**
- * Attachments travel inside the draft's create request, which Graph caps at 4 MB; base64 makes
- * 3 MB of content about 4 MB (graph.md §5). Larger ones need an upload session, not built yet.
- */
-export const MAX_INLINE_ATTACHMENT_BYTES = 3 * 1024 * 1024;
+// Graph takes at most 4 MB in one request; base64 grows content by a third (graph.md §5). Attachments
+// ride in the draft's create request while it stays under the cap, the others are added to the
+// draft one request each (up to 2.5 MB) or through an upload session (up to 150 MB).
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+const REQUEST_MARGIN_BYTES = 64 * 1024;
+const MAX_POSTED_ATTACHMENT_BYTES = 2.5 * 1024 * 1024;
+export const MAX_ATTACHMENT_BYTES = 150 * 1024 * 1024;
+// Upload chunks are multiples of 320 KiB, and under 4 MB each.
+const UPLOAD_CHUNK_BYTES = 12 * 320 * 1024;
 
 /** A failed Graph step of a send, for decideGraphSendFailure: the classified failure and the step. */
 export class GraphSendError extends Error {
@@ -121,8 +126,13 @@ async function lookUpUnrecorded(
   adopted: Map<string, string>,
 ): Promise<'delivered' | 'unsent'> {
   const stamped = `singleValueExtendedProperties/Any(ep: ep/id eq '${CRM_EMAIL_ID_PROPERTY}' and ep/value eq '${email.id}')`;
-  const drafts = await list(session, 'drafts', stamped);
-  const draft = drafts.find((d) => d.isDraft !== false);
+  const drafts = (await list(session, 'drafts', stamped)).filter((d) => d.isDraft !== false);
+  // A draft made in several requests may have been left without all its attachments: made again.
+  if (graphDraftOf(email, { address: '', name: null }).addedLater.length > 0) {
+    for (const d of drafts) await session.request({ method: 'DELETE', url: `${session.userPath}/messages/${encodeURIComponent(d.id)}` });
+    return 'unsent';
+  }
+  const draft = drafts[0];
   if (draft) {
     await store.recordDraft(email.id, { draftId: draft.id, messageId: draft.internetMessageId ?? email.messageId });
     adopted.set(email.id, draft.id);
@@ -154,8 +164,10 @@ class GraphTransport implements OutgoingTransport {
   async send(email: OutgoingEmail, from: OutgoingParty): Promise<Handover> {
     let draftId = email.draftId ?? this.adopted.get(email.id) ?? null;
     if (!draftId) {
-      const draft = await this.createDraft(graphDraftOf(email, from));
-      // Committed before the send: a run lost from here on finds the email by its draft.
+      const plan = graphDraftOf(email, from);
+      const draft = await this.createDraft(plan.message);
+      for (const attachment of plan.addedLater) await this.addAttachment(draft.id, attachment);
+      // Committed once the draft is whole, before the send: a run lost from here on finds the email by its draft.
       await this.store.recordDraft(email.id, { draftId: draft.id, messageId: draft.internetMessageId ?? email.messageId });
       draftId = draft.id;
     }
@@ -192,6 +204,37 @@ class GraphTransport implements OutgoingTransport {
     }
   }
 
+  /** Adds an attachment the create request had no room for: in one request, or through an upload session. */
+  private async addAttachment(draftId: string, a: OutgoingAttachment): Promise<void> {
+    const messagePath = `${this.session.userPath}/messages/${encodeURIComponent(draftId)}/attachments`;
+    try {
+      if (a.content.length <= MAX_POSTED_ATTACHMENT_BYTES) {
+        await this.session.request({ method: 'POST', url: messagePath, body: fileAttachment(a), repeatable: false });
+        return;
+      }
+      const { uploadUrl } = await this.session.request<{ uploadUrl: string }>({
+        method: 'POST',
+        url: `${messagePath}/createUploadSession`,
+        body: {
+          AttachmentItem: {
+            attachmentType: 'file',
+            name: a.filename ?? 'attachment',
+            size: a.content.length,
+            contentType: a.contentType,
+            isInline: a.inline,
+            ...(a.contentId ? { contentId: bareContentId(a.contentId) } : {}),
+          },
+        },
+      });
+      for (let start = 0; start < a.content.length; start += UPLOAD_CHUNK_BYTES) {
+        const chunk = a.content.subarray(start, Math.min(start + UPLOAD_CHUNK_BYTES, a.content.length));
+        await uploadChunk(uploadUrl, chunk, start, a.content.length, this.session.endpoint.requestTimeoutMs);
+      }
+    } catch (err) {
+      throw new GraphSendError('draft', err);
+    }
+  }
+
   async close(): Promise<void> {
     // Requests hold no connection of their own: nothing to close.
   }
@@ -201,15 +244,38 @@ function recipients(parties: OutgoingParty[]): Recipient[] {
   return parties.map((p) => ({ emailAddress: p.name ? { address: p.address, name: p.name } : { address: p.address } }));
 }
 
+/** An email as Graph drafts it: the create request, and the attachments added to the draft after it. */
+export interface GraphDraftPlan {
+  message: Message;
+  addedLater: OutgoingAttachment[];
+}
+
+function fileAttachment(a: OutgoingAttachment): Record<string, unknown> {
+  return {
+    '@odata.type': '#microsoft.graph.fileAttachment',
+    name: a.filename ?? 'attachment',
+    contentType: a.contentType,
+    contentBytes: a.content.toString('base64'),
+    isInline: a.inline,
+    ...(a.contentId ? { contentId: bareContentId(a.contentId) } : {}),
+  };
+}
+
+function bareContentId(contentId: string): string {
+  return contentId.replace(/^<|>$/g, '');
+}
+
 /**
  * The draft for one email. Graph has one body: the HTML one when the email has it (Exchange makes
  * the text part itself). The From is the mailbox (app-only sending is as the mailbox's user).
+ * Attachments ride in the create request, in order, while it stays under Graph's 4 MB; the rest
+ * are added to the draft after it.
  */
-export function graphDraftOf(email: OutgoingEmail, from: OutgoingParty): Message {
-  const attachmentBytes = email.attachments.reduce((sum, a) => sum + a.content.length, 0);
-  if (attachmentBytes > MAX_INLINE_ATTACHMENT_BYTES) {
+export function graphDraftOf(email: OutgoingEmail, from: OutgoingParty): GraphDraftPlan {
+  const tooLarge = email.attachments.find((a) => a.content.length > MAX_ATTACHMENT_BYTES);
+  if (tooLarge) {
     throw new UnsendableEmail(
-      `Its attachments total ${(attachmentBytes / 1024 / 1024).toFixed(1)} MB; through Microsoft Graph this product sends at most 3 MB of attachments per email`,
+      `The attachment "${tooLarge.filename ?? 'attachment'}" is ${(tooLarge.content.length / 1024 / 1024).toFixed(1)} MB; Microsoft Graph takes at most 150 MB per attachment`,
     );
   }
   const properties = [{ id: CRM_EMAIL_ID_PROPERTY, value: email.id }];
@@ -224,16 +290,44 @@ export function graphDraftOf(email: OutgoingEmail, from: OutgoingParty): Message
     internetMessageId: email.messageId,
     singleValueExtendedProperties: properties,
   };
+  // Measured without the From, so that the plan depends on the email alone (see lookUpUnrecorded).
+  let room = MAX_REQUEST_BYTES - REQUEST_MARGIN_BYTES - Buffer.byteLength(JSON.stringify(message));
   if (from.name) message.from = { emailAddress: { address: from.address, name: from.name } };
-  if (email.attachments.length > 0) {
-    message.attachments = email.attachments.map((a) => ({
-      '@odata.type': '#microsoft.graph.fileAttachment',
-      name: a.filename ?? 'attachment',
-      contentType: a.contentType,
-      contentBytes: a.content.toString('base64'),
-      isInline: a.inline,
-      ...(a.contentId ? { contentId: a.contentId.replace(/^<|>$/g, '') } : {}),
-    }));
+  const inCreate: Record<string, unknown>[] = [];
+  const addedLater: OutgoingAttachment[] = [];
+  for (const a of email.attachments) {
+    const attachment = fileAttachment(a);
+    const size = Buffer.byteLength(JSON.stringify(attachment));
+    if (addedLater.length === 0 && size <= room) {
+      inCreate.push(attachment);
+      room -= size;
+    } else {
+      addedLater.push(a);
+    }
   }
-  return message;
+  if (inCreate.length > 0) message.attachments = inCreate;
+  return { message, addedLater };
+}
+
+/**
+ * One PUT to an upload session. Its URL is pre-authenticated: it gets no bearer token (Graph
+ * refuses one there), so it goes by fetch rather than the Graph client.
+ */
+async function uploadChunk(uploadUrl: string, chunk: Buffer, start: number, total: number, timeoutMs: number): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetch(uploadUrl, {
+      method: 'PUT',
+      headers: { 'Content-Range': `bytes ${start}-${start + chunk.length - 1}/${total}`, 'Content-Type': 'application/octet-stream' },
+      body: chunk,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    throw new GraphRequestError(classifyGraphFailure({ statusCode: -1, networkCode: cause?.code, message: (err as Error).message }), -1, cause?.code ?? null);
+  }
+  if (res.ok) return;
+  const body = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+  const code = body.error?.code ?? null;
+  throw new GraphRequestError(classifyGraphFailure({ statusCode: res.status, code, message: body.error?.message }), res.status, code);
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ApiTokens } from '../src/admin/apiTokens';
 import { OutgoingEmailService } from '../src/admin/outgoingEmailService';
@@ -183,7 +183,7 @@ it('asks again for a draft whose create was throttled (429: not carried out), ma
   expect(fake.mailbox(address).list('sentitems').map((m) => m.internetMessageId)).toEqual([(await emailRow(emailId)).message_id]);
 });
 
-it('recovers what a lost run left: adopts an unrecorded draft, and sends nothing for a draft gone or a copy in Sent Items', async () => {
+it('recovers what a lost run left: adopts an unrecorded draft, makes again one that may lack an attachment, and sends nothing for a draft gone or a copy in Sent Items', async () => {
   const address = 'recovery@contoso.example';
   fake.addUser({ mail: address });
   const mailbox = fake.mailbox(address);
@@ -211,20 +211,44 @@ it('recovers what a lost run left: adopts an unrecorded draft, and sends nothing
      INSERT INTO email_parties (email_activity_id, role, address) SELECT id, 'to', 'c@fabrikam.example' FROM e`,
     [unrecordedId, copiedId, userId],
   );
-  await eventually('all three sent', async () => {
-    const rows = await Promise.all([unrecordedId, goneId, copiedId].map(emailRow));
+  // Made before the lost run could record it, but its 3 MB attachment goes in a request of its own:
+  // the draft may lack it, so it is deleted and made again.
+  const incompleteId = randomUUID();
+  const incomplete = mailbox.addMessage(
+    'drafts',
+    { subject: 'Drafted without its attachment', isDraft: true, internetMessageId: '<incomplete@contoso.example>' },
+    { singleValueExtendedProperties: [{ id: CRM_EMAIL_ID_PROPERTY, value: incompleteId }] },
+  );
+  const content = Buffer.alloc(3 * 1024 * 1024, 7);
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  await bed.query(
+    `WITH e AS (INSERT INTO email_activities (id, direction, status, owner_user_id, subject, body_text, message_id, sent_at, queued_at)
+                VALUES ($1, 'outgoing', 'sending', $2, 'Drafted without its attachment', 'Body', '<incomplete@contoso.example>', now(), now()) RETURNING id),
+          p AS (INSERT INTO email_parties (email_activity_id, role, address) SELECT id, 'to', 'd@fabrikam.example' FROM e),
+          c AS (INSERT INTO attachment_contents (sha256, size, content) VALUES ($3, $4, $5) RETURNING sha256)
+     INSERT INTO email_attachments (email_activity_id, position, filename, content_type, size, sha256, inline, stored)
+     SELECT e.id, 1, 'scan.pdf', 'application/pdf', $4, c.sha256, false, true FROM e, c`,
+    [incompleteId, userId, sha256, content.length, content],
+  );
+  await eventually('all four sent', async () => {
+    const rows = await Promise.all([unrecordedId, goneId, copiedId, incompleteId].map(emailRow));
     return rows.every((r) => r.status === 'sent');
   });
+  // Deleted: out of Drafts (into Deleted Items, as Exchange does), never sent.
+  expect(mailbox.list('drafts').map((m) => m.id)).not.toContain(incomplete.id);
+  expect((await emailRow(incompleteId)).server_draft_id).not.toBe(incomplete.id);
   expect((await emailRow(unrecordedId)).server_draft_id).toBe(unrecorded.id);
-  await eventually('the adopted draft in Sent Items', async () => mailbox.list('sentitems').length === 2);
+  await eventually('the adopted and the remade drafts in Sent Items', async () => mailbox.list('sentitems').length === 3);
   expect(
     mailbox
       .list('sentitems')
       .map((m) => m.internetMessageId)
       .sort(),
-  ).toEqual(['<copied@contoso.example>', '<unrecorded@contoso.example>']);
-  expect(requestsOf(address, /^POST \/users\/[^/]+\/messages$/)).toEqual([]);
-  expect(requestsOf(address, /^POST .*\/send$/)).toHaveLength(1);
+  ).toEqual(['<copied@contoso.example>', '<incomplete@contoso.example>', '<unrecorded@contoso.example>']);
+  expect(mailbox.list('drafts')).toEqual([]);
+  // Only the incomplete one was drafted again; two sends: the adopted draft and the remade one.
+  expect(requestsOf(address, /^POST \/users\/[^/]+\/messages$/)).toHaveLength(1);
+  expect(requestsOf(address, /^POST .*\/send$/)).toHaveLength(2);
 });
 
 it('disables outgoing with a readable message when the app may not send mail (no Mail.Send), the email waiting', async () => {

@@ -1,7 +1,6 @@
 import type { Message, Recipient } from '@microsoft/microsoft-graph-types';
-import { decideGraphRetry, DEFAULT_GRAPH_RETRY, type GraphRetrySettings } from '../../policy/graphErrors';
+import { classifyGraphFailure, decideGraphRetry, DEFAULT_GRAPH_RETRY, type GraphRetrySettings } from '../../policy/graphErrors';
 import { decideGraphSendFailure, type GraphSendStage } from '../../policy/graphSend';
-import { classifyGraphFailure } from '../../policy/graphErrors';
 import type { OutgoingAttachment, OutgoingEmail, OutgoingParty, OutgoingStore } from '../../store/outgoingStore';
 import type { Handover, OutgoingRoute, OutgoingTransport } from '../mailSender';
 import { GRAPH_MAILBOX_CONCURRENCY, graphMailboxSlotKey, type GraphEndpoint } from './graphEndpoint';
@@ -128,7 +127,7 @@ async function lookUpUnrecorded(
   const stamped = `singleValueExtendedProperties/Any(ep: ep/id eq '${CRM_EMAIL_ID_PROPERTY}' and ep/value eq '${email.id}')`;
   const drafts = (await list(session, 'drafts', stamped)).filter((d) => d.isDraft !== false);
   // A draft made in several requests may have been left without all its attachments: made again.
-  if (graphDraftOf(email, { address: '', name: null }).addedLater.length > 0) {
+  if (!madeInOneRequest(email)) {
     for (const d of drafts) await session.request({ method: 'DELETE', url: `${session.userPath}/messages/${encodeURIComponent(d.id)}` });
     return 'unsent';
   }
@@ -141,6 +140,17 @@ async function lookUpUnrecorded(
   if ((await list(session, 'sentitems', stamped)).length > 0) return 'delivered';
   const byMessageId = await list(session, 'sentitems', `internetMessageId eq '${email.messageId.replace(/'/g, "''")}'`);
   return byMessageId.length > 0 ? 'delivered' : 'unsent';
+}
+
+/** Whether the email's draft is whole as created (its attachments all fit the create request). */
+function madeInOneRequest(email: OutgoingEmail): boolean {
+  try {
+    return graphDraftOf(email, { address: '', name: null }).addedLater.length === 0;
+  } catch (err) {
+    // An email Graph cannot take at all: its send fails it, with the reason.
+    if (err instanceof UnsendableEmail) return false;
+    throw err;
+  }
 }
 
 async function list(session: GraphSession, folder: 'drafts' | 'sentitems', filter: string): Promise<GraphMessageRef[]> {

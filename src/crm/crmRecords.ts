@@ -17,6 +17,7 @@ import {
 import type { AttachmentInfo, PartyRole } from '../domain/email';
 import { insertAttachments, resolveAddresses } from '../store/emailContent';
 import { inTransaction } from '../store/pgSyncStore';
+import { CONTACT_FIELDS } from './itemFields';
 
 /**
  * The CRM side the sync resolves addresses against and writes email activities to, for
@@ -59,12 +60,17 @@ export interface RecordStore<View, New extends z.ZodType, Patch extends z.ZodTyp
   delete(id: string): Promise<void>;
 }
 
+/** A contact, with Dynamics' contact fields (src/crm/itemFields.ts): those not named here are text or null. */
 export interface Contact {
   id: string;
   fullName: string;
   email: string | null;
   accountId: string | null;
+  ownerUserId: string | null;
+  state: 'active' | 'inactive';
   createdAt: Date;
+  modifiedAt: Date;
+  [field: string]: unknown;
 }
 
 export interface Lead {
@@ -482,6 +488,13 @@ class PgEmailActivities implements EmailActivities {
   }
 }
 
+// Every contact field but created_at, which every record type's select has.
+const CONTACT_COLUMNS = Object.fromEntries(
+  Object.entries(CONTACT_FIELDS)
+    .filter(([field]) => field !== 'createdAt')
+    .map(([field, spec]) => [field, spec.column]),
+);
+
 const RECORD_IDENTITY = `
   SELECT 'user' AS type, id, full_name AS name, email FROM crm_users WHERE id = ANY($1)
   UNION ALL SELECT 'contact', id, full_name, email FROM contacts WHERE id = ANY($2)
@@ -499,7 +512,7 @@ export class PgCrmRecords implements CrmRecords {
   constructor(private readonly pool: Pool) {
     this.contacts = new PgRecordStore(
       pool,
-      { kind: 'Contact', table: 'contacts', partyType: 'contact', columns: { fullName: 'full_name', email: 'email', accountId: 'account_id' } },
+      { kind: 'Contact', table: 'contacts', partyType: 'contact', columns: CONTACT_COLUMNS },
       { create: NewContact, patch: ContactPatch },
     );
     this.leads = new PgRecordStore(

@@ -120,7 +120,7 @@ const appointmentExtras = {
 };
 
 export const NewAppointment = z
-  .object({
+  .strictObject({
     ...createShape(APPOINTMENT_FIELDS),
     ...appointmentExtras,
     seriesMasterId: z.uuid().optional().describe('Makes this an exception of that series: one occurrence moved, changed or cancelled'),

@@ -223,7 +223,8 @@ BEGIN
   VALUES (item_entity, rec_id, lower(TG_OP), changed, before_owner, after_owner, users, crm_change_origin())
   RETURNING position INTO pos;
   PERFORM pg_notify('crm_item_changes', pos || ':' || item_entity || ':' || rec_id);
-  RETURN NULL;
+  -- A delete is logged by a BEFORE trigger, which must return the row for the delete to go on.
+  RETURN OLD;
 END $$;
 
 -- Deletes are logged before the row goes, so an appointment's attendees still say whose mailboxes it was in.
@@ -250,8 +251,7 @@ BEGIN
    ORDER BY position DESC LIMIT 1;
   IF pos IS NOT NULL THEN
     UPDATE crm_change_log
-       SET changed_columns = CASE WHEN operation = 'insert' OR 'attendees' = ANY(changed_columns) THEN changed_columns
-                                  ELSE changed_columns || 'attendees'::text END,
+       SET changed_columns = CASE WHEN 'attendees' = ANY(changed_columns) THEN changed_columns ELSE changed_columns || 'attendees'::text END,
            user_ids = ARRAY(SELECT DISTINCT u FROM unnest(user_ids || appointment_party_users(appointment) || left_users) u
                              WHERE u IS NOT NULL)
      WHERE position = pos;

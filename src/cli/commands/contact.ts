@@ -17,7 +17,7 @@ export const contactCommands = recordCommands({
       flag: RENAMED[field] ?? flagOf(field),
       field,
       placeholder: f.type === 'enum' ? f.values!.join('|') : f.type === 'date' ? 'YYYY-MM-DD' : f.type === 'user' || f.type === 'uuid' ? 'ID' : f.type === 'email' ? 'ADDRESS' : 'TEXT',
-      description: f.description ?? field.replace(/[A-Z0-9]+/g, (m) => ` ${m.toLowerCase()}`),
+      description: f.description ?? field.replace(/[A-Z]/g, (m) => ` ${m.toLowerCase()}`),
       required: f.required,
       alwaysSet: f.notNull && !f.required,
     })),

@@ -3,7 +3,7 @@ import type { OptionSpec } from '../command';
 import { yesNo } from '../input';
 
 /** `jobTitle` -> `job-title`: the flag of a record field. */
-export const flagOf = (field: string) => field.replace(/[A-Z0-9]+/g, (m) => `-${m.toLowerCase()}`);
+export const flagOf = (field: string) => field.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`);
 
 /** Options for a record's plain fields (src/crm/itemFields.ts), one flag per field; `renamed` gives some a shorter one. */
 export function fieldOptions(fields: Record<string, ItemField>, renamed: Record<string, string>, forUpdate: boolean): Record<string, OptionSpec> {
@@ -12,7 +12,7 @@ export function fieldOptions(fields: Record<string, ItemField>, renamed: Record<
       .filter(([, f]) => !f.readOnly)
       .map(([field, f]): [string, OptionSpec] => {
         const clearable = forUpdate && !f.notNull && !f.required;
-        const what = f.description ?? field.replace(/[A-Z0-9]+/g, (m) => ` ${m.toLowerCase()}`);
+        const what = f.description ?? field.replace(/[A-Z]/g, (m) => ` ${m.toLowerCase()}`);
         const placeholder = f.type === 'enum' ? f.values!.join('|') : f.type === 'boolean' ? 'yes|no' : f.type.toUpperCase();
         return [
           renamed[field] ?? flagOf(field),

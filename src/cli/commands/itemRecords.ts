@@ -23,10 +23,11 @@ export function itemCommands(r: {
 }): Command[] {
   const a = /^[aeiou]/.test(r.group) ? `an ${r.group}` : `a ${r.group}`;
   const id = { name: 'ID', description: `the ${r.group}`, uuid: true };
-  const input = (opts: Record<string, unknown>, forUpdate: boolean) => ({
-    ...fieldInput(r.fields, r.renamed, opts, forUpdate),
-    ...r.extraInput(opts, forUpdate),
-  });
+  // Options not given are left out (a strict schema refuses even an undefined key it does not know).
+  const input = (opts: Record<string, unknown>, forUpdate: boolean) =>
+    Object.fromEntries(
+      Object.entries({ ...fieldInput(r.fields, r.renamed, opts, forUpdate), ...r.extraInput(opts, forUpdate) }).filter(([, v]) => v !== undefined),
+    );
   return [
     command({
       path: [r.group, 'create'],

@@ -121,6 +121,28 @@ describe('change log', () => {
     await expect(items.records.apply('crm', [])).rejects.toThrow(/not "crm"/);
   });
 
+  it('never lets its reader pass a change whose transaction is still open, though it took an earlier position', async () => {
+    const start = await items.records.currentCursor();
+    const slow = await bed.pool.connect();
+    try {
+      await slow.query('BEGIN');
+      const { rows } = await slow.query(`INSERT INTO crm_tasks (subject) VALUES ('slow') RETURNING id`);
+      const quick = await api({ method: 'POST', url: '/tasks', payload: { subject: 'quick' } }, 201);
+      const ours = (changes: { recordId: string }[]) => changes.filter((c) => c.recordId === rows[0].id || c.recordId === quick.id).map((c) => c.recordId);
+      const meanwhile = await items.records.changesSince(start);
+      expect(ours(meanwhile.changes)).toEqual([]);
+      await slow.query('COMMIT');
+      const after = await eventually('both changes readable', async () => {
+        const page = await items.records.changesSince(meanwhile.cursor);
+        return ours(page.changes).length === 2 && page;
+      });
+      expect(ours(after.changes)).toEqual([rows[0].id, quick.id]);
+    } finally {
+      await slow.query('ROLLBACK').catch(() => undefined);
+      slow.release();
+    }
+  });
+
   it('shows a reassignment with the old and the new owner', async () => {
     const [ann, bob] = [await newUser('Ann'), await newUser('Bob')];
     const contact = await api({ method: 'POST', url: '/contacts', payload: { fullName: 'Moved', ownerUserId: ann.id } }, 201);
@@ -170,6 +192,24 @@ describe('change log', () => {
     // Attendees changed alone are a change of the appointment too.
     await bed.query(`DELETE FROM appointment_attendees WHERE appointment_id = $1`, [meeting.id]);
     expect((await logOf(meeting.id))[2]).toMatchObject({ operation: 'update', changed_columns: ['attendees'], origin: 'crm' });
+  });
+
+  it('unlinks a deleted contact from the appointments and tasks that named it, logging those changes', async () => {
+    const contact = await api({ method: 'POST', url: '/contacts', payload: { fullName: 'Gone Soon', email: 'gone@customer.test' } }, 201);
+    const meeting = await api(
+      { method: 'POST', url: '/appointments', payload: { startsAt: '2026-12-07T09:00:00Z', endsAt: '2026-12-07T10:00:00Z', attendees: [{ address: 'gone@customer.test' }], regardingType: 'contact', regardingId: contact.id } },
+      201,
+    );
+    const task = await api({ method: 'POST', url: '/tasks', payload: { subject: 'About it', regardingType: 'contact', regardingId: contact.id } }, 201);
+    await api({ method: 'DELETE', url: `/contacts/${contact.id}` }, 204);
+    expect(await api({ method: 'GET', url: `/appointments/${meeting.id}` })).toMatchObject({
+      regardingType: null,
+      regardingId: null,
+      attendees: [{ address: 'gone@customer.test', record: null }],
+    });
+    expect(await api({ method: 'GET', url: `/tasks/${task.id}` })).toMatchObject({ regardingType: null, regardingId: null });
+    expect((await logOf(meeting.id)).map((r) => r.changed_columns)).toEqual([expect.arrayContaining(['regarding_id', 'attendees']), ['attendees'], ['regarding_id', 'regarding_type']]);
+    expect((await logOf(task.id)).map((r) => r.changed_columns)).toEqual([expect.any(Array), ['regarding_id', 'regarding_type']]);
   });
 
   it('wakes the mailboxes a change concerns within seconds: old and new owner, organizer and attendees with mailboxes', async () => {

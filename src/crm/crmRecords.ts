@@ -285,11 +285,16 @@ class PgRecordStore<View, New extends z.ZodType, Patch extends z.ZodType> implem
       if (this.spec.onDelete) await db.query(this.spec.onDelete, [id]);
       const { rowCount } = await db.query(`DELETE FROM ${this.spec.table} WHERE id = $1`, [id]);
       if (!rowCount) throw new NotFoundError(this.kind, id);
-      // email_parties has no foreign key (a party may be any of five tables): unlink by hand.
-      await db.query(`UPDATE email_parties SET party_type = NULL, party_id = NULL WHERE party_type = $1 AND party_id = $2`, [
-        this.spec.partyType,
-        id,
-      ]);
+      // Parties, attendees, organizers and regarding records have no foreign key (each may be one of
+      // several tables): unlink by hand. Appointments and tasks changed so are logged for sync.
+      const unlink = [
+        `UPDATE email_parties SET party_type = NULL, party_id = NULL WHERE party_type = $1 AND party_id = $2`,
+        `UPDATE appointment_attendees SET party_type = NULL, party_id = NULL WHERE party_type = $1 AND party_id = $2`,
+        `UPDATE appointments SET organizer_type = NULL, organizer_id = NULL WHERE organizer_type = $1 AND organizer_id = $2`,
+        `UPDATE appointments SET regarding_type = NULL, regarding_id = NULL WHERE regarding_type = $1 AND regarding_id = $2`,
+        `UPDATE crm_tasks SET regarding_type = NULL, regarding_id = NULL WHERE regarding_type = $1 AND regarding_id = $2`,
+      ];
+      for (const sql of unlink) await db.query(sql, [this.spec.partyType, id]);
     });
   }
 

@@ -19,6 +19,11 @@ export interface IncomingBatch {
   skipped: number;
   /** The folder's identity changed (IMAP UIDVALIDITY, Graph 410): links to its old item ids are stale. */
   reset: boolean;
+  /**
+   * Remote ids gone from the folder (Graph's `@removed`: deleted, or moved to another folder):
+   * their links in this folder are dropped with this batch; the CRM activities stay.
+   */
+  removed?: string[];
   /** Items of this pull still to come after this batch. */
   remaining: number;
   /**

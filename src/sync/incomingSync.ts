@@ -153,6 +153,7 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
     folder,
     reset: batch.reset,
     cursor: batch.cursor,
+    removed: batch.removed,
     seen: batch.seen,
     listed: batch.listed,
     progress,
@@ -165,7 +166,9 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
     if (!ROW_LEVEL_SQLSTATE.test(String((err as { code?: unknown }).code ?? ''))) throw err;
   }
   // One message the database refuses must not hold back the rest: store them one by one, then
-  // move the cursor with the refusals recorded as item errors.
+  // move the cursor with the refusals recorded as item errors. A folder starting over drops its
+  // old links before any of them is stored.
+  if (batch.reset) await deps.store.commitIncomingBatch({ ...commit, cursor: undefined, seen: undefined, listed: undefined, removed: undefined, progress: undefined, emails: [], errors: [] });
   const storedRemoteIds: string[] = [];
   let untracked = 0;
   for (const email of emails) {
@@ -175,6 +178,7 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
         cursor: undefined,
         seen: undefined,
         listed: undefined,
+        removed: undefined,
         progress: undefined,
         reset: false,
         emails: [email],
@@ -186,7 +190,7 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
       errors.push({ remoteId: email.remoteId, message: `Message could not be stored: ${(err as Error).message}` });
     }
   }
-  await deps.store.commitIncomingBatch({ ...commit, emails: [], errors });
+  await deps.store.commitIncomingBatch({ ...commit, reset: false, emails: [], errors });
   return { stored: storedRemoteIds.length, failed: errors.length, untracked, storedRemoteIds };
 }
 

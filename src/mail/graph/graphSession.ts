@@ -19,6 +19,7 @@ export class GraphRequestError extends Error {
   readonly throttled: boolean;
   readonly retryAfterMs?: number;
   readonly syncStateLost: boolean;
+  readonly worthRetrying: boolean;
   /** Graph's error code, kept for callers that handle one (ErrorItemNotFound). */
   readonly code: string | null;
 
@@ -33,6 +34,7 @@ export class GraphRequestError extends Error {
     this.throttled = failure.throttled;
     this.retryAfterMs = failure.retryAfterMs;
     this.syncStateLost = failure.syncStateLost;
+    this.worthRetrying = failure.worthRetrying;
     this.code = code;
   }
 }

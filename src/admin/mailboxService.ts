@@ -1,7 +1,18 @@
 import { WithStartWorkflowOperation, WorkflowUpdateStage, type Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { z } from 'zod';
-import { mailboxSettingsProblem, settleEndpoints, type EndpointSettings } from '../policy/serverProfiles';
+import { DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_BASE_URL, type GraphCredential } from '../mail/graph/graphEndpoint';
+import {
+  graphSettingsProblem,
+  mailboxCredentialProblem,
+  mailboxSettingsProblem,
+  settleEndpoints,
+  settleHostUrl,
+  type EndpointSettings,
+  type GraphSettingsChange,
+  type ServerTypeName,
+} from '../policy/serverProfiles';
+import { readCertificate, sealGraphCredential } from '../secrets/graphCredential';
 import type { SecretBox } from '../secrets/secretBox';
 import { inTransaction } from '../store/pgSyncStore';
 import type { TestAndEnableResult } from '../store/syncStore';
@@ -49,6 +60,16 @@ export interface ProfileView {
   maxMessageBytes: number;
   saveSentCopy: boolean;
   ownerUserId: string | null;
+  /** exchange_online: the Entra ID app and where Graph and the authority are; null on other profiles. */
+  tenantId: string | null;
+  clientId: string | null;
+  graphBaseUrl: string | null;
+  authorityHost: string | null;
+  /** Which credential the app uses; the credential itself is never shown. */
+  credentialKind: 'secret' | 'certificate' | null;
+  clientSecretSet: boolean;
+  certificateThumbprint: string | null;
+  certificateExpiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -89,6 +110,8 @@ export interface MailboxView {
   ownerQueueId: string | null;
   owner: (OwnerRef & { name: string }) | null;
   username: string | null;
+  /** exchange_online: the tenant user's object id; null: its email address. */
+  graphUser: string | null;
   folders: string[];
   emailApproved: boolean;
   mappingVersion: number;
@@ -146,7 +169,29 @@ function ownerOf(r: { owner_user_id: string | null; owner_queue_id: string | nul
 const MAILBOX_SELECT = `SELECT m.*, NOT m.email_approved AND o.require_email_approval AS awaiting_approval, ${OWNER}
   FROM mailboxes m CROSS JOIN organization_settings o ${OWNER_JOINS}`;
 
-const PROFILE_COLUMNS: Record<keyof z.output<typeof ProfilePatch>, string> = {
+/** Profile inputs that are not stored as given: the credential is sealed, the hosts normalised (see graphColumns). */
+const GRAPH_INPUTS = ['tenantId', 'clientId', 'clientSecret', 'certificatePem', 'privateKeyPem', 'graphBaseUrl', 'authorityHost'] as const;
+type GraphInput = (typeof GRAPH_INPUTS)[number];
+
+/** The profile with its Graph inputs taken out: what is left maps onto columns one to one. */
+function withoutGraphInputs<T extends Partial<Record<GraphInput, unknown>>>(input: T): Omit<T, GraphInput> {
+  return Object.fromEntries(Object.entries(input).filter(([k]) => !(GRAPH_INPUTS as readonly string[]).includes(k))) as Omit<T, GraphInput>;
+}
+
+/** The Graph columns a profile of another type has none of. */
+const NO_GRAPH_COLUMNS = {
+  auth_type: 'password',
+  tenant_id: null,
+  client_id: null,
+  credentials: null,
+  credential_kind: null,
+  certificate_thumbprint: null,
+  certificate_expires_at: null,
+  graph_base_url: null,
+  authority_host: null,
+};
+
+const PROFILE_COLUMNS: Record<Exclude<keyof z.output<typeof ProfilePatch>, GraphInput>, string> = {
   name: 'name',
   serverType: 'server_type',
   incomingHost: 'incoming_host',
@@ -171,7 +216,7 @@ export const STATUS_QUERY_DEADLINE_MS = 5000;
 
 function toProfile(r: Record<string, unknown>): ProfileView {
   const view = Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'credentials').map(([k, v]) => [camel(k), v]));
-  return view as unknown as ProfileView;
+  return { ...view, clientSecretSet: r.credential_kind === 'secret' && r.credentials !== null } as unknown as ProfileView;
 }
 
 function toMailbox(r: Record<string, any>): MailboxView {
@@ -191,6 +236,7 @@ function toMailbox(r: Record<string, any>): MailboxView {
     ownerQueueId: r.owner_queue_id,
     owner: owner && { ...owner, name: r.owner_name },
     username: r.username,
+    graphUser: r.graph_user,
     folders: r.folders,
     emailApproved: r.email_approved,
     mappingVersion: r.mapping_version,
@@ -314,10 +360,14 @@ export class MailboxService {
   async createProfile(input: z.input<typeof NewProfile>): Promise<ProfileView> {
     const p = NewProfile.parse(input);
     const ports = settledPorts(null, p);
-    const entries = Object.entries({ ...p, ...ports }).filter(([, v]) => v !== undefined && v !== null) as [keyof typeof PROFILE_COLUMNS, unknown][];
+    const graph = this.graphColumns(null, p);
+    const entries = Object.entries({ ...withoutGraphInputs(p), ...ports })
+      .filter(([, v]) => v !== undefined && v !== null)
+      .map(([k, v]) => [PROFILE_COLUMNS[k as keyof typeof PROFILE_COLUMNS], v] as [string, unknown])
+      .concat(Object.entries(graph).filter(([, v]) => v !== null));
     try {
       const { rows } = await this.pool.query(
-        `INSERT INTO email_server_profiles (${entries.map(([k]) => PROFILE_COLUMNS[k]).join(', ')})
+        `INSERT INTO email_server_profiles (${entries.map(([column]) => column).join(', ')})
          VALUES (${entries.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *`,
         entries.map(([, v]) => v),
       );
@@ -339,7 +389,11 @@ export class MailboxService {
     return rows.map(toProfile);
   }
 
-  /** Changes apply to the profile's mailboxes from their next cycle; its worker picks up a new connection cap. */
+  /**
+   * Changes apply to the profile's mailboxes from their next cycle; its worker picks up a new
+   * connection cap. A profile with mailboxes keeps to Graph or to mail servers: its mailboxes'
+   * credentials (a password each, or none) belong to one or the other.
+   */
   async updateProfile(id: string, input: z.input<typeof ProfilePatch>): Promise<ProfileView> {
     const patch = ProfilePatch.parse(input);
     if (Object.values(patch).every((v) => v === undefined)) return this.getProfile(id);
@@ -348,17 +402,89 @@ export class MailboxService {
       if (!current[0]) throw new NotFoundError('Server profile', id);
       // The row holds what the schema and the table's checks allowed.
       const before = toProfile(current[0]) as unknown as EndpointSettings;
+      const isExchange = (type: string) => type === 'exchange_online';
+      if (patch.serverType !== undefined && isExchange(patch.serverType) !== isExchange(before.serverType)) {
+        const { rows: used } = await client.query(`SELECT count(*)::int AS n FROM mailboxes WHERE profile_id = $1`, [id]);
+        if (used[0].n > 0) {
+          throw new ConflictError(
+            `The profile has ${used[0].n} mailbox(es), whose credentials belong to ${before.serverType}: ` +
+              `a profile with mailboxes cannot change between exchange_online and imap/pop3; create a new profile and move the mailboxes`,
+          );
+        }
+      }
       // Ports follow the change: one left unset, or the old setting's default, takes the new default.
-      const changes = { ...patch, ...settledPorts(before, patch) };
-      const entries = Object.entries(changes).filter(([, v]) => v !== undefined) as [keyof typeof PROFILE_COLUMNS, unknown][];
+      const ports = settledPorts(before, patch);
+      const graph = this.graphColumns(current[0], patch);
+      const entries = Object.entries({ ...withoutGraphInputs(patch), ...ports })
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [PROFILE_COLUMNS[k as keyof typeof PROFILE_COLUMNS], v] as [string, unknown])
+        .concat(Object.entries(graph));
       const { rows } = await client.query(
-        `UPDATE email_server_profiles SET ${entries.map(([k], i) => `${PROFILE_COLUMNS[k]} = $${i + 2}`).join(', ')}, updated_at = now()
+        `UPDATE email_server_profiles SET ${entries.map(([column], i) => `${column} = $${i + 2}`).join(', ')}, updated_at = now()
           WHERE id = $1 RETURNING *`,
         [id, ...entries.map(([, v]) => v)],
       );
       return rows[0];
     });
     return toProfile(row);
+  }
+
+  /**
+   * The Graph columns to store for a new profile (`before` null) or a change: an exchange_online
+   * profile gets its tenant, client, hosts (the public cloud's by default) and its credential,
+   * sealed; a profile leaving exchange_online loses them. InvalidRequestError says what is wrong.
+   */
+  private graphColumns(before: Record<string, any> | null, change: GraphSettingsChange): Record<string, unknown> {
+    const wasExchange = before?.server_type === 'exchange_online';
+    const problem = graphSettingsProblem(
+      before && {
+        serverType: before.server_type,
+        tenantId: before.tenant_id,
+        clientId: before.client_id,
+        credentialKind: before.credentials === null ? null : before.credential_kind,
+        graphBaseUrl: before.graph_base_url,
+        authorityHost: before.authority_host,
+      },
+      change,
+    );
+    if (problem) throw new InvalidRequestError(problem);
+    const serverType: ServerTypeName = change.serverType ?? before?.server_type ?? 'imap';
+    if (serverType !== 'exchange_online') return wasExchange ? NO_GRAPH_COLUMNS : {};
+    const touched = change.serverType !== undefined || GRAPH_INPUTS.some((k) => change[k] !== undefined);
+    if (wasExchange && !touched) return {};
+    // Graph is the one server of both directions: a profile becoming exchange_online drops its mail-server hosts.
+    const columns: Record<string, unknown> = wasExchange ? {} : { auth_type: 'oauth_client_credentials', incoming_host: null, outgoing_host: null };
+    if (change.tenantId !== undefined) columns.tenant_id = change.tenantId;
+    if (change.clientId !== undefined) columns.client_id = change.clientId;
+    const hosts = [
+      ['graphBaseUrl', 'graph_base_url', DEFAULT_GRAPH_BASE_URL],
+      ['authorityHost', 'authority_host', DEFAULT_AUTHORITY_HOST],
+    ] as const;
+    for (const [field, column, publicCloud] of hosts) {
+      const given = change[field];
+      if (given !== undefined) {
+        const settled = settleHostUrl(field, given);
+        if (settled.ok) columns[column] = settled.url;
+      } else if (!wasExchange || !before[column]) {
+        columns[column] = publicCloud;
+      }
+    }
+    let credential: GraphCredential | null = null;
+    let expiresAt: Date | null = null;
+    if (change.clientSecret !== undefined) credential = { kind: 'secret', secret: change.clientSecret };
+    if (change.certificatePem !== undefined && change.privateKeyPem !== undefined) {
+      const read = readCertificate(change.certificatePem, change.privateKeyPem, new Date());
+      if (!read.ok) throw new InvalidRequestError(read.problem);
+      credential = read.certificate.credential;
+      expiresAt = read.certificate.expiresAt;
+    }
+    if (credential) {
+      columns.credentials = sealGraphCredential(this.secrets, credential);
+      columns.credential_kind = credential.kind;
+      columns.certificate_thumbprint = credential.kind === 'certificate' ? credential.thumbprintSha256 : null;
+      columns.certificate_expires_at = expiresAt;
+    }
+    return columns;
   }
 
   async deleteProfile(id: string): Promise<void> {
@@ -377,7 +503,8 @@ export class MailboxService {
   async createMailbox(input: z.input<typeof NewMailbox>): Promise<MailboxView> {
     const m = NewMailbox.parse(input);
     customPrefixGiven(m.trackingTokenMode, m.trackingTokenPrefix ?? null);
-    const problem = mailboxSettingsProblem((await this.getProfile(m.profileId)).serverType, m);
+    const { serverType } = await this.getProfile(m.profileId);
+    const problem = mailboxSettingsProblem(serverType, m) ?? mailboxCredentialProblem(serverType, m, true);
     if (problem) throw new InvalidRequestError(problem);
     if (m.ownerUserId && m.ownerQueueId) {
       throw new InvalidRequestError('A mailbox belongs to a user or to a queue, not both: give ownerUserId or ownerQueueId');
@@ -388,14 +515,14 @@ export class MailboxService {
       const { rows } = await this.pool.query(
         `INSERT INTO mailboxes (email_address, profile_id, owner_user_id, username, credentials, folders, incoming_enabled,
                                 email_approved, min_polling_interval_seconds, delete_after_processing, owner_queue_id,
-                                tracking_token_mode, tracking_token_prefix, sent_folder, track_sent_folder)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
+                                tracking_token_mode, tracking_token_prefix, sent_folder, track_sent_folder, graph_user)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
         [
           m.emailAddress,
           m.profileId,
           m.ownerUserId ?? null,
           m.username ?? null,
-          this.secrets.encrypt(m.password),
+          m.password === undefined ? null : this.secrets.encrypt(m.password),
           m.folders,
           m.incomingEnabled,
           m.emailApproved,
@@ -406,6 +533,7 @@ export class MailboxService {
           m.trackingTokenPrefix ?? null,
           m.sentFolder ?? null,
           m.trackSentFolder,
+          m.graphUser ?? null,
         ],
       );
       id = rows[0].id;
@@ -448,13 +576,15 @@ export class MailboxService {
     if (patch.folders !== undefined) set('folders', patch.folders);
     if (patch.minPollingIntervalSeconds !== undefined) set('min_polling_interval_seconds', patch.minPollingIntervalSeconds);
     if (patch.deleteAfterProcessing !== undefined) set('delete_after_processing', patch.deleteAfterProcessing);
-    if (patch.folders !== undefined || patch.deleteAfterProcessing || patch.trackSentFolder) {
+    if (patch.graphUser !== undefined) set('graph_user', patch.graphUser);
+    const credentialChange = patch.password !== undefined || patch.username !== undefined || Boolean(patch.graphUser);
+    if (patch.folders !== undefined || patch.deleteAfterProcessing || patch.trackSentFolder || credentialChange) {
       const { rows } = await this.pool.query(
         `SELECT p.server_type FROM mailboxes m JOIN email_server_profiles p ON p.id = m.profile_id WHERE m.id = $1`,
         [id],
       );
       if (!rows[0]) throw new NotFoundError('Mailbox', id);
-      const problem = mailboxSettingsProblem(rows[0].server_type, patch);
+      const problem = mailboxSettingsProblem(rows[0].server_type, patch) ?? mailboxCredentialProblem(rows[0].server_type, patch, false);
       if (problem) throw new InvalidRequestError(problem);
     }
     if (patch.trackingTokenMode !== undefined) set('tracking_token_mode', patch.trackingTokenMode);

@@ -10,6 +10,13 @@ const folder = z.string().min(1).max(500);
 
 const trackingOption = z.enum(TRACKING_OPTIONS);
 
+/** A Graph user id goes into request paths (/users/{id}), so no path or query characters. */
+const graphUser = z
+  .string()
+  .min(1)
+  .max(320)
+  .regex(/^[^/?#\s]+$/, "The tenant user's object id (a GUID) or user principal name, without / ? # or spaces");
+
 /** A tracking token's prefix: found again in subjects by it, so no spaces or colons. */
 const trackingTokenPrefix = z.string().superRefine((prefix, ctx) => {
   const problem = trackingTokenPrefixProblem(prefix);
@@ -51,6 +58,16 @@ export const NewProfile = z.object({
   ownerUserId: z.uuid().optional(),
   // A copy of each email sent from the CRM goes to the mailbox's Sent folder (IMAP profiles).
   saveSentCopy: z.boolean().default(true),
+  // exchange_online: the app registration in Entra ID, and one credential (client secret, or
+  // certificate with its private key), stored encrypted and never shown again.
+  tenantId: z.string().trim().min(1).max(200).optional(),
+  clientId: z.string().trim().min(1).max(200).optional(),
+  clientSecret: z.string().min(1).max(4096).optional(),
+  certificatePem: z.string().min(1).max(65536).optional(),
+  privateKeyPem: z.string().min(1).max(65536).optional(),
+  /** Left out: the public cloud's (https://graph.microsoft.com/, https://login.microsoftonline.com). */
+  graphBaseUrl: z.string().trim().min(1).max(2000).optional(),
+  authorityHost: z.string().trim().min(1).max(2000).optional(),
 });
 
 // Without the defaults: a patch changes what it names and nothing else.
@@ -75,7 +92,10 @@ export const NewMailbox = z.object({
   /** A queue's mailbox carries the queue's address. */
   ownerQueueId: z.uuid().optional(),
   username: z.string().min(1).max(320).optional(),
-  password: z.string().min(1).max(4096),
+  /** IMAP and POP3 profiles: needed. exchange_online: none (the profile's app reaches the mailbox). */
+  password: z.string().min(1).max(4096).optional(),
+  /** exchange_online: the tenant user by object id (or user principal name); left out: the email address. */
+  graphUser: graphUser.optional(),
   folders: z.array(folder).min(1).max(100).default(['INBOX']),
   incomingEnabled: z.boolean().default(true),
   emailApproved: z.boolean().default(false),
@@ -95,6 +115,7 @@ export const MailboxPatch = z
   .object({
     username: z.string().min(1).max(320),
     password: z.string().min(1).max(4096),
+    graphUser: graphUser.nullable(),
     folders: z.array(folder).min(1).max(100),
     minPollingIntervalSeconds: z.coerce.number().int().min(1).nullable(),
     deleteAfterProcessing: z.boolean(),

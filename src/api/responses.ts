@@ -43,6 +43,14 @@ export const ProfileResponse = z.object({
   maxMessageBytes: z.number().int(),
   saveSentCopy: z.boolean(),
   ownerUserId: z.uuid().nullable(),
+  tenantId: z.string().nullable().describe('exchange_online: the Entra ID tenant (GUID or domain); null on other profiles'),
+  clientId: z.string().nullable().describe("exchange_online: the app registration's application (client) id"),
+  graphBaseUrl: z.string().nullable().describe('exchange_online: the Microsoft Graph host (public cloud: https://graph.microsoft.com/)'),
+  authorityHost: z.string().nullable().describe('exchange_online: the Entra ID authority host (public cloud: https://login.microsoftonline.com)'),
+  credentialKind: z.enum(['secret', 'certificate']).nullable().describe("exchange_online: how the app proves who it is; the credential itself is never shown"),
+  clientSecretSet: z.boolean().describe('A client secret is stored (encrypted)'),
+  certificateThumbprint: z.string().nullable().describe("The certificate's SHA-256 thumbprint (hex), as the app registration lists it"),
+  certificateExpiresAt: z.date().nullable().describe('When the certificate expires: upload a new one before then'),
   createdAt: z.date(),
   updatedAt: z.date(),
 });
@@ -80,6 +88,7 @@ export const MailboxResponse = z.object({
     .nullable()
     .describe('Who holds it, a user or a queue; null for none'),
   username: z.string().nullable(),
+  graphUser: z.string().nullable().describe('exchange_online: the tenant user by object id; null: its email address'),
   folders: z.array(z.string()),
   emailApproved: z.boolean(),
   mappingVersion: z.number().int(),

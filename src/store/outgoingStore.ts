@@ -1,3 +1,4 @@
+import type { GraphEndpoint } from '../mail/graph/graphEndpoint';
 import type { MailServerEndpoint } from '../mail/mailSource';
 import type { ServerType } from './syncStore';
 
@@ -50,6 +51,8 @@ export interface OutgoingContext {
   outgoingEnabled: boolean;
   /** The profile's SMTP server; null when it has none. */
   smtp: MailServerEndpoint | null;
+  /** exchange_online: mail goes out through Graph as this tenant user; null for IMAP and POP3 profiles. */
+  graph: GraphEndpoint | null;
   /** Where the Sent copy goes (IMAP), null when the profile keeps none or has no IMAP server. */
   sentCopies: { endpoint: MailServerEndpoint; folder: string | null } | null;
   maxSendAttempts: number;

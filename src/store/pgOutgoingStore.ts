@@ -23,7 +23,7 @@ export class PgOutgoingStore implements OutgoingStore {
     );
     const r = rows[0];
     if (!r) return null;
-    const { incoming, outgoing } = mailboxEndpoints(r, this.secrets);
+    const { incoming, outgoing, graph } = mailboxEndpoints(r, this.secrets);
     return {
       mailboxId: r.id,
       emailAddress: r.email_address,
@@ -34,6 +34,7 @@ export class PgOutgoingStore implements OutgoingStore {
       maxConcurrentConnections: r.max_concurrent_connections,
       outgoingEnabled: r.outgoing_enabled,
       smtp: outgoing,
+      graph,
       // Only an IMAP mailbox has folders to keep a copy in.
       sentCopies: r.save_sent_copy && r.server_type === 'imap' ? { endpoint: incoming, folder: r.sent_folder } : null,
       maxSendAttempts: r.max_send_attempts,

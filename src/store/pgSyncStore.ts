@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { CrmRecordRef } from '../domain/email';
+import { DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_BASE_URL, type GraphEndpoint } from '../mail/graph/graphEndpoint';
 import type { MailServerEndpoint, SourceCursor } from '../mail/mailSource';
 import {
   decideMailboxFailure,
@@ -12,6 +13,7 @@ import {
 import { observeServer, type ServerHealth } from '../policy/serverLoad';
 import { defaultPort } from '../policy/serverProfiles';
 import { trackEmails, type TrackedEmail } from './pgTracking';
+import { openGraphCredential } from '../secrets/graphCredential';
 import type { SecretBox } from '../secrets/secretBox';
 import { insertAttachments, resolveAddresses } from './emailContent';
 import {
@@ -42,7 +44,8 @@ export const MAILBOX_WITH_OWNER = `mailboxes m
 
 /** The columns `mailboxEndpoints` reads, as the mailbox and profile rows name them. */
 export const ENDPOINT_COLUMNS = `m.email_address, m.username, m.credentials, p.server_type, p.incoming_host, p.incoming_port, p.incoming_security,
-  p.outgoing_host, p.outgoing_port, p.outgoing_security, p.connection_timeout_seconds`;
+  p.outgoing_host, p.outgoing_port, p.outgoing_security, p.connection_timeout_seconds,
+  m.graph_user, p.tenant_id, p.client_id, p.credentials AS profile_credentials, p.graph_base_url, p.authority_host`;
 
 interface EndpointRow {
   email_address: string;
@@ -56,17 +59,39 @@ interface EndpointRow {
   outgoing_port: number | null;
   outgoing_security: MailServerEndpoint['security'];
   connection_timeout_seconds: number;
+  graph_user: string | null;
+  tenant_id: string | null;
+  client_id: string | null;
+  profile_credentials: string | null;
+  graph_base_url: string | null;
+  authority_host: string | null;
 }
 
-/** A mailbox's incoming and outgoing servers, credentials decrypted (the same for both directions). */
+/**
+ * A mailbox's incoming and outgoing servers, credentials decrypted (the same for both directions).
+ * An exchange_online mailbox has `graph` for both; its `incoming` names the Graph host (port 443,
+ * TLS, the tenant user, no password) so messages and server-load records about it say where it
+ * goes, and it has no SMTP server.
+ */
 export function mailboxEndpoints(
   r: EndpointRow,
   secrets: SecretBox,
-): { incoming: MailServerEndpoint; outgoing: MailServerEndpoint | null } {
+): { incoming: MailServerEndpoint; outgoing: MailServerEndpoint | null; graph: GraphEndpoint | null } {
+  const connectionTimeoutMs = r.connection_timeout_seconds * 1000;
+  if (r.server_type === 'exchange_online') {
+    const graph = graphEndpoint(r, secrets);
+    const graphUrl = new URL(graph?.graphBaseUrl ?? r.graph_base_url ?? DEFAULT_GRAPH_BASE_URL);
+    const user = r.graph_user ?? r.email_address;
+    return {
+      incoming: { host: graphUrl.hostname, port: Number(graphUrl.port || 443), security: 'tls', username: user, password: '', connectionTimeoutMs },
+      outgoing: null,
+      graph,
+    };
+  }
   const username = r.username ?? r.email_address;
   const password = r.credentials ? secrets.decrypt(r.credentials) : '';
-  const connectionTimeoutMs = r.connection_timeout_seconds * 1000;
   return {
+    graph: null,
     incoming: {
       host: r.incoming_host,
       // A profile stored before ports were defaulted may have none.
@@ -79,6 +104,23 @@ export function mailboxEndpoints(
     outgoing: r.outgoing_host
       ? { host: r.outgoing_host, port: r.outgoing_port ?? defaultPort('smtp', r.outgoing_security), security: r.outgoing_security, username, password, connectionTimeoutMs }
       : null,
+  };
+}
+
+/**
+ * The Graph endpoint of a mailbox on an exchange_online profile, the app's credential decrypted;
+ * null while the profile lacks its tenant, client or credential (a row an older version stored).
+ */
+function graphEndpoint(r: EndpointRow, secrets: SecretBox): GraphEndpoint | null {
+  if (!r.tenant_id || !r.client_id || !r.profile_credentials) return null;
+  return {
+    tenantId: r.tenant_id,
+    clientId: r.client_id,
+    credential: openGraphCredential(secrets, r.profile_credentials),
+    graphBaseUrl: r.graph_base_url ?? DEFAULT_GRAPH_BASE_URL,
+    authorityHost: r.authority_host ?? DEFAULT_AUTHORITY_HOST,
+    user: r.graph_user ?? r.email_address,
+    requestTimeoutMs: r.connection_timeout_seconds * 1000,
   };
 }
 
@@ -177,7 +219,7 @@ export class PgSyncStore implements SyncStore {
     );
     const r = rows[0];
     if (!r) return null;
-    const { incoming, outgoing } = mailboxEndpoints(r, this.secrets);
+    const { incoming, outgoing, graph } = mailboxEndpoints(r, this.secrets);
     return {
       mailboxId: r.id,
       emailAddress: r.email_address,
@@ -201,6 +243,7 @@ export class PgSyncStore implements SyncStore {
       serverType: r.server_type,
       endpoint: incoming,
       outgoing,
+      graph,
       processEmailFrom: r.process_email_from,
       maxMessageBytes: r.max_message_bytes,
       deleteAfterProcessing: r.delete_after_processing,

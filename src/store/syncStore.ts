@@ -1,5 +1,6 @@
 import type { CrmRecordRef, CrmRecordType, EmailMessage, PartyRole } from '../domain/email';
 import type { DirectionResult, OutgoingEndpoint } from '../mail/connectivity';
+import type { GraphEndpoint } from '../mail/graph/graphEndpoint';
 import type { MailServerEndpoint, SourceCursor } from '../mail/mailSource';
 import type { IncomingCorrelationFacts } from '../policy/correlation';
 import type { ServerHealth } from '../policy/serverLoad';
@@ -49,9 +50,12 @@ export interface MailboxSyncContext {
   sentFolder: string | null;
   incomingEnabled: boolean;
   serverType: ServerType;
+  /** exchange_online: the Graph host (443, tls) and the tenant user, no password: for messages and server-load records. */
   endpoint: MailServerEndpoint;
   /** The profile's SMTP server, when it has one; same credentials as incoming. */
   outgoing: OutgoingEndpoint | null;
+  /** exchange_online: Graph for both directions, the app's credential decrypted; null for other types (and a profile missing its app settings). */
+  graph: GraphEndpoint | null;
   processEmailFrom: Date | null;
   maxMessageBytes: number;
   /** Remove mail from the server once the CRM committed it (queue mailboxes; POP3 only). */

@@ -24,6 +24,9 @@ export function registerMailboxRoutes(ctx: RouteContext): void {
       schema: {
         tags: ['mailboxes'],
         summary: 'Create a mailbox; when enabled its sync starts at once',
+        description:
+          'On an imap or pop3 profile the mailbox logs in with its own password. On an exchange_online profile it is a user of the tenant ' +
+          '(graphUser: its object id; left out, the email address) and takes no password.',
         body: NewMailbox.strict(),
         response: { 201: MailboxResponse, ...errors(400, 401, 403, 404, 409) },
       },

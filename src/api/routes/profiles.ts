@@ -13,6 +13,10 @@ export function registerProfileRoutes(ctx: RouteContext): void {
       schema: {
         tags: ['profiles'],
         summary: 'Create an email server profile',
+        description:
+          'imap and pop3 profiles name their servers (incomingHost, outgoingHost). An exchange_online profile reaches its mailboxes through ' +
+          'Microsoft Graph with app-only tokens: tenantId, clientId and one credential, clientSecret or certificatePem with privateKeyPem ' +
+          '(stored encrypted, never shown again); graphBaseUrl and authorityHost default to the public cloud.',
         body: NewProfile.strict(),
         response: { 201: ProfileResponse, ...errors(400, 401, 403, 409) },
       },
@@ -38,9 +42,12 @@ export function registerProfileRoutes(ctx: RouteContext): void {
       schema: {
         tags: ['profiles'],
         summary: "Change a profile; its mailboxes use the change from their next cycle",
+        description:
+          'A new clientSecret, or certificatePem with privateKeyPem, replaces the stored credential of an exchange_online profile. ' +
+          'A profile with mailboxes cannot change between exchange_online and imap/pop3 (409).',
         params: IdParams,
         body: ProfilePatch,
-        response: { 200: ProfileResponse, ...errors(400, 401, 403, 404) },
+        response: { 200: ProfileResponse, ...errors(400, 401, 403, 404, 409) },
       },
     },
     async (request) => service.updateProfile(request.params.id, request.body),

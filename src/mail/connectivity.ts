@@ -28,6 +28,14 @@ export interface DirectionResult {
   testedAt: string;
   /** A failure's class: a transient one (unreachable, timed out) leaves an enabled direction enabled. */
   errorClass?: ErrorClass;
+  /** The separate checks the direction is made of, when it has several (Exchange: token, then each kind of item). */
+  checks?: DirectionCheck[];
+}
+
+export interface DirectionCheck {
+  name: string;
+  status: DirectionStatus;
+  message: string;
 }
 
 /** The profile's SMTP server, with the mailbox's credentials (already decrypted). */

@@ -32,6 +32,7 @@ interface ErrorFacts {
   statusCode?: unknown;
   retryAfterMs?: unknown;
   path?: unknown;
+  throttled?: unknown;
 }
 
 const TLS_CODES = new Set([
@@ -104,7 +105,8 @@ export function classifyMailError(err: unknown, endpoint?: ServerAddress): Class
   const retryAfterMs = typeof facts.retryAfterMs === 'number' ? facts.retryAfterMs : undefined;
 
   if (facts.errorClass === 'permanent' || facts.errorClass === 'transient') {
-    return { errorClass: facts.errorClass, message: text(facts.message) ?? 'Mail server error', retryAfterMs };
+    const throttled = facts.throttled === true ? { throttled: true } : {};
+    return { errorClass: facts.errorClass, message: text(facts.message) ?? 'Mail server error', retryAfterMs, ...throttled };
   }
   if (facts.authenticationFailed === true || responseCode === 'AUTHENTICATIONFAILED' || responseCode === 'AUTHORIZATIONFAILED') {
     return { errorClass: 'permanent', message: `Authentication failed: the mail server rejected the user name or password${serverSaid(facts)}` };

@@ -20,7 +20,7 @@ export class GraphRequestError extends Error {
   readonly retryAfterMs?: number;
   readonly syncStateLost: boolean;
   readonly worthRetrying: boolean;
-  /** Graph's error code, kept for callers that handle one (ErrorItemNotFound). */
+  /** Graph's error code (callers handle some, such as ErrorItemNotFound), or the socket code of a request that got no answer. */
   readonly code: string | null;
 
   constructor(
@@ -239,7 +239,7 @@ export class GraphSession {
 
   private classify(err: unknown): GraphRequestError {
     const facts = factsOfGraphError(err);
-    return new GraphRequestError(classifyGraphFailure(facts), facts.statusCode ?? -1, facts.code ?? null);
+    return new GraphRequestError(classifyGraphFailure(facts), facts.statusCode ?? -1, facts.code ?? facts.networkCode ?? null);
   }
 
   private async send<T>(req: GraphRequest): Promise<T> {

@@ -19,3 +19,14 @@ export interface GraphEndpoint {
   user: string;
   requestTimeoutMs: number;
 }
+
+/** Graph serves at most this many concurrent requests per app and mailbox (graph.md §6.1). */
+export const GRAPH_MAILBOX_CONCURRENCY = 4;
+
+/**
+ * The connection-slot key of one Graph mailbox: every activity that talks to the mailbox (sync,
+ * send, tests) holds one of its GRAPH_MAILBOX_CONCURRENCY slots under this key, across workers.
+ */
+export function graphMailboxSlotKey(endpoint: Pick<GraphEndpoint, 'tenantId' | 'user'>): string {
+  return `graph-mailbox:${endpoint.tenantId.toLowerCase()}:${endpoint.user.toLowerCase()}`;
+}

@@ -12,5 +12,8 @@ module.exports = {
   globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
   testTimeout: 180000,
   maxWorkers: 2,
+  // Always run test files in workers (jest runs a lone file in its own process otherwise): workers see the
+  // NODE_EXTRA_CA_CERTS that globalSetup sets for the Graph fake's CA.
+  workerIdleMemoryLimit: '1GB',
   verbose: true,
 };

@@ -1,0 +1,140 @@
+import { faults } from './http';
+import { odataType, restId, type ItemRecord } from './state';
+
+export interface RenderOptions {
+  /** Lower-case property names from $select; undefined = the default set. */
+  select?: string[];
+  expand?: string;
+  immutableIds: boolean;
+  /** Delta items and notifications carry @odata.type. */
+  withType?: boolean;
+}
+
+/** Properties Graph returns only when $select names them. */
+const selectOnly: Record<string, string[]> = { message: ['internetMessageHeaders', 'uniqueBody'] };
+
+export function recordId(record: ItemRecord, immutableIds: boolean): string {
+  return immutableIds ? record.core : restId(record);
+}
+
+/** Splits `a,b($filter=x eq 'y, z'),c` at top-level commas. */
+export function splitTopLevel(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let current = '';
+  for (const ch of text) {
+    if (ch === "'") quoted = !quoted;
+    if (!quoted && ch === '(') depth++;
+    if (!quoted && ch === ')') depth--;
+    if (ch === ',' && depth === 0 && !quoted) {
+      parts.push(current.trim());
+      current = '';
+    } else current += ch;
+  }
+  if (current.trim()) parts.push(current.trim());
+  return parts;
+}
+
+export function parseSelect(value: string | null | undefined): string[] | undefined {
+  if (!value) return undefined;
+  return value.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+}
+
+function expandFilterId(option: string): string | undefined {
+  const match = /\$filter\s*=\s*id\s+eq\s+'((?:[^']|'')*)'/i.exec(option);
+  return match ? match[1].replace(/''/g, "'") : undefined;
+}
+
+function renderAttachment(attachment: ItemRecord['attachments'][number]): Record<string, unknown> {
+  return {
+    '@odata.type': '#microsoft.graph.fileAttachment',
+    '@odata.mediaContentType': attachment.contentType,
+    id: attachment.id,
+    lastModifiedDateTime: attachment.lastModifiedDateTime,
+    name: attachment.name,
+    contentType: attachment.contentType,
+    size: Math.ceil((attachment.contentBytes.length * 3) / 4),
+    isInline: attachment.isInline,
+    contentId: attachment.contentId ?? null,
+    contentLocation: null,
+    contentBytes: attachment.contentBytes,
+  };
+}
+
+function allProperties(record: ItemRecord, immutableIds: boolean): Record<string, unknown> {
+  const properties: Record<string, unknown> = { id: recordId(record, immutableIds) };
+  switch (record.kind) {
+    case 'message':
+      Object.assign(properties, record.data, {
+        changeKey: record.changeKey,
+        parentFolderId: record.container.id,
+        hasAttachments: record.attachments.some((a) => !a.isInline),
+      });
+      break;
+    case 'contact':
+      Object.assign(properties, record.data, { changeKey: record.changeKey, parentFolderId: record.container.id });
+      break;
+    case 'event':
+      Object.assign(properties, record.data, { changeKey: record.changeKey });
+      break;
+    default:
+      Object.assign(properties, record.data);
+  }
+  return properties;
+}
+
+export function render(record: ItemRecord, options: RenderOptions): Record<string, unknown> {
+  const all = allProperties(record, options.immutableIds);
+  const out: Record<string, unknown> = {};
+  if (options.withType) out['@odata.type'] = odataType[record.kind];
+  out['@odata.etag'] = `W/"${record.changeKey}"`;
+  if (options.select) {
+    const byLower = new Map(Object.keys(all).map((key) => [key.toLowerCase(), key]));
+    for (const name of options.select) {
+      const key = byLower.get(name);
+      if (key) out[key] = all[key];
+      else if (record.kind === 'message' && name === 'internetmessageheaders') out.internetMessageHeaders = [];
+    }
+    out.id = all.id;
+  } else {
+    const hidden = selectOnly[record.kind] ?? [];
+    for (const [key, value] of Object.entries(all)) if (!hidden.includes(key)) out[key] = value;
+  }
+  for (const part of options.expand ? splitTopLevel(options.expand) : []) {
+    const name = part.replace(/\(.*$/s, '').trim().toLowerCase();
+    if (name === 'attachments' && record.kind !== 'todoTaskList') {
+      out.attachments = record.attachments.map(renderAttachment);
+    } else if (name === 'singlevalueextendedproperties' && ['message', 'contact', 'event'].includes(record.kind)) {
+      const only = expandFilterId(part);
+      const matching = [...record.extendedProperties].filter(([id]) => only === undefined || idsEqual(id, only));
+      out.singleValueExtendedProperties = matching.map(([id, value]) => ({ id, value }));
+    } else if (name === 'extensions') {
+      const only = expandFilterId(part);
+      out.extensions = [...record.extensions.values()].filter((e) => only === undefined || sameExtension(String(e.extensionName), only));
+    } else if (name === 'linkedresources' && record.kind === 'todoTask') {
+      out.linkedResources = record.linkedResources ?? [];
+    } else {
+      throw faults.badRequest(`Could not find a property named '${part}' on type '${odataType[record.kind].slice(1)}'.`, 'BadRequest');
+    }
+  }
+  return out;
+}
+
+/**
+ * Extended property ids: the type, GUID and `Name`/`Id` keywords compare case-insensitively, the
+ * name itself case-sensitively (graph.md §4.1).
+ */
+export function idsEqual(a: string, b: string): boolean {
+  const split = (id: string) => {
+    const match = /^(\S+)\s+(\{[^}]+\}|0x[0-9a-f]+)(?:\s+(Name|Id)\s+(.+))?$/i.exec(id.trim());
+    return match ? { head: `${match[1]} ${match[2]} ${match[3] ?? ''}`.toLowerCase(), name: match[4] ?? '' } : { head: id, name: '' };
+  };
+  const x = split(a);
+  const y = split(b);
+  return x.head === y.head && x.name === y.name;
+}
+
+function sameExtension(extensionName: string, filterId: string): boolean {
+  return extensionName === filterId || `Microsoft.OutlookServices.OpenTypeExtension.${extensionName}` === filterId;
+}

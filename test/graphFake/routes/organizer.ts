@@ -1,0 +1,269 @@
+import { GraphFault, empty, faults, json, opaque, randomUUID } from '../http';
+import { permissionSets, type FakeCore, type FakeUser, type RouteContext } from '../core';
+import { eventTime, overlapsWindow, parseCommonDeltaOptions, queryValue, type DeltaOptions } from '../delta';
+import { parseSelect, render } from '../render';
+import type { Container, ItemKind, ItemRecord, Mailbox } from '../state';
+import { pageOf } from './mailFolders';
+
+/** Contacts, calendar events and To Do lists/tasks: CRUD and delta on the shared delta engine. */
+
+export function requireContactFolder(mailbox: Mailbox, key: string): Container {
+  const direct = mailbox.contactFolders.get(key);
+  if (direct) return direct;
+  const found = [...mailbox.contactFolders.values()].find((f) => f.wellKnownName === key.toLowerCase() || f.displayName === key);
+  if (!found) throw faults.notFound();
+  return found;
+}
+
+export function contactData(input: Record<string, unknown>, full = true): Record<string, unknown> {
+  const { id: _id, changeKey: _ck, parentFolderId: _p, singleValueExtendedProperties: _s, ...rest } = input;
+  void _id; void _ck; void _p; void _s;
+  if (!full) return rest;
+  const displayName = rest.displayName ?? [rest.givenName, rest.surname].filter(Boolean).join(' ');
+  return {
+    givenName: null, surname: null, middleName: null, emailAddresses: [], businessPhones: [], homePhones: [], mobilePhone: null,
+    companyName: null, jobTitle: null, department: null, categories: [], businessAddress: {}, homeAddress: {}, otherAddress: {},
+    personalNotes: '', ...rest, displayName,
+  };
+}
+
+/** Graph's calendar date-time text: seven fractional digits, no zone letter, timeZone UTC. */
+function normalizeDateTime(value: unknown): unknown {
+  const dt = value as { dateTime?: string; timeZone?: string } | undefined;
+  if (!dt?.dateTime) return value;
+  const at = eventTime(dt.timeZone && dt.timeZone !== 'UTC' && !/[zZ]|[+-]\d\d:\d\d$/.test(dt.dateTime) ? { dateTime: dt.dateTime } : dt);
+  if (Number.isNaN(at)) throw faults.badRequest(`Invalid date-time '${dt.dateTime}'.`, 'ErrorInvalidRequest');
+  return { dateTime: new Date(at).toISOString().replace(/\.(\d{3})Z$/, '.$10000'), timeZone: 'UTC' };
+}
+
+export function eventData(input: Record<string, unknown>, owner: FakeUser, full = true): Record<string, unknown> {
+  const { id: _id, changeKey: _ck, singleValueExtendedProperties: _s, ...rest } = input;
+  void _id; void _ck; void _s;
+  if (rest.start) rest.start = normalizeDateTime(rest.start);
+  if (rest.end) rest.end = normalizeDateTime(rest.end);
+  if (!full) return rest;
+  if (!rest.start || !rest.end) throw faults.badRequest('An event needs start and end.', 'ErrorInvalidRequest');
+  return {
+    subject: '', bodyPreview: '', body: { contentType: 'html', content: '' }, importance: 'normal', sensitivity: 'normal', isAllDay: false,
+    isCancelled: false, isOrganizer: true, showAs: 'busy', type: 'singleInstance', seriesMasterId: null, recurrence: null,
+    reminderMinutesBeforeStart: 15, categories: [], attendees: [], location: { displayName: '' }, locations: [],
+    iCalUId: `040000008200E00074C5B7101A82E008${opaque(24).toUpperCase()}`, originalStartTimeZone: 'UTC', originalEndTimeZone: 'UTC',
+    responseStatus: { response: 'organizer', time: '0001-01-01T00:00:00Z' },
+    organizer: { emailAddress: { name: owner.displayName, address: owner.mail } },
+    webLink: `https://outlook.office365.com/owa/?itemid=${opaque(20)}&exvsurl=1&path=/calendar/item`,
+    ...rest,
+  };
+}
+
+function truncateDue(value: unknown): unknown {
+  const dt = value as { dateTime?: string } | undefined;
+  if (!dt?.dateTime) return value;
+  // To Do keeps only the date of dueDateTime (graph.md §8.4).
+  return { dateTime: `${dt.dateTime.slice(0, 10)}T00:00:00.0000000`, timeZone: 'UTC' };
+}
+
+export function taskData(input: Record<string, unknown>, full = true): Record<string, unknown> {
+  const { id: _id, linkedResources: _l, extensions: _e, ...rest } = input;
+  void _id; void _l; void _e;
+  if (rest.dueDateTime) rest.dueDateTime = truncateDue(rest.dueDateTime);
+  if (rest.status === 'completed' && !rest.completedDateTime) rest.completedDateTime = { dateTime: new Date().toISOString().replace('Z', '0000'), timeZone: 'UTC' };
+  if (!full) return rest;
+  if (typeof rest.title !== 'string') throw faults.badRequest('A task needs a title.', 'invalidRequest');
+  return { importance: 'normal', isReminderOn: false, status: 'notStarted', categories: [], hasAttachments: false, body: { content: '', contentType: 'text' }, ...rest };
+}
+
+function linkedResource(input: Record<string, unknown>): Record<string, unknown> {
+  return { id: randomUUID(), webUrl: null, applicationName: null, displayName: null, externalId: null, ...input };
+}
+
+function renderItem(context: RouteContext, record: ItemRecord): Record<string, unknown> {
+  return render(record, {
+    select: parseSelect(queryValue(context.request.query, '$select')),
+    expand: queryValue(context.request.query, '$expand'),
+    immutableIds: context.immutableIds,
+  });
+}
+
+function requireItem(core: FakeCore, mailbox: Mailbox, id: string, kind: ItemKind, container?: Container): ItemRecord {
+  const record = core.store.findRecord(mailbox, id, kind);
+  if (!record || (container && record.container !== container)) throw faults.notFound();
+  return record;
+}
+
+function checkIfMatch(context: RouteContext, record: ItemRecord): void {
+  const ifMatch = context.request.headers['if-match'];
+  if (ifMatch && ifMatch !== '*' && ifMatch.replace(/^W\//, '').replace(/"/g, '') !== record.changeKey) throw faults.staleChangeKey();
+}
+
+function applyExtendedProperties(record: ItemRecord, input: unknown): void {
+  if (!Array.isArray(input)) return;
+  for (const p of input as Array<{ id: string; value: string }>) record.extendedProperties.set(p.id, String(p.value));
+}
+
+function calendarWindow(query: URLSearchParams): DeltaOptions['window'] {
+  const startText = queryValue(query, 'startDateTime');
+  const endText = queryValue(query, 'endDateTime');
+  if (!startText || !endText) {
+    throw faults.badRequest('This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.', 'ErrorInvalidParameter');
+  }
+  const parse = (text: string) => Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(text) ? text : `${text}Z`);
+  const start = parse(startText);
+  const end = parse(endText);
+  if (Number.isNaN(start) || Number.isNaN(end)) throw faults.badRequest('StartDateTime and EndDateTime must be ISO 8601 date-times.', 'ErrorInvalidParameter');
+  return { start, end, startText, endText };
+}
+
+export function registerOrganizerRoutes(core: FakeCore): void {
+  const p = permissionSets;
+
+  // Contacts.
+  const listContacts = (c: RouteContext, folder: Container) => pageOf(c, [...folder.items.values()].map((r) => renderItem(c, r)));
+  const createContact = (c: RouteContext, folder: Container) => {
+    const body = (c.request.body ?? {}) as Record<string, unknown>;
+    const record = core.store.insert(folder, contactData(body));
+    applyExtendedProperties(record, body.singleValueExtendedProperties);
+    return json(201, render(record, { immutableIds: c.immutableIds }));
+  };
+  core.route('GET', '/users/:user/contactFolders', p.contactsRead, (c) =>
+    pageOf(c, [...c.mailbox.contactFolders.values()].filter((f) => !f.wellKnownName).map((f) => ({ id: f.id, displayName: f.displayName, parentFolderId: f.parentFolderId }))));
+  core.route('POST', '/users/:user/contactFolders', p.contactsWrite, (c) => {
+    const name = (c.request.body as { displayName?: string } | undefined)?.displayName;
+    if (!name) throw faults.badRequest('displayName is required.', 'ErrorInvalidRequest');
+    const folder = core.store.addContainer(c.mailbox, 'contact', name);
+    return json(201, { id: folder.id, displayName: folder.displayName, parentFolderId: folder.parentFolderId });
+  });
+  core.route('GET', '/users/:user/contactFolders/:folder/contacts/delta', p.contactsRead, (c) => {
+    const folder = requireContactFolder(c.mailbox, c.params.folder);
+    return core.delta.serve(c.request, folder, `/users/${c.user.id}/contactFolders('${folder.id}')/contacts/delta`, (q) => parseCommonDeltaOptions(q, false));
+  });
+  core.route('GET', '/users/:user/contacts', p.contactsRead, (c) => listContacts(c, requireContactFolder(c.mailbox, 'contacts')));
+  core.route('POST', '/users/:user/contacts', p.contactsWrite, (c) => createContact(c, requireContactFolder(c.mailbox, 'contacts')));
+  core.route('GET', '/users/:user/contactFolders/:folder/contacts', p.contactsRead, (c) => listContacts(c, requireContactFolder(c.mailbox, c.params.folder)));
+  core.route('POST', '/users/:user/contactFolders/:folder/contacts', p.contactsWrite, (c) => createContact(c, requireContactFolder(c.mailbox, c.params.folder)));
+
+  // Events.
+  core.route('GET', '/users/:user/calendarView/delta', p.calendarsRead, (c) =>
+    core.delta.serve(c.request, c.mailbox.calendar, `/users/${c.user.id}/calendarView/delta`, (q) => {
+      for (const option of ['$select', '$filter', '$orderby', '$expand']) {
+        if (queryValue(q, option) !== undefined) throw faults.badRequest(`${option} is not supported on calendarView/delta.`, 'ErrorInvalidUrlQuery');
+      }
+      return { newestFirst: false, window: calendarWindow(q) };
+    }));
+  core.route('GET', '/users/:user/calendarView', p.calendarsRead, (c) => {
+    const window = calendarWindow(c.request.query)!;
+    const inside = [...c.mailbox.calendar.items.values()].filter((r) => overlapsWindow(r, window));
+    inside.sort((a, b) => eventTime(a.data.start) - eventTime(b.data.start));
+    return pageOf(c, inside.map((r) => renderItem(c, r)));
+  });
+  core.route('GET', '/users/:user/events', p.calendarsRead, (c) => pageOf(c, [...c.mailbox.calendar.items.values()].map((r) => renderItem(c, r))));
+  core.route('POST', '/users/:user/events', p.calendarsWrite, (c) => {
+    const body = (c.request.body ?? {}) as Record<string, unknown>;
+    const record = core.store.insert(c.mailbox.calendar, eventData(body, c.user));
+    applyExtendedProperties(record, body.singleValueExtendedProperties);
+    return json(201, render(record, { immutableIds: c.immutableIds }));
+  });
+
+  // Items addressed by id (contacts, events).
+  for (const [segment, kind, read, write, data] of [
+    ['contacts', 'contact', p.contactsRead, p.contactsWrite, (b: Record<string, unknown>) => contactData(b, false)],
+    ['events', 'event', p.calendarsRead, p.calendarsWrite, (b: Record<string, unknown>, u: FakeUser) => eventData(b, u, false)],
+  ] as const) {
+    core.route('GET', `/users/:user/${segment}/:id`, read, (c) => json(200, renderItem(c, requireItem(core, c.mailbox, c.params.id, kind))));
+    core.route('PATCH', `/users/:user/${segment}/:id`, write, (c) => {
+      const record = requireItem(core, c.mailbox, c.params.id, kind);
+      checkIfMatch(c, record);
+      const body = (c.request.body ?? {}) as Record<string, unknown>;
+      applyExtendedProperties(record, body.singleValueExtendedProperties);
+      core.store.touch(record, data(body, c.user));
+      return json(200, render(record, { immutableIds: c.immutableIds }));
+    });
+    core.route('DELETE', `/users/:user/${segment}/:id`, write, (c) => {
+      const record = requireItem(core, c.mailbox, c.params.id, kind);
+      checkIfMatch(c, record);
+      core.store.remove(record);
+      return empty(204);
+    });
+  }
+
+  // To Do.
+  const requireList = (c: RouteContext): Container => {
+    const list = c.mailbox.taskLists.get(c.params.list);
+    if (!list) throw new GraphFault(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+    return list;
+  };
+  core.route('GET', '/users/:user/todo/lists/delta', p.tasksRead, (c) =>
+    core.delta.serve(c.request, c.mailbox.todoLists, `/users/${c.user.id}/todo/lists/delta`, (q) => parseCommonDeltaOptions(q, false)));
+  core.route('GET', '/users/:user/todo/lists', p.tasksRead, (c) => pageOf(c, [...c.mailbox.todoLists.items.values()].map((r) => renderItem(c, r)), 100));
+  core.route('POST', '/users/:user/todo/lists', p.tasksWrite, (c) => {
+    const name = (c.request.body as { displayName?: string } | undefined)?.displayName;
+    if (!name) throw faults.badRequest('displayName is required.', 'invalidRequest');
+    return json(201, render(core.store.addTaskList(c.mailbox, name).listRecord!, { immutableIds: true }));
+  });
+  core.route('GET', '/users/:user/todo/lists/:list', p.tasksRead, (c) => json(200, renderItem(c, requireList(c).listRecord!)));
+  core.route('PATCH', '/users/:user/todo/lists/:list', p.tasksWrite, (c) => {
+    const list = requireList(c);
+    core.store.touch(list.listRecord!, { displayName: (c.request.body as { displayName?: string }).displayName ?? list.displayName });
+    return json(200, render(list.listRecord!, { immutableIds: true }));
+  });
+  core.route('DELETE', '/users/:user/todo/lists/:list', p.tasksWrite, (c) => {
+    const list = requireList(c);
+    for (const task of [...list.items.values()]) core.store.remove(task);
+    core.store.remove(list.listRecord!);
+    c.mailbox.taskLists.delete(list.id);
+    return empty(204);
+  });
+  core.route('GET', '/users/:user/todo/lists/:list/tasks/delta', p.tasksRead, (c) => {
+    const list = requireList(c);
+    return core.delta.serve(c.request, list, `/users/${c.user.id}/todo/lists/${list.id}/tasks/delta`, (q) => parseCommonDeltaOptions(q, false));
+  });
+  core.route('GET', '/users/:user/todo/lists/:list/tasks', p.tasksRead, (c) => pageOf(c, [...requireList(c).items.values()].map((r) => renderItem(c, r))));
+  core.route('POST', '/users/:user/todo/lists/:list/tasks', p.tasksWrite, (c) => {
+    const body = (c.request.body ?? {}) as Record<string, unknown>;
+    const record = core.store.insert(requireList(c), taskData(body));
+    record.linkedResources = Array.isArray(body.linkedResources) ? (body.linkedResources as Array<Record<string, unknown>>).map(linkedResource) : [];
+    const out = render(record, { immutableIds: true });
+    if (record.linkedResources.length) out.linkedResources = record.linkedResources;
+    return json(201, out);
+  });
+  const task = (c: RouteContext) => requireItem(core, c.mailbox, c.params.id, 'todoTask', requireList(c));
+  core.route('GET', '/users/:user/todo/lists/:list/tasks/:id', p.tasksRead, (c) => json(200, renderItem(c, task(c))));
+  core.route('PATCH', '/users/:user/todo/lists/:list/tasks/:id', p.tasksWrite, (c) => {
+    const record = task(c);
+    core.store.touch(record, taskData((c.request.body ?? {}) as Record<string, unknown>, false));
+    return json(200, render(record, { immutableIds: true }));
+  });
+  core.route('DELETE', '/users/:user/todo/lists/:list/tasks/:id', p.tasksWrite, (c) => {
+    core.store.remove(task(c));
+    return empty(204);
+  });
+  core.route('GET', '/users/:user/todo/lists/:list/tasks/:id/linkedResources', p.tasksRead, (c) => pageOf(c, task(c).linkedResources ?? []));
+  core.route('POST', '/users/:user/todo/lists/:list/tasks/:id/linkedResources', p.tasksWrite, (c) => {
+    const record = task(c);
+    const resource = linkedResource((c.request.body ?? {}) as Record<string, unknown>);
+    record.linkedResources = [...(record.linkedResources ?? []), resource];
+    core.store.touch(record);
+    return json(201, resource);
+  });
+  core.route('DELETE', '/users/:user/todo/lists/:list/tasks/:id/linkedResources/:resource', p.tasksWrite, (c) => {
+    const record = task(c);
+    const before = record.linkedResources?.length ?? 0;
+    record.linkedResources = (record.linkedResources ?? []).filter((r) => r.id !== c.params.resource);
+    if (record.linkedResources.length === before) throw faults.notFound();
+    core.store.touch(record);
+    return empty(204);
+  });
+  core.route('POST', '/users/:user/todo/lists/:list/tasks/:id/extensions', p.tasksWrite, (c) => {
+    const record = task(c);
+    const body = (c.request.body ?? {}) as Record<string, unknown>;
+    if (typeof body.extensionName !== 'string') throw faults.badRequest('extensionName is required.', 'invalidRequest');
+    const extension = { '@odata.type': 'microsoft.graph.openTypeExtension', ...body, id: body.extensionName };
+    record.extensions.set(body.extensionName, extension);
+    core.store.touch(record);
+    return json(201, extension);
+  });
+  core.route('GET', '/users/:user/todo/lists/:list/tasks/:id/extensions/:name', p.tasksRead, (c) => {
+    const extension = task(c).extensions.get(c.params.name);
+    if (!extension) throw faults.notFound();
+    return json(200, extension);
+  });
+}

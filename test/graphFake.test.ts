@@ -197,7 +197,8 @@ describe('message delta', () => {
     expect(first.pages[0]['@odata.nextLink']).toMatch(new RegExp(`^https://localhost:${fake.port}/v1\\.0/users/.*\\$skiptoken=`));
     expect(first.deltaLink).toMatch(/\$deltatoken=/);
     expect(new Set(first.items.map((m) => m.id))).toEqual(new Set(seeded.map((m) => m.id)));
-    expect(first.items[0]).toEqual(expect.objectContaining({ '@odata.type': '#microsoft.graph.message', '@odata.etag': expect.stringMatching(/^W\/"/), attachments: [], internetMessageHeaders: [] }));
+    expect(first.items[0]).toEqual(expect.objectContaining({ '@odata.type': '#microsoft.graph.message', '@odata.etag': expect.stringMatching(/^W\/"/), attachments: [] }));
+    expect(first.items[0].internetMessageHeaders).toEqual(expect.arrayContaining([{ name: 'Message-ID', value: first.items[0].internetMessageId }]));
     expect(first.items[0]).not.toHaveProperty('body');
 
     mailbox.update(seeded[0].id!, { isRead: true });
@@ -214,6 +215,18 @@ describe('message delta', () => {
 
     const projects = await deltaRound(client, `/users/${alex.id}/mailFolders/${archive.id}/messages/delta`);
     expect(projects.items.map((m) => m.id)).toEqual([seeded[2].id]);
+  });
+
+  it('returns immutable ids only when asked; default ids change when a message moves', async () => {
+    const mailbox = fake.mailbox(adele.id);
+    const message = mailbox.addMessage('inbox', { subject: 'Ids' });
+    const client = graphClient(await token());
+    const byDefault = await client.api(`/users/${adele.id}/messages/${message.id}`).get();
+    expect(byDefault.id).not.toBe(message.id);
+    mailbox.move(message.id!, 'archive');
+    await expect(client.api(`/users/${adele.id}/messages/${byDefault.id}`).get()).rejects.toMatchObject({ statusCode: 404 });
+    const moved = await client.api(`/users/${adele.id}/messages/${message.id}`).header('Prefer', immutable).get();
+    expect(moved).toMatchObject({ id: message.id, parentFolderId: mailbox.folders.archive.id });
   });
 
   it('gives the deltaLink to the PageIterator of the client', async () => {
@@ -347,7 +360,10 @@ describe('sending', () => {
       .filter(encodeURIComponent(filter)).select('id,internetMessageId,isDraft,internetMessageHeaders').get();
     expect((await findSent()).value).toEqual([]);
     const copy = await eventually(async () => (await findSent()).value[0], 'the Sent Items copy');
-    expect(copy).toMatchObject({ internetMessageId: draft.internetMessageId, isDraft: false, internetMessageHeaders: [{ name: 'x-crm-activity', value: 'A-1' }] });
+    expect(copy).toMatchObject({ internetMessageId: draft.internetMessageId, isDraft: false });
+    expect(copy.internetMessageHeaders).toEqual(expect.arrayContaining([
+      { name: 'x-crm-activity', value: 'A-1' }, { name: 'Message-ID', value: draft.internetMessageId }, { name: 'To', value: '<customer@fabrikam.example>' },
+    ]));
     expect(copy.id).not.toBe(draft.id);
   });
 

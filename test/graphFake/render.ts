@@ -62,6 +62,38 @@ function renderAttachment(attachment: ItemRecord['attachments'][number]): Record
   };
 }
 
+type Recipient = { emailAddress?: { name?: string; address?: string } };
+
+function mailbox(recipient: Recipient | undefined): string {
+  const address = recipient?.emailAddress?.address ?? '';
+  const name = recipient?.emailAddress?.name;
+  return name ? `"${name}" <${address}>` : `<${address}>`;
+}
+
+/**
+ * What Graph returns for `$select=internetMessageHeaders`: a sent or received message carries its
+ * transport headers (Message-ID, In-Reply-To, References… as stored, plus the basics derived from
+ * the item); a draft only the custom x- headers it was created with.
+ */
+function internetMessageHeaders(record: ItemRecord): Array<{ name: string; value: string }> {
+  const stored = (record.data.internetMessageHeaders as Array<{ name: string; value: string }> | undefined) ?? [];
+  if (record.data.isDraft === true) return stored;
+  const data = record.data;
+  const list = (key: string) => ((data[key] as Recipient[] | undefined) ?? []).map(mailbox).join(', ');
+  const derived: Array<{ name: string; value: string }> = [
+    { name: 'Message-ID', value: String(data.internetMessageId ?? '') },
+    { name: 'Date', value: new Date(String(data.sentDateTime ?? data.createdDateTime)).toUTCString().replace('GMT', '+0000') },
+    { name: 'From', value: mailbox(data.from as Recipient | undefined) },
+    { name: 'To', value: list('toRecipients') },
+    ...(list('ccRecipients') ? [{ name: 'Cc', value: list('ccRecipients') }] : []),
+    { name: 'Subject', value: String(data.subject ?? '') },
+    { name: 'MIME-Version', value: '1.0' },
+    { name: 'Content-Type', value: (data.body as { contentType?: string } | undefined)?.contentType === 'html' ? 'text/html; charset="utf-8"' : 'text/plain; charset="utf-8"' },
+  ];
+  const storedNames = new Set(stored.map((h) => h.name.toLowerCase()));
+  return [...derived.filter((h) => !storedNames.has(h.name.toLowerCase())), ...stored];
+}
+
 function allProperties(record: ItemRecord, immutableIds: boolean): Record<string, unknown> {
   const properties: Record<string, unknown> = { id: recordId(record, immutableIds) };
   switch (record.kind) {
@@ -70,6 +102,8 @@ function allProperties(record: ItemRecord, immutableIds: boolean): Record<string
         changeKey: record.changeKey,
         parentFolderId: record.container.id,
         hasAttachments: record.attachments.some((a) => !a.isInline),
+        internetMessageHeaders: internetMessageHeaders(record),
+        uniqueBody: record.data.body,
       });
       break;
     case 'contact':
@@ -94,7 +128,6 @@ export function render(record: ItemRecord, options: RenderOptions): Record<strin
     for (const name of options.select) {
       const key = byLower.get(name);
       if (key) out[key] = all[key];
-      else if (record.kind === 'message' && name === 'internetmessageheaders') out.internetMessageHeaders = [];
     }
     out.id = all.id;
   } else {

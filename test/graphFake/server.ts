@@ -18,6 +18,8 @@ export interface GraphFakeOptions {
   users?: FakeUserSpec[];
   /** Extra apps; the default app (all permissions, secret and certificate) always exists. */
   apps?: FakeAppSpec[];
+  /** Fixed id and secret for the default app (random otherwise). */
+  defaultApp?: { clientId?: string; clientSecret?: string };
   /** 0 or absent: a free port. */
   port?: number;
   /** Delay between send/sendMail and the Sent Items copy (and local delivery). Default 300 ms. */
@@ -27,6 +29,8 @@ export interface GraphFakeOptions {
   certificateDir?: string;
   /** Host the fake binds to; default 127.0.0.1 (links always say localhost). */
   host?: string;
+  /** Serve /_fake/… (seed mail, script faults, read the log) for people and other processes; off in tests. */
+  controlApi?: boolean;
 }
 
 /** Direct state access for tests and for seeding, bypassing HTTP, throttling and the request log. */
@@ -136,7 +140,7 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
   registerMessageRoutes(core);
   registerOrganizerRoutes(core);
   const subscriptions = registerSubscriptionRoutes(core);
-  const defaultApp = core.addApp({ permissions: allPermissions, certificatePems: [certificates.client.pem] });
+  const defaultApp = core.addApp({ ...options.defaultApp, permissions: allPermissions, certificatePems: [certificates.client.pem] });
   for (const spec of options.apps ?? []) core.addApp(spec);
   for (const spec of options.users ?? defaultUsers) core.addUser(spec);
 
@@ -147,7 +151,10 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
       const headers = lowerHeaders(req.headers);
       let response: FakeResponse;
       const authority = serveAuthority(core, req.method ?? 'GET', url, headers, raw.toString('utf8'));
-      if (authority) {
+      const control = options.controlApi && url.pathname.startsWith('/_fake/') ? serveControl(url, req.method ?? 'GET', raw.toString('utf8')) : undefined;
+      if (control) {
+        response = control;
+      } else if (authority) {
         core.requestLog.push({ startedAt: Date.now(), endedAt: Date.now(), method: req.method ?? 'GET', url: url.pathname + url.search, userId: null,
           status: authority.status, appId: null, concurrentForMailbox: 0 });
         response = authority;
@@ -217,6 +224,42 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
       subscriptions.drop(false);
     },
   };
+
+  /** The control API: the same scripting and seeding tests do in-process, as JSON over HTTPS. */
+  function serveControl(url: URL, method: string, rawBody: string): FakeResponse {
+    const reply = (status: number, body: unknown): FakeResponse => ({ status, headers: { 'content-type': 'application/json' }, body });
+    try {
+      const body = rawBody ? (JSON.parse(rawBody) as Record<string, unknown>) : {};
+      const parts = url.pathname.split('/').filter(Boolean).slice(1).map(decodeURIComponent);
+      if (method === 'GET' && parts[0] === 'log') {
+        const last = Number(url.searchParams.get('last') ?? 100);
+        return reply(200, { value: core.requestLog.slice(-last) });
+      }
+      if (method === 'GET' && parts[0] === 'users') return reply(200, { value: core.users });
+      if (method === 'POST' && parts[0] === 'users' && parts[2] === 'messages') {
+        const count = Number(body.count ?? 1);
+        const { folder = 'inbox', count: _count, ...template } = body as { folder?: string; count?: number } & Partial<Message>;
+        void _count;
+        const added = mailboxApi(parts[1]).addMessages(folder, count, (i) => ({ ...template, ...(template.subject ? { subject: count > 1 ? `${template.subject} ${i + 1}` : template.subject } : {}) }));
+        return reply(201, { value: added.map((m) => ({ id: m.id, subject: m.subject, internetMessageId: m.internetMessageId })) });
+      }
+      if (method === 'POST' && parts[0] === 'script' && parts.length === 2) {
+        switch (parts[1]) {
+          case 'throttle': script.throttle(body as unknown as Parameters<GraphFakeScript['throttle']>[0]); break;
+          case 'expireDeltaTokens': script.expireDeltaTokens(body); break;
+          case 'failNext': script.failNext({ ...(body as { count: number; status: number; code: string }), path: typeof body.path === 'string' ? new RegExp(body.path) : undefined }); break;
+          case 'slow': script.slow(Number(body.ms ?? 0)); break;
+          case 'duplicates': script.duplicates(body.on !== false); break;
+          case 'reset': script.reset(); break;
+          default: return reply(404, { error: `No script '${parts[1]}'.` });
+        }
+        return reply(200, { ok: true });
+      }
+      return reply(404, { error: `No control endpoint ${method} ${url.pathname}.` });
+    } catch (err) {
+      return reply(400, { error: (err as Error).message });
+    }
+  }
 
   return {
     graphBaseUrl: `${core.origin}/`,

@@ -1,0 +1,82 @@
+import { mailboxWorkflowId } from '../src/temporal/names';
+import { statusQuery } from '../workflows';
+import { crmLinks, customerMessage, exchangeMailbox, exchangeProfile, linkLines, mailboxLines } from './support/exchange';
+import { startGraphFake, type GraphFake } from './support/graphFake';
+import { eventually, TestBed } from './support/testBed';
+
+let bed: TestBed;
+let fake: GraphFake;
+let profileId: string;
+
+beforeAll(async () => {
+  bed = await TestBed.create();
+  fake = await startGraphFake({ users: [{ mail: 'alice@contoso.test' }, { mail: 'bruno@contoso.test' }, { mail: 'chloe@contoso.test' }] });
+  profileId = (await bed.admin.createProfile(exchangeProfile('Contoso', fake))).id;
+  await bed.startWorkers();
+});
+
+afterAll(async () => {
+  await bed?.close();
+  await fake?.close();
+});
+
+/** Waits for a cycle that started after now to end. */
+async function nextCycle(mailboxId: string) {
+  const handle = bed.temporal.workflow.getHandle(mailboxWorkflowId(mailboxId));
+  const before = (await handle.query(statusQuery)).cyclesThisRun;
+  await bed.admin.syncNow(mailboxId);
+  return eventually('another cycle', async () => {
+    const s = await handle.query(statusQuery);
+    return s.cyclesThisRun > before && s.state === 'idle' ? s : undefined;
+  });
+}
+
+async function activityCount(): Promise<number> {
+  const [{ n }] = await bed.query<{ n: number }>(`SELECT count(*)::int AS n FROM email_activities`);
+  return n;
+}
+
+describe('Exchange Online incoming sync', () => {
+  it('stores 2,000 messages over three folders, then follows new, moved and deleted messages: the CRM equals the mailbox', async () => {
+    const user = 'alice@contoso.test';
+    const mailbox = fake.mailbox(user);
+    mailbox.addFolder('Projects');
+    mailbox.addFolder('Acme', 'Projects');
+    mailbox.addMessages('inbox', 1000, (i) => customerMessage(i, user));
+    mailbox.addMessages('archive', 600, (i) => customerMessage(1000 + i, user));
+    mailbox.addMessages('Acme', 400, (i) => customerMessage(1600 + i, user));
+    const folders = { INBOX: 'inbox', Archive: 'archive', 'Projects/Acme': 'Acme' };
+    const { mailboxId } = await exchangeMailbox(bed, profileId, user, Object.keys(folders));
+
+    await eventually('2,000 links', async () => (await crmLinks(bed, mailboxId)).length === 2000, 120_000);
+    await nextCycle(mailboxId);
+    expect(linkLines(await crmLinks(bed, mailboxId))).toEqual(mailboxLines(fake, user, folders));
+    expect(await activityCount()).toBe(2000);
+    // Bodies, parties and dates came through the Graph mapping.
+    const [sample] = await bed.query<{ body_html: string; body_text: string; sent: boolean; from: string }>(
+      `SELECT e.body_html, e.body_text, e.sent_at IS NOT NULL AS sent, p.address AS from
+         FROM email_activities e JOIN email_parties p ON p.email_activity_id = e.id AND p.role = 'from' WHERE e.subject = 'Customer message 7'`,
+    );
+    expect(sample).toEqual({ body_html: '<p>Message <b>7</b> for you.</p>', body_text: 'Message 7 for you.', sent: true, from: 'customer7@customer.test' });
+
+    // New, moved and deleted messages.
+    const inbox = mailbox.list('inbox');
+    mailbox.addMessages('inbox', 5, (i) => customerMessage(3000 + i, user));
+    for (const m of inbox.slice(0, 10)) mailbox.move(m.id!, 'archive');
+    for (const m of mailbox.list('Acme').slice(0, 5)) mailbox.delete(m.id!);
+    await nextCycle(mailboxId);
+    await nextCycle(mailboxId);
+    expect(linkLines(await crmLinks(bed, mailboxId))).toEqual(mailboxLines(fake, user, folders));
+    // A move keeps its activity (one per Message-ID), and a deleted message's activity stays, as Dynamics keeps it.
+    expect(await activityCount()).toBe(2005);
+    const moved = await bed.query<{ folder: string; n: number }>(
+      `SELECT l.folder, count(*)::int AS n FROM item_links l WHERE l.mailbox_id = $1 AND l.remote_id = ANY($2) GROUP BY 1`,
+      [mailboxId, inbox.slice(0, 10).map((m) => m.id)],
+    );
+    expect(moved).toEqual([{ folder: 'Archive', n: 10 }]);
+    const [row] = await bed.query(`SELECT incoming_enabled, consecutive_errors FROM mailboxes WHERE id = $1`, [mailboxId]);
+    expect(row).toEqual({ incoming_enabled: true, consecutive_errors: 0 });
+    // Every Graph request asked for immutable ids.
+    expect(fake.requestLog.filter((r) => r.userId === mailbox.user.id).length).toBeGreaterThan(20);
+  });
+});

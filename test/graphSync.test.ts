@@ -2,7 +2,9 @@ import { mailboxWorkflowId } from '../src/temporal/names';
 import { statusQuery } from '../workflows';
 import { crmLinks, customerMessage, exchangeMailbox, exchangeProfile, linkLines, mailboxLines } from './support/exchange';
 import { startGraphFake, type GraphFake } from './support/graphFake';
-import { eventually, TestBed } from './support/testBed';
+import { DovecotServer } from './support/dovecot';
+import { makeMessages } from './support/messages';
+import { dovecotProfile, eventually, TestBed } from './support/testBed';
 
 let bed: TestBed;
 let fake: GraphFake;
@@ -78,5 +80,83 @@ describe('Exchange Online incoming sync', () => {
     expect(row).toEqual({ incoming_enabled: true, consecutive_errors: 0 });
     // Every Graph request asked for immutable ids.
     expect(fake.requestLog.filter((r) => r.userId === mailbox.user.id).length).toBeGreaterThan(20);
+    // The fake's scripts act on every mailbox: this one stops before the next test scripts them.
+    await bed.admin.disableMailbox(mailboxId);
+  });
+
+  it('loses and duplicates nothing through items listed twice, removals and a delta token lost in the middle of paging', async () => {
+    const user = 'bruno@contoso.test';
+    const mailbox = fake.mailbox(user);
+    const folders = { INBOX: 'inbox' };
+    /** Activities per Message-ID of this mailbox's messages, stored or not linked any more. */
+    const copiesPerMessage = async () =>
+      bed.query<{ n: number; messages: number }>(
+        `SELECT max(c)::int AS n, count(*)::int AS messages FROM (SELECT count(*) AS c FROM email_activities WHERE subject LIKE 'Bruno %' GROUP BY message_id) x`,
+      );
+    mailbox.addMessages('inbox', 450, (i) => customerMessage(i, user, { subject: `Bruno ${i}` }));
+    fake.script.duplicates(true);
+    const { mailboxId } = await exchangeMailbox(bed, profileId, user, Object.keys(folders));
+    await eventually('450 links', async () => (await crmLinks(bed, mailboxId)).length === 450, 60_000);
+    await nextCycle(mailboxId);
+    expect(linkLines(await crmLinks(bed, mailboxId))).toEqual(mailboxLines(fake, user, folders));
+    expect(await copiesPerMessage()).toEqual([{ n: 1, messages: 450 }]);
+
+    // Removals: their links go, their activities stay.
+    for (const m of mailbox.list('inbox').slice(0, 20)) mailbox.delete(m.id!);
+    await nextCycle(mailboxId);
+    expect(linkLines(await crmLinks(bed, mailboxId))).toEqual(mailboxLines(fake, user, folders));
+    expect((await crmLinks(bed, mailboxId)).length).toBe(430);
+
+    // The next round spans several pages; its second page answers 410: the folder starts over.
+    const goneBefore = fake.requestLog.filter((r) => r.userId === mailbox.user.id && r.status === 410).length;
+    mailbox.addMessages('inbox', 250, (i) => customerMessage(1000 + i, user, { subject: `Bruno ${1000 + i}` }));
+    for (const m of mailbox.list('inbox').slice(0, 10)) mailbox.delete(m.id!);
+    fake.script.expireDeltaTokens({ midPaging: true });
+    await nextCycle(mailboxId);
+    await nextCycle(mailboxId);
+    expect(fake.requestLog.filter((r) => r.userId === mailbox.user.id && r.status === 410).length).toBe(goneBefore + 1);
+    expect(linkLines(await crmLinks(bed, mailboxId))).toEqual(mailboxLines(fake, user, folders));
+    expect((await crmLinks(bed, mailboxId)).length).toBe(670);
+    expect(await copiesPerMessage()).toEqual([{ n: 1, messages: 700 }]);
+
+    // And every delta token forgotten at once (a 410 on the stored delta link).
+    fake.script.expireDeltaTokens({ code: 'resyncRequired' });
+    mailbox.addMessages('inbox', 3, (i) => customerMessage(2000 + i, user, { subject: `Bruno ${2000 + i}` }));
+    await nextCycle(mailboxId);
+    expect(linkLines(await crmLinks(bed, mailboxId))).toEqual(mailboxLines(fake, user, folders));
+    expect(await copiesPerMessage()).toEqual([{ n: 1, messages: 703 }]);
+    const [row] = await bed.query(`SELECT consecutive_errors FROM mailboxes WHERE id = $1`, [mailboxId]);
+    expect(row).toEqual({ consecutive_errors: 0 });
+    fake.script.reset();
+    await bed.admin.disableMailbox(mailboxId);
+  });
+
+  it('syncs an IMAP mailbox and an Exchange mailbox side by side in one worker', async () => {
+    const dovecot = await DovecotServer.start();
+    try {
+      const imapUser = 'dora@example.test';
+      await dovecot.addUser(imapUser, 'secret');
+      await dovecot.deliver(imapUser, makeMessages(120, { to: imapUser }));
+      const imapProfile = await bed.admin.createProfile(dovecotProfile('Dovecot next door', dovecot));
+      const { id: imapOwner } = await bed.admin.createUser({ fullName: 'Dora', email: imapUser });
+      const imap = await bed.admin.createMailbox({ emailApproved: true, emailAddress: imapUser, profileId: imapProfile.id, ownerUserId: imapOwner, password: 'secret' });
+
+      const user = 'chloe@contoso.test';
+      fake.mailbox(user).addMessages('inbox', 150, (i) => customerMessage(i, user, { subject: `Chloe ${i}` }));
+      const { mailboxId } = await exchangeMailbox(bed, profileId, user);
+
+      await eventually('both mailboxes synced', async () => (await crmLinks(bed, imap.id)).length === 120 && (await crmLinks(bed, mailboxId)).length === 150, 60_000);
+      fake.mailbox(user).addMessages('inbox', 2, (i) => customerMessage(500 + i, user, { subject: `Chloe later ${i}` }));
+      await dovecot.deliver(imapUser, makeMessages(3, { to: imapUser }));
+      await eventually('both picked up new mail', async () => (await crmLinks(bed, imap.id)).length === 123 && (await crmLinks(bed, mailboxId)).length === 152, 30_000);
+      expect(linkLines(await crmLinks(bed, mailboxId))).toEqual(mailboxLines(fake, user, { INBOX: 'inbox' }));
+      const rows = await bed.query(`SELECT id, consecutive_errors, incoming_status FROM mailboxes WHERE id = ANY($1) ORDER BY email_address`, [[mailboxId, imap.id]]);
+      expect(rows).toEqual([
+        { id: mailboxId, consecutive_errors: 0, incoming_status: 'success' },
+        { id: imap.id, consecutive_errors: 0, incoming_status: 'success' },
+      ]);
+    } finally {
+      await dovecot.destroy();
+    }
   });
 });

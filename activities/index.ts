@@ -2,6 +2,7 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { markingDatabaseErrors } from '../src/db/availability';
 import { testImapIncoming, testPop3Incoming, testSmtpOutgoing, type DirectionResult } from '../src/mail/connectivity';
 import { GRAPH_MAILBOX_CONCURRENCY, graphMailboxSlotKey, type GraphEndpoint } from '../src/mail/graph/graphEndpoint';
+import { testGraphDirections } from '../src/mail/graph/graphConnectivity';
 import { GraphMailSource } from '../src/mail/graph/graphMailSource';
 import { GraphRequestError, GraphSession, type GraphSessionOptions } from '../src/mail/graph/graphSession';
 import { ImapMailSource } from '../src/mail/imapMailSource';
@@ -191,10 +192,12 @@ export function createMailServerActivities(
       let server: { profileId: string; endpoint: MailServerEndpoint } | undefined;
       // The longest pause Graph asked for during the cycle (each waited out in the session).
       let throttledForMs = 0;
+      let progress = resumedFrom;
       const graphOptions: GraphSessionOptions = {
         onThrottled: (retryAfterMs) => {
           throttledForMs = Math.max(throttledForMs, retryAfterMs ?? 0);
         },
+        onWaiting: () => ctx.heartbeat(progress),
       };
       try {
         const result = await runIncomingSync(mailboxId, {
@@ -207,7 +210,10 @@ export function createMailServerActivities(
           batchSize: config.batchSize,
           budget: config.cycleBudget,
           withConnectionSlot: slotFor(slots),
-          onProgress: (progress) => ctx.heartbeat(progress),
+          onProgress: (done) => {
+            progress = done;
+            ctx.heartbeat(done);
+          },
         });
         if (result.status === 'disabled') return result;
         await db.recordServerSample(server!.profileId, { responseMs: result.responseMs, connectionFailed: false, throttledForMs: throttledForMs || undefined });
@@ -308,6 +314,16 @@ export function createAsyncWorkActivities(store: SyncStore, slots: ConnectionSlo
 }
 
 async function testDirections(context: MailboxSyncContext): Promise<ConnectivityResults> {
+  if (context.serverType === 'exchange_online') {
+    if (context.graph) return testGraphDirections(context.graph);
+    const incomplete: DirectionResult = {
+      status: 'failure',
+      message: 'The Exchange Online profile is incomplete (tenant, app or credential missing): complete it, then run Test & Enable',
+      testedAt: new Date().toISOString(),
+      errorClass: 'permanent',
+    };
+    return { incoming: incomplete, outgoing: incomplete, items: incomplete };
+  }
   const incoming =
     context.serverType === 'imap'
       ? await testImapIncoming(context.endpoint, context.folders)

@@ -131,6 +131,38 @@ describe('Exchange Online incoming sync', () => {
     await bed.admin.disableMailbox(mailboxId);
   });
 
+  it('waits out a long Retry-After on the workflow timer, as no failure, and then syncs', async () => {
+    const user = 'dmitri@contoso.test';
+    fake.addUser({ mail: user });
+    const mailbox = fake.mailbox(user);
+    mailbox.addMessages('inbox', 5, (i) => customerMessage(i, user, { subject: `Dmitri ${i}` }));
+    const { mailboxId } = await exchangeMailbox(bed, profileId, user);
+    await eventually('5 links', async () => (await crmLinks(bed, mailboxId)).length === 5);
+    const handle = bed.temporal.workflow.getHandle(mailboxWorkflowId(mailboxId));
+    await eventually('an idle workflow', async () => (await handle.query(statusQuery)).state === 'idle');
+
+    // Longer than the session waits inline (10 s): the activity gives its slot back and the workflow waits.
+    fake.script.throttle({ fraction: 1, retryAfterSeconds: [12, 12], forMs: 2_000 });
+    mailbox.addMessage('inbox', customerMessage(99, user, { subject: 'Dmitri after the pause' }));
+    await bed.admin.syncNow(mailboxId);
+    const parked = await eventually('a throttled cycle', async () => {
+      const s = await handle.query(statusQuery);
+      return s.lastOutcome?.status === 'throttled' ? s : undefined;
+    });
+    expect(parked.state).toBe('idle');
+    expect(parked.retrying).toMatch(/throttling.*waiting 12 s/);
+    const [during] = await bed.query(`SELECT consecutive_errors, last_error FROM mailboxes WHERE id = $1`, [mailboxId]);
+    expect(during).toEqual({ consecutive_errors: 0, last_error: null });
+
+    await eventually('the message after the pause', async () => (await crmLinks(bed, mailboxId)).length === 6, 30_000);
+    const [after] = await bed.query(`SELECT consecutive_errors, incoming_enabled FROM mailboxes WHERE id = $1`, [mailboxId]);
+    expect(after).toEqual({ consecutive_errors: 0, incoming_enabled: true });
+    const alerts = await bed.query(`SELECT message FROM alerts WHERE mailbox_id = $1`, [mailboxId]);
+    expect(alerts).toEqual([]);
+    fake.script.reset();
+    await bed.admin.disableMailbox(mailboxId);
+  });
+
   it('syncs an IMAP mailbox and an Exchange mailbox side by side in one worker', async () => {
     const dovecot = await DovecotServer.start();
     try {

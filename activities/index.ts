@@ -76,7 +76,7 @@ export type CycleRecord =
   | { kind: 'success'; itemsProcessed: number; itemsFailed: number; nextSyncAt: number }
   | { kind: 'failure'; errorClass: ErrorClass; message: string; unreachable: boolean; consecutiveErrors: number; nextSyncAt: number };
 
-function openSource(context: MailboxSyncContext, graphOptions: GraphSessionOptions): MailSource {
+function openSource(context: MailboxSyncContext, graphOptions: GraphSessionOptions, parsePool: ParsePool): MailSource {
   switch (context.serverType) {
     case 'imap':
       return new ImapMailSource(context.endpoint);
@@ -88,7 +88,8 @@ function openSource(context: MailboxSyncContext, graphOptions: GraphSessionOptio
           errorClass: 'permanent',
         });
       }
-      return new GraphMailSource(new GraphSession(context.graph, graphOptions));
+      // Sanitising each message's HTML is most of the work: it goes to the parse pool's threads.
+      return new GraphMailSource(new GraphSession(context.graph, graphOptions), (inputs) => parsePool.mapGraphMany(inputs));
     default:
       // A profile an older version accepted: the mailbox fails for good until its profile changes.
       throw Object.assign(new Error(unsupportedServerTypeMessage(context.serverType)), { errorClass: 'permanent' });
@@ -204,7 +205,7 @@ export function createMailServerActivities(
           store: db,
           openSource: (context) => {
             server = { profileId: context.profileId, endpoint: context.endpoint };
-            return openSource(context, graphOptions);
+            return openSource(context, graphOptions, parsePool);
           },
           parseMime: (raws) => parsePool.parseMany(raws),
           batchSize: config.batchSize,

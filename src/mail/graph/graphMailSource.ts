@@ -1,6 +1,7 @@
 import type { Message } from '@microsoft/microsoft-graph-types';
 import type { IncomingBatch, IncomingItem, MailSource, PullOptions, SourceCursor } from '../mailSource';
-import { emailFromGraph, MESSAGE_SELECT, receivedAtOf, referencesInlineImages, type GraphAttachment } from './graphMessage';
+import type { ParseOutcome } from '../parseWorker';
+import { emailFromGraph, MESSAGE_SELECT, receivedAtOf, referencesInlineImages, type GraphAttachment, type GraphMessageInput } from './graphMessage';
 import { GraphRequestError, type GraphSession } from './graphSession';
 
 /**
@@ -60,11 +61,17 @@ interface Collection<T> {
   '@odata.nextLink'?: string;
 }
 
-/** A page turned into what the engine stores; `next` is the link to read after it, if the round goes on. */
-interface PreparedPage {
-  batch: IncomingBatch;
-  next: string | null;
-}
+/** Graph messages as the CRM stores them, in order: the parse pool's threads, or this one. */
+export type GraphMessageMapper = (inputs: GraphMessageInput[]) => Promise<ParseOutcome[]>;
+
+const mapHere: GraphMessageMapper = async (inputs) =>
+  inputs.map((input) => {
+    try {
+      return { message: emailFromGraph(input.message, input.attachments) };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  });
 
 /**
  * Incoming mail of one Exchange Online mailbox: per folder, Graph's message delta, one batch per
@@ -77,7 +84,10 @@ export class GraphMailSource implements MailSource {
   /** A page read ahead of the one being stored; settled before the source closes. */
   private readAhead: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly session: GraphSession) {}
+  constructor(
+    private readonly session: GraphSession,
+    private readonly mapMessages: GraphMessageMapper = mapHere,
+  ) {}
 
   async connect(): Promise<void> {
     await this.session.checkToken();
@@ -95,42 +105,51 @@ export class GraphMailSource implements MailSource {
     const prefer = [`IdType="ImmutableId"`, `odata.maxpagesize=${options.batchSize}`];
     const start = asGraphCursor(cursor);
     let link = start?.nextLink ?? start?.deltaLink ?? null;
-    // A folder read from nothing while links of it may exist (the token was lost): they are checked again.
-    let reset = false;
-    let pending: Promise<PreparedPage> | null = null;
+    // A page is fetched, then prepared (completed, its attachments read, mapped); the next page is
+    // fetched while this one is prepared, and prepared while this one is stored.
+    const read = (from: string | null, reset: boolean) => {
+      const fetched = this.fetchPage(folder, from, prefer);
+      const prepared = fetched.then((page) => this.preparePage(page, reset, options, prefer));
+      const settled = Promise.allSettled([fetched, prepared]);
+      this.readAhead = settled;
+      return { fetched, prepared };
+    };
+    let current = read(link, false);
     for (;;) {
-      let page: PreparedPage;
+      let page: DeltaPage;
       try {
-        page = await (pending ?? this.readPage(folder, link, reset, options, prefer));
+        page = await current.fetched;
       } catch (err) {
         // Graph forgot the round (410, SyncStateNotFound, resyncRequired; also mid-paging): the
         // folder is read again from the start and reconciled against what is stored.
         if (!(err instanceof GraphRequestError && err.syncStateLost) || link === null) throw err;
+        current.prepared.catch(() => undefined);
         link = null;
-        reset = true;
-        pending = null;
+        current = read(null, true);
         continue;
       }
-      reset = false;
-      link = page.next;
-      // The next page is asked for while this one is stored.
-      pending = link === null ? null : this.readPage(folder, link, false, options, prefer);
-      if (pending) {
-        this.readAhead = pending;
-        pending.catch(() => undefined);
-      }
-      yield page.batch;
-      if (!pending) return;
+      link = page['@odata.nextLink'] ?? null;
+      const following = link === null ? null : read(link, false);
+      following?.fetched.catch(() => undefined);
+      following?.prepared.catch(() => undefined);
+      yield await current.prepared;
+      if (!following) return;
+      current = following;
     }
   }
 
-  private async readPage(folder: string, link: string | null, reset: boolean, options: PullOptions, prefer: string[]): Promise<PreparedPage> {
+  private async fetchPage(folder: string, link: string | null, prefer: string[]): Promise<DeltaPage> {
     const url = link ?? `${await this.folderPath(folder)}/messages/delta?$select=${MESSAGE_SELECT.join(',')}`;
     const page = await this.session.request<DeltaPage>({ method: 'GET', url, prefer });
+    if (!page['@odata.nextLink'] && !page['@odata.deltaLink']) {
+      throw new Error(`Microsoft Graph ended a delta page of folder "${folder}" without a next or delta link`);
+    }
+    return page;
+  }
+
+  private async preparePage(page: DeltaPage, reset: boolean, options: PullOptions, prefer: string[]): Promise<IncomingBatch> {
     const next = page['@odata.nextLink'] ?? null;
     const deltaLink = page['@odata.deltaLink'] ?? null;
-    if (!next && !deltaLink) throw new Error(`Microsoft Graph ended a delta page of folder "${folder}" without a next or delta link`);
-
     // The same message may be listed more than once in a round (graph.md §2.2): the last listing counts.
     const latest = new Map<string, DeltaItem>();
     for (const item of page.value ?? []) {
@@ -138,7 +157,7 @@ export class GraphMailSource implements MailSource {
       latest.delete(item.id);
       latest.set(item.id, item);
     }
-    const items: IncomingItem[] = [];
+    const read: (IncomingItem | { id: string; input: GraphMessageInput; receivedAt: Date | null })[] = [];
     const removed: string[] = [];
     let skipped = 0;
     for (const [id, listed] of latest) {
@@ -153,14 +172,21 @@ export class GraphMailSource implements MailSource {
         skipped++;
         continue;
       }
-      items.push(await this.toItem(id, message, receivedAt, options.maxMessageBytes, prefer));
+      read.push(await this.withAttachments(id, message, receivedAt, options.maxMessageBytes, prefer));
     }
+    const inputs = read.flatMap((r) => ('input' in r ? [r.input] : []));
+    const mapped = inputs.length > 0 ? await this.mapMessages(inputs) : [];
+    let mappedNext = 0;
+    const items = read.map((r): IncomingItem => {
+      if (!('input' in r)) return r;
+      const outcome = mapped[mappedNext++];
+      return 'message' in outcome
+        ? { kind: 'email', remoteId: r.id, message: outcome.message, receivedAt: r.receivedAt }
+        : { kind: 'error', remoteId: r.id, message: `Message could not be read: ${outcome.error}` };
+    });
     const cursor: GraphFolderCursor = next ? { nextLink: next, deltaLink: null } : { nextLink: null, deltaLink };
-    return {
-      // How many are still to come is not known: at least one more page while there is a next link.
-      batch: { items, cursor, skipped, reset, remaining: next ? 1 : 0, removed },
-      next,
-    };
+    // How many are still to come is not known: at least one more page while there is a next link.
+    return { items, cursor, skipped, reset, remaining: next ? 1 : 0, removed };
   }
 
   /**
@@ -182,21 +208,21 @@ export class GraphMailSource implements MailSource {
     }
   }
 
-  private async toItem(id: string, message: Message, receivedAt: Date | null, maxBytes: number, prefer: string[]): Promise<IncomingItem> {
-    let attachments: GraphAttachment[] = [];
-    if (message.hasAttachments || referencesInlineImages(message)) {
-      const base = `${this.session.userPath}/messages/${encodeURIComponent(id)}/attachments`;
-      // Sizes first, so a message over the profile's limit is not downloaded.
-      const sizes = await this.session.request<Collection<{ size?: number | null }>>({ method: 'GET', url: `${base}?$select=id,size`, prefer });
-      const size = Buffer.byteLength(message.body?.content ?? '') + (sizes.value ?? []).reduce((sum, a) => sum + (a.size ?? 0), 0);
-      if (size > maxBytes) return { kind: 'error', remoteId: id, message: `Message is ${size} bytes, over the profile's limit of ${maxBytes} bytes` };
-      attachments = await this.readAll<GraphAttachment>(base, prefer);
-    }
-    try {
-      return { kind: 'email', remoteId: id, message: emailFromGraph(message, attachments), receivedAt };
-    } catch (err) {
-      return { kind: 'error', remoteId: id, message: `Message could not be read: ${(err as Error).message}` };
-    }
+  /** The message with its attachments, or an error item for one over the profile's size limit. */
+  private async withAttachments(
+    id: string,
+    message: Message,
+    receivedAt: Date | null,
+    maxBytes: number,
+    prefer: string[],
+  ): Promise<IncomingItem | { id: string; input: GraphMessageInput; receivedAt: Date | null }> {
+    if (!message.hasAttachments && !referencesInlineImages(message)) return { id, input: { message, attachments: [] }, receivedAt };
+    const base = `${this.session.userPath}/messages/${encodeURIComponent(id)}/attachments`;
+    // Sizes first, so a message over the profile's limit is not downloaded.
+    const sizes = await this.session.request<Collection<{ size?: number | null }>>({ method: 'GET', url: `${base}?$select=id,size`, prefer });
+    const size = Buffer.byteLength(message.body?.content ?? '') + (sizes.value ?? []).reduce((sum, a) => sum + (a.size ?? 0), 0);
+    if (size > maxBytes) return { kind: 'error', remoteId: id, message: `Message is ${size} bytes, over the profile's limit of ${maxBytes} bytes` };
+    return { id, input: { message, attachments: await this.readAll<GraphAttachment>(base, prefer) }, receivedAt };
   }
 
   private async readAll<T>(url: string, prefer: string[]): Promise<T[]> {

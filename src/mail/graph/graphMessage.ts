@@ -32,6 +32,12 @@ export type GraphAttachment = Pick<FileAttachment, 'name' | 'contentType' | 'siz
   '@odata.type'?: string;
 };
 
+/** A Graph message and its file attachments, to become the message the CRM stores. */
+export interface GraphMessageInput {
+  message: Message;
+  attachments: GraphAttachment[];
+}
+
 function addresses(recipients: Recipient[] | null | undefined): EmailAddress[] {
   const out: EmailAddress[] = [];
   for (const r of recipients ?? []) {

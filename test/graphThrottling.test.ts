@@ -33,10 +33,11 @@ it('rides out a throttling storm with two worker processes: the sync completes, 
 
   // Requests that take a while, so that those of several activities overlap.
   fake.script.slow(150);
-  // Half of all Graph requests answer 429 with Retry-After 1-5 s for 30 s, from the first one on.
-  fake.script.throttle({ fraction: 0.5, retryAfterSeconds: [1, 5], forMs: 30_000 });
   const { mailboxId } = await exchangeMailbox(bed, profileId, user, Object.keys(folders));
   const handle = bed.temporal.workflow.getHandle(mailboxWorkflowId(mailboxId));
+  // Once the sync is under way, half of all Graph requests answer 429 with Retry-After 1-5 s for 30 s.
+  await eventually('the sync under way', async () => (await crmLinks(bed, mailboxId)).length > 0, 60_000, 50);
+  fake.script.throttle({ fraction: 0.5, retryAfterSeconds: [1, 5], forMs: 30_000 });
 
   // Meanwhile Test & Enable runs, five at once: each talks to the same mailbox. Throttled, they
   // may outlast the update's deadline; what they found is not this test's concern.

@@ -2,7 +2,6 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { markingDatabaseErrors } from '../src/db/availability';
 import { testImapIncoming, testPop3Incoming, testSmtpOutgoing, type DirectionResult } from '../src/mail/connectivity';
 import { GRAPH_MAILBOX_CONCURRENCY, graphMailboxSlotKey, type GraphEndpoint } from '../src/mail/graph/graphEndpoint';
-import { testGraphDirections } from '../src/mail/graph/graphConnectivity';
 import { GraphMailSource } from '../src/mail/graph/graphMailSource';
 import { GraphRequestError, GraphSession, type GraphSessionOptions } from '../src/mail/graph/graphSession';
 import { ImapMailSource } from '../src/mail/imapMailSource';
@@ -26,6 +25,7 @@ import { runOutgoingSend, type OutgoingSendResult } from '../src/sync/outgoingSe
 import type { OutgoingStore } from '../src/store/outgoingStore';
 import type { SendRetrySettings } from '../src/policy/outgoingSend';
 import { SmtpTransport } from '../src/mail/smtp/smtpTransport';
+import { testGraphDirections } from '../src/mail/graph/graphConnectivity';
 import { ImapSentFolder } from '../src/mail/imapSentFolder';
 import { mailboxWorkflowId, taskQueues } from '../src/temporal/names';
 import type { ConnectionSlots } from '../src/worker/connectionSlots';
@@ -83,11 +83,7 @@ function openSource(context: MailboxSyncContext, graphOptions: GraphSessionOptio
     case 'pop3':
       return new Pop3MailSource(context.endpoint, { deleteAfterProcessing: context.deleteAfterProcessing });
     case 'exchange_online':
-      if (!context.graph) {
-        throw Object.assign(new Error('The Exchange Online profile is incomplete (tenant, app or credential missing): complete it, then run Test & Enable'), {
-          errorClass: 'permanent',
-        });
-      }
+      if (!context.graph) throw Object.assign(new Error(exchangeSettingsMissing), { errorClass: 'permanent' });
       // Sanitising each message's HTML is most of the work: it goes to the parse pool's threads.
       return new GraphMailSource(new GraphSession(context.graph, graphOptions), (inputs) => parsePool.mapGraphMany(inputs));
     default:
@@ -145,6 +141,10 @@ async function wakeMailboxes(mailboxIds: string[]): Promise<void> {
 }
 
 const notRun = (message: string): DirectionResult => ({ status: 'not_run', message, testedAt: new Date().toISOString() });
+const failed = (message: string): DirectionResult => ({ status: 'failure', message, testedAt: new Date().toISOString(), errorClass: 'permanent' });
+
+const exchangeSettingsMissing =
+  "The Exchange Online profile has no app registration (tenant id, client id and a client secret or certificate): set them on the profile, then run Test & Enable";
 
 /**
  * Runs `use` holding one of the mailbox's server connection slots, and for a Graph mailbox one of
@@ -317,20 +317,15 @@ export function createAsyncWorkActivities(store: SyncStore, slots: ConnectionSlo
 async function testDirections(context: MailboxSyncContext): Promise<ConnectivityResults> {
   if (context.serverType === 'exchange_online') {
     if (context.graph) return testGraphDirections(context.graph);
-    const incomplete: DirectionResult = {
-      status: 'failure',
-      message: 'The Exchange Online profile is incomplete (tenant, app or credential missing): complete it, then run Test & Enable',
-      testedAt: new Date().toISOString(),
-      errorClass: 'permanent',
-    };
-    return { incoming: incomplete, outgoing: incomplete, items: incomplete };
+    const missing = failed(exchangeSettingsMissing);
+    return { incoming: missing, outgoing: missing, items: missing };
   }
   const incoming =
     context.serverType === 'imap'
       ? await testImapIncoming(context.endpoint, context.folders)
       : context.serverType === 'pop3'
         ? await testPop3Incoming(context.endpoint)
-        : notRun('Exchange Online is not supported by this version');
+        : notRun(unsupportedServerTypeMessage(context.serverType));
   const outgoing = context.outgoing ? await testSmtpOutgoing(context.outgoing) : notRun('The server profile has no outgoing server');
   const items = notRun('Appointments, contacts and tasks sync with Exchange Online only');
     return { incoming, outgoing, items };

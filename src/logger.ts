@@ -1,7 +1,8 @@
 import pino from 'pino';
 
 // Any field with one of these names is masked wherever it appears in a log record.
-const SECRET_FIELDS = ['password', 'pass', 'secret', 'clientSecret', 'accessToken', 'token', 'credentials', 'auth'];
+// (`credential`: a GraphEndpoint's, holding a client secret or a certificate's private key.)
+const SECRET_FIELDS = ['password', 'pass', 'secret', 'clientSecret', 'privateKeyPem', 'credential', 'accessToken', 'token', 'credentials', 'auth'];
 
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info') {
   return pino({

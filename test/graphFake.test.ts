@@ -152,9 +152,22 @@ describe('token endpoint with msal-node', () => {
     }
   });
 
-  it('is trusted by processes spawned from a test (NODE_EXTRA_CA_CERTS is inherited)', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['-e', `fetch(${JSON.stringify(fake.authorityHost + '/common/discovery/instance')}).then(r => console.log(r.status))`]);
-    expect(stdout.trim()).toBe('200');
+  it('serves other processes (they inherit NODE_EXTRA_CA_CERTS) from the state in this one', async () => {
+    const child = `
+      const { ConfidentialClientApplication } = require('@azure/msal-node');
+      const [authorityHost, tenantId, clientId, clientSecret, port, user] = process.argv.slice(1);
+      const base = authorityHost + '/' + tenantId;
+      const app = new ConfidentialClientApplication({ auth: { clientId, clientSecret, authority: base, knownAuthorities: ['localhost:' + port],
+        authorityMetadata: JSON.stringify({ token_endpoint: base + '/oauth2/v2.0/token', authorization_endpoint: base + '/oauth2/v2.0/authorize',
+          issuer: base + '/v2.0', jwks_uri: base + '/discovery/v2.0/keys' }) } });
+      app.acquireTokenByClientCredential({ scopes: ['https://graph.microsoft.com/.default'] })
+        .then((t) => fetch(authorityHost + '/v1.0/users/' + user + '/messages?$filter=' + encodeURIComponent("internetMessageId eq '<cross-process@test>'"),
+          { headers: { authorization: 'Bearer ' + t.accessToken } }))
+        .then((r) => r.json()).then((b) => console.log(b.value.map((m) => m.subject).join()));`;
+    fake.mailbox(alex.id).addMessage('archive', { subject: 'Seen from a child', internetMessageId: '<cross-process@test>' });
+    const args = [fake.authorityHost, fake.tenantId, fake.clientId, fake.clientSecret, String(fake.port), alex.mail];
+    const outputs = await Promise.all([1, 2].map(() => promisify(execFile)(process.execPath, ['-e', child, ...args], { cwd: process.cwd() })));
+    expect(outputs.map((o) => o.stdout.trim())).toEqual(['Seen from a child', 'Seen from a child']);
   });
 });
 
@@ -162,7 +175,8 @@ describe('errors a mailbox can give', () => {
   it('names unknown users, users without an Exchange licence and missing permissions', async () => {
     const client = graphClient(await token());
     const unknown = await graphError(client.api('/users/nobody@contoso.example/messages').get());
-    expect(unknown).toMatchObject({ statusCode: 404, code: 'ErrorInvalidUser' });
+    expect(unknown).toMatchObject({ statusCode: 404, code: 'ErrorInvalidUser', message: "The requested user 'nobody@contoso.example' is invalid." });
+    await expect(client.api('/users/nobody@contoso.example').get()).rejects.toMatchObject({ statusCode: 404, code: 'Request_ResourceNotFound' });
     expect(unknown.requestId).toEqual(expect.any(String));
     const unlicensed = await graphError(client.api('/users/nolicence@contoso.example/mailFolders/inbox/messages/delta').get());
     expect(unlicensed).toMatchObject({ statusCode: 404, code: 'MailboxNotEnabledForRESTAPI' });
@@ -278,6 +292,8 @@ describe('message delta', () => {
     expect(midRound).toMatchObject({ statusCode: 410, code: 'SyncStateNotFound' });
     const restarted = await deltaRound(client, start);
     expect(restarted.items).toHaveLength(15);
+    // A nextLink serves once; fetching an old page again is refused the same way (observed).
+    await expect(client.api(restarted.pages[0]['@odata.nextLink']!).get()).rejects.toMatchObject({ statusCode: 410, code: 'SyncStateNotFound' });
 
     fake.script.expireDeltaTokens({ withLocation: true });
     const response = await fetch(restarted.deltaLink, { headers: { authorization: `Bearer ${await token()}` } });
@@ -317,6 +333,8 @@ describe('throttling', () => {
     expect(((await throttled.json()) as { error: unknown }).error).toMatchObject({ code: 'ApplicationThrottled', message: 'Application is over its MailboxConcurrency limit.' });
     expect(fake.maxConcurrentSeen(adele.id)).toBe(5);
     expect(fake.requestLog.filter((e) => e.userId === adele.id && e.status === 429).at(-1)?.concurrentForMailbox).toBe(5);
+    fake.resetCounters();
+    expect(fake.maxConcurrentSeen(adele.id)).toBe(0);
   });
 
   it('runs scripted throttle storms with fractional Retry-After, which the client retry handler rides out', async () => {
@@ -337,6 +355,20 @@ describe('throttling', () => {
     fake.script.failNext({ count: 1, status: 500, code: 'InternalServerError', path: /mailFolders$/ });
     await expect(client.api(`/users/${adele.id}/mailFolders`).get()).rejects.toMatchObject({ statusCode: 500, code: 'InternalServerError' });
     await expect(client.api(`/users/${adele.id}/mailFolders`).get()).resolves.toHaveProperty('value');
+    fake.script.failNext({ count: 1, status: 504, code: 'GatewayTimeout', retryAfterSeconds: null });
+    const bearer = await token();
+    const timeout = await raw(`/users/${adele.id}/mailFolders`, { bearer });
+    expect(timeout.status).toBe(504);
+    expect(timeout.headers.get('retry-after')).toBeNull();
+  });
+
+  it('turns HTML bodies into text on Prefer: outlook.body-content-type="text"', async () => {
+    const message = fake.mailbox(adele.id).addMessage('inbox', { body: { contentType: 'html', content: '<p>Hello&nbsp;<b>you</b></p><p>Line 2</p>' } });
+    const client = graphClient(await token());
+    const asText = await client.api(`/users/${adele.id}/messages/${message.id}`).header('Prefer', `outlook.body-content-type="text", ${immutable}`).get();
+    expect(asText.body).toEqual({ contentType: 'text', content: 'Hello you\nLine 2' });
+    const asHtml = await client.api(`/users/${adele.id}/messages/${message.id}`).header('Prefer', immutable).get();
+    expect(asHtml.body.contentType).toBe('html');
   });
 });
 
@@ -365,6 +397,39 @@ describe('sending', () => {
       { name: 'x-crm-activity', value: 'A-1' }, { name: 'Message-ID', value: draft.internetMessageId }, { name: 'To', value: '<customer@fabrikam.example>' },
     ]));
     expect(copy.id).not.toBe(draft.id);
+  });
+
+  it('takes large attachments through an upload session in chunks of at most 4 MB', async () => {
+    const client = graphClient(await token());
+    const draft = await client.api(`/users/${adele.id}/messages`).header('Prefer', immutable).post({ subject: 'Big file', toRecipients: [{ emailAddress: { address: alex.mail } }] });
+    const content = Buffer.alloc(5 * 1024 * 1024, 7);
+    await expect(client.api(`/users/${adele.id}/messages/${draft.id}/attachments`).post({
+      '@odata.type': '#microsoft.graph.fileAttachment', name: 'big.bin', contentBytes: content.toString('base64'),
+    })).rejects.toMatchObject({ statusCode: 413 });
+    const session = await client.api(`/users/${adele.id}/messages/${draft.id}/attachments/createUploadSession`).post({
+      AttachmentItem: { attachmentType: 'file', name: 'big.bin', size: content.length, contentType: 'application/octet-stream' },
+    });
+    expect(session.uploadUrl).toMatch(/AttachmentSessions\('.+'\)\?authtoken=/);
+    const put = (from: number, to: number) => fetch(session.uploadUrl, {
+      method: 'PUT', body: content.subarray(from, to), headers: { 'content-range': `bytes ${from}-${to - 1}/${content.length}`, 'content-type': 'application/octet-stream' },
+    });
+    const first = await put(0, 3 * 1024 * 1024);
+    expect(first.status).toBe(200);
+    expect(((await first.json()) as { nextExpectedRanges: string[] }).nextExpectedRanges).toEqual([`${3 * 1024 * 1024}-${content.length - 1}`]);
+    const last = await put(3 * 1024 * 1024, content.length);
+    expect(last.status).toBe(201);
+    const attachments = await client.api(`/users/${adele.id}/messages/${draft.id}/attachments`).get();
+    expect(attachments.value.map((a: { name: string; size: number; contentBytes: string }) => [a.name, a.size, a.contentBytes === content.toString('base64')]))
+      .toEqual([['big.bin', content.length, true]]);
+  });
+
+  it('can fail a send after accepting it, so an automatic retry of the client sends twice', async () => {
+    const client = graphClient(await token());
+    const draft = await client.api(`/users/${alex.id}/messages`).header('Prefer', immutable).post({ subject: 'Once?', toRecipients: [{ emailAddress: { address: 'x@fabrikam.example' } }] });
+    fake.script.failNext({ count: 1, status: 504, code: 'GatewayTimeout', path: /\/send$/, afterHandling: true, retryAfterSeconds: null });
+    const error = await graphError(client.api(`/users/${alex.id}/messages/${draft.id}/send`).middlewareOptions([new RetryHandlerOptions(0, 0)]).post(null));
+    expect(error).toMatchObject({ statusCode: 504, code: 'GatewayTimeout' });
+    await eventually(async () => fake.mailbox(alex.id).list('sentitems').find((m) => m.internetMessageId === draft.internetMessageId), 'the copy of the accepted send');
   });
 
   it('refuses internet message headers without x- with 400 InvalidInternetMessageHeader', async () => {
@@ -446,6 +511,26 @@ describe('contacts, calendar and To Do', () => {
     mailbox.updateEvent(event.id!, { start: { dateTime: '2030-03-10T09:00:00', timeZone: 'UTC' }, end: { dateTime: '2030-03-10T10:00:00', timeZone: 'UTC' } });
     const second = await deltaRound(client, first.deltaLink);
     expect(second.items).toEqual([{ '@odata.type': '#microsoft.graph.event', id: event.id, '@removed': { reason: 'deleted' } }]);
+  });
+
+  it('expands a series into occurrences: trimmed in calendarView/delta, masters left out of calendarView', async () => {
+    const mailbox = fake.mailbox(adele.id);
+    const master = mailbox.addEvent({
+      subject: 'Weekly sync', start: { dateTime: '2031-03-03T08:00:00', timeZone: 'UTC' }, end: { dateTime: '2031-03-03T08:30:00', timeZone: 'UTC' },
+      recurrence: { pattern: { type: 'weekly', interval: 1, daysOfWeek: ['monday'] }, range: { type: 'numbered', startDate: '2031-03-03', numberOfOccurrences: 3 } },
+    });
+    const client = graphClient(await token());
+    const window = 'startDateTime=2031-03-01T00:00:00Z&endDateTime=2031-04-01T00:00:00Z';
+    const view = await client.api(`/users/${adele.id}/calendarView?${window}`).header('Prefer', immutable).get();
+    expect(view.value.map((e: { type: string; start: { dateTime: string } }) => [e.type, e.start.dateTime])).toEqual([
+      ['occurrence', '2031-03-03T08:00:00.0000000'], ['occurrence', '2031-03-10T08:00:00.0000000'], ['occurrence', '2031-03-17T08:00:00.0000000'],
+    ]);
+    const round = await deltaRound(client, `/users/${adele.id}/calendarView/delta?${window}`);
+    const occurrences = round.items.filter((e) => e.type === 'occurrence');
+    expect(occurrences).toHaveLength(3);
+    expect(Object.keys(occurrences[0]).sort()).toEqual(['@odata.etag', '@odata.type', 'end', 'id', 'seriesMasterId', 'start', 'type']);
+    expect(occurrences[0].seriesMasterId).toBe(master.id);
+    expect(round.items.find((e) => e.id === master.id)).toMatchObject({ type: 'seriesMaster', subject: 'Weekly sync' });
   });
 
   it('creates To Do tasks with linked resources, truncates due dates, and tracks them by delta', async () => {

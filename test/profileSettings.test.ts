@@ -1,7 +1,8 @@
 /**
  * What a server profile must say before it is stored: a host for its incoming server, a port for
  * each server (the security setting's default when left out, stored so the API shows it), and a
- * server type this version can sync.
+ * server type this version can sync; an exchange_online profile names its app instead of servers
+ * (test/exchangeProfile.test.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiTokens } from '../src/admin/apiTokens';
@@ -75,24 +76,24 @@ describe('refused profiles', () => {
     expect(await bed.query(`SELECT 1 FROM email_server_profiles WHERE name = $1`, [`Profile ${seq}`])).toHaveLength(0);
   });
 
-  it('refuses to create a profile of type exchange_online, naming the server types this version syncs', async () => {
-    const refused = await createProfile({ serverType: 'exchange_online', incomingHost: 'mail.example.test' });
-    expect(refused.status).toBe(400);
-    expect(refused.body.message).toBe(
-      'Incoming sync for exchange_online servers is not available in this version (supported server types: imap, pop3): use a profile of a supported type',
-    );
-    expect(await bed.query(`SELECT 1 FROM email_server_profiles WHERE name = $1`, [`Profile ${seq}`])).toHaveLength(0);
+  it('refuses mail-server hosts on an exchange_online profile, and an exchange_online profile without its app', async () => {
+    const withHost = await createProfile({ serverType: 'exchange_online', incomingHost: 'outlook.office365.com', tenantId: 't.onmicrosoft.com', clientId: 'c', clientSecret: 's' });
+    expect(withHost.status).toBe(400);
+    expect(withHost.body.message).toMatch(/^An exchange_online profile reaches its mailboxes, incoming and outgoing, through Microsoft Graph: leave out incomingHost/);
+    const withoutApp = await createProfile({ serverType: 'exchange_online' });
+    expect(withoutApp.body).toMatchObject({ message: expect.stringMatching(/needs the id of its Microsoft Entra tenant \(tenantId\)/) });
+    expect(await bed.query(`SELECT 1 FROM email_server_profiles WHERE name = ANY($1)`, [[`Profile ${seq - 1}`, `Profile ${seq}`]])).toHaveLength(0);
   });
 
-  it('refuses to change a profile into a type this version cannot sync, and changes nothing', async () => {
+  it('refuses to change an IMAP profile into exchange_online without its app settings, and changes nothing', async () => {
     const profile = (await createProfile({ serverType: 'imap', incomingHost: 'imap.example.test' })).body;
     const refused = await call('PATCH', `/profiles/${profile.id}`, { serverType: 'exchange_online', name: 'Renamed' });
     expect(refused.status).toBe(400);
-    expect(refused.body.message).toMatch(/supported server types: imap, pop3/);
-    expect((await call('GET', `/profiles/${profile.id}`)).body).toMatchObject({ serverType: 'imap', name: profile.name });
+    expect(refused.body.message).toMatch(/needs the id of its Microsoft Entra tenant/);
+    expect((await call('GET', `/profiles/${profile.id}`)).body).toMatchObject({ serverType: 'imap', name: profile.name, incomingHost: 'imap.example.test' });
   });
 
-  it('lets a profile an older version stored with such a type be moved to IMAP, taking the default port', async () => {
+  it('lets an exchange_online profile an older version stored without its app settings be renamed, and moved to IMAP taking the default port', async () => {
     const [legacy] = await bed.query<{ id: string }>(
       `INSERT INTO email_server_profiles (name, server_type, incoming_host, incoming_security) VALUES ('Legacy Exchange', 'exchange_online', 'mail.example.test', 'tls') RETURNING id`,
     );

@@ -304,6 +304,6 @@ export function mailboxCredentialProblem(
     return null;
   }
   if (settings.graphUser) return `graphUser is for mailboxes on exchange_online profiles (this mailbox's profile is ${serverType}): leave it out`;
-  if (creating && settings.password === undefined) return `A mailbox on a ${serverType} profile logs in to its server with its own password: give password`;
+  if (creating && settings.password === undefined) return `A mailbox on a profile of server type ${serverType} logs in to its server with its own password: give password`;
   return null;
 }

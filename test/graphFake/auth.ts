@@ -102,9 +102,9 @@ function issueToken(core: FakeCore, tenant: string, headers: Record<string, stri
   }
   const scope = form.get('scope') ?? '';
   const scopes = scope.split(' ').filter(Boolean);
-  // The fake stands in for Graph at its own host too, as a sovereign cloud's Graph does at its own (scope https://graph.microsoft.us/.default).
-  const graphScopes = ['https://graph.microsoft.com/.default', `https://${(headers['host'] ?? '').toLowerCase()}/.default`];
-  if (scopes.length !== 1 || !graphScopes.includes(scopes[0].toLowerCase())) {
+  // The product asks for its Graph base URL's resource (sovereign clouds have their own): the fake's origin is one too.
+  const resources = ['https://graph.microsoft.com/.default', `${core.origin.toLowerCase()}/.default`];
+  if (scopes.length !== 1 || !resources.includes(scopes[0].toLowerCase())) {
     return tokenError(400, 'invalid_scope', 1002012,
       `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
   }

@@ -95,6 +95,11 @@ interface FailNext {
   status: number;
   code: string;
   path?: RegExp;
+  /** Retry-After to send; default 1 for 429 and 503, none otherwise; null: none. */
+  retryAfterSeconds?: number | null;
+  /** Do the work, then answer with the failure (a gateway timeout after the send was accepted). */
+  afterHandling?: boolean;
+  methods?: string[];
 }
 
 export const permissionSets = {
@@ -277,9 +282,15 @@ export class FakeCore {
     if (!found) throw faults.noRoute(request.method, request.path);
     const userKey = found.params.user;
     const user = userKey !== undefined ? this.findUser(userKey) : undefined;
-    if (userKey !== undefined && !user) throw faults.invalidUser(userKey);
+    if (userKey !== undefined && !user) {
+      // The directory answers for /users/{id} itself; Exchange for everything under it.
+      if (segments.length === 2) {
+        throw new GraphFault(404, 'Request_ResourceNotFound', `Resource '${userKey}' does not exist or one of its queried reference-property objects are not present.`);
+      }
+      throw faults.invalidUser(userKey);
+    }
     entry.userId = user?.id ?? null;
-    this.applyScripts(request);
+    const failAfter = this.applyScripts(request);
     const key = `${app.clientId}|${user?.id ?? '-'}`;
     const inFlight = (this.inFlight.get(key) ?? 0) + 1;
     entry.concurrentForMailbox = inFlight;
@@ -293,10 +304,12 @@ export class FakeCore {
       if (this.slowMs > 0) await new Promise((resolve) => setTimeout(resolve, this.slowMs));
       if (found.route.permissions.length > 0 && !found.route.permissions.some((p) => app.permissions.has(p))) throw faults.accessDenied();
       if (found.route.needsMailbox && user && !user.hasMailbox) throw faults.mailboxNotEnabled();
-      return await found.route.handler({
+      const response = await found.route.handler({
         core: this, request, params: found.params, app, user: user!, mailbox: user ? this.mailboxOf(user) : (undefined as unknown as Mailbox),
         immutableIds: preference(request.headers, 'IdType')?.toLowerCase() === 'immutableid',
       });
+      if (failAfter) throw failAfter;
+      return response;
     } finally {
       const left = (this.inFlight.get(key) ?? 1) - 1;
       if (left === 0) this.inFlight.delete(key);
@@ -318,14 +331,18 @@ export class FakeCore {
     }
   }
 
-  private applyScripts(request: FakeRequest): void {
+  /** Throws a scripted failure that replaces the work; returns one to answer with after the work. */
+  private applyScripts(request: FakeRequest): GraphFault | undefined {
     const target = request.path + (request.query.size ? `?${request.query.toString()}` : '');
-    const failure = this.failures.find((f) => !f.path || f.path.test(target));
+    const failure = this.failures.find((f) => (!f.path || f.path.test(target)) && (!f.methods || f.methods.includes(request.method)));
     if (failure) {
       failure.count--;
       if (failure.count <= 0) this.failures.splice(this.failures.indexOf(failure), 1);
-      const headers: Record<string, string> = failure.status === 429 || failure.status === 503 ? { 'retry-after': '1' } : {};
-      throw new GraphFault(failure.status, failure.code, `Scripted failure (${failure.code}).`, headers);
+      const retryAfter = failure.retryAfterSeconds === undefined ? (failure.status === 429 || failure.status === 503 ? 1 : null) : failure.retryAfterSeconds;
+      const headers: Record<string, string> = retryAfter === null ? {} : { 'retry-after': formatRetryAfter(retryAfter) };
+      const fault = new GraphFault(failure.status, failure.code, `Scripted failure (${failure.code}).`, headers);
+      if (failure.afterHandling) return fault;
+      throw fault;
     }
     const storm = this.storm;
     if (storm && Date.now() < storm.until && (!storm.methods || storm.methods.includes(request.method)) && Math.random() < storm.fraction) {
@@ -335,5 +352,6 @@ export class FakeCore {
       if (storm.status === 503) throw new GraphFault(503, 'serviceNotAvailable', 'The service is temporarily unavailable. Please retry later.', headers);
       throw new GraphFault(429, 'TooManyRequests', 'Too many requests, please retry later.', headers);
     }
+    return undefined;
   }
 }

@@ -120,6 +120,8 @@ export class DeltaEngine {
         this.tokens.delete(skipToken);
         throw this.gone(request, basePath, state.options);
       }
+      // Each nextLink serves once: an old page cannot be fetched again (observed, graph.md §2.1).
+      this.tokens.delete(skipToken);
       round = state;
     } else if (deltaToken) {
       const state = this.tokens.get(deltaToken);
@@ -181,10 +183,11 @@ export class DeltaEngine {
     const preferred = Number(preference(request.headers, 'odata.maxpagesize'));
     const size = Math.min(1000, Math.max(1, Number.isFinite(preferred) && preferred > 0 ? preferred : round.options.top ?? 10));
     const immutableIds = preference(request.headers, 'IdType')?.toLowerCase() === 'immutableid';
+    const bodyAsText = preference(request.headers, 'outlook.body-content-type')?.toLowerCase() === 'text';
     // An empty page first, now and then, as Graph does (graph.md §2.1).
     const emptyPage = this.quirks.duplicates && round.position === 0 && round.entries.length > 0 && !round.emptyPageServed;
     const slice = emptyPage ? [] : round.entries.slice(round.position, round.position + size);
-    const value = slice.map((entry) => this.renderEntry(round, entry, immutableIds)).filter((item): item is Record<string, unknown> => item !== undefined);
+    const value = slice.map((entry) => this.renderEntry(round, entry, immutableIds, bodyAsText)).filter((item): item is Record<string, unknown> => item !== undefined);
     const next: RoundState = { ...round, position: round.position + slice.length, emptyPageServed: true };
     const body: Record<string, unknown> = {
       '@odata.context': `${this.origin()}/v1.0/$metadata#Collection(${odataType[round.container.kind].replace('#microsoft.graph.', '')})`,
@@ -199,10 +202,10 @@ export class DeltaEngine {
       })}`;
     }
     body.value = value;
-    return json(200, body);
+    return json(200, body, Number.isFinite(preferred) && preferred > 0 ? { 'preference-applied': `odata.maxpagesize=${size}` } : {});
   }
 
-  private renderEntry(round: RoundState, entry: Entry, immutableIds: boolean): Record<string, unknown> | undefined {
+  private renderEntry(round: RoundState, entry: Entry, immutableIds: boolean, bodyAsText: boolean): Record<string, unknown> | undefined {
     const record = round.container.items.get(entry.core);
     if (entry.removed || !record) {
       const tombstone = entry.removed ?? round.container.tombstones.get(entry.core);
@@ -210,10 +213,14 @@ export class DeltaEngine {
       return { '@odata.type': odataType[tombstone.kind], id: immutableIds ? tombstone.core : tombstone.restId, '@removed': { reason: 'deleted' } };
     }
     if (record.kind === 'event' && record.data.type === 'occurrence') {
-      const { id, ...rest } = render(record, { immutableIds, withType: true });
-      return { ...rest, id, seriesMasterId: record.data.seriesMasterId, type: 'occurrence', start: record.data.start, end: record.data.end };
+      // Observed: occurrences come trimmed to these properties (graph.md §2.4).
+      const full = render(record, { immutableIds, withType: true });
+      return {
+        '@odata.type': full['@odata.type'], '@odata.etag': full['@odata.etag'], id: full.id,
+        seriesMasterId: record.data.seriesMasterId, type: 'occurrence', start: record.data.start, end: record.data.end,
+      };
     }
-    return render(record, { select: round.options.select, expand: round.options.expand, immutableIds, withType: true });
+    return render(record, { select: round.options.select, expand: round.options.expand, immutableIds, withType: true, bodyAsText });
   }
 }
 

@@ -8,6 +8,18 @@ export interface RenderOptions {
   immutableIds: boolean;
   /** Delta items and notifications carry @odata.type. */
   withType?: boolean;
+  /** `Prefer: outlook.body-content-type="text"`: HTML bodies come back as text. */
+  bodyAsText?: boolean;
+}
+
+function asText(body: unknown): unknown {
+  const item = body as { contentType?: string; content?: string } | undefined;
+  if (item?.contentType?.toLowerCase() !== 'html') return body;
+  const text = String(item.content ?? '')
+    .replace(/<(br|\/p|\/div|\/li|\/tr|\/h\d)\b[^>]*>/gi, '\n')
+    .replace(/<[^>]*>/g, '')
+    .replace(/&nbsp;/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+  return { contentType: 'text', content: text.replace(/[ \t]+\n/g, '\n').trim() };
 }
 
 /** Properties Graph returns only when $select names them. */
@@ -54,7 +66,7 @@ function renderAttachment(attachment: ItemRecord['attachments'][number]): Record
     lastModifiedDateTime: attachment.lastModifiedDateTime,
     name: attachment.name,
     contentType: attachment.contentType,
-    size: Math.ceil((attachment.contentBytes.length * 3) / 4),
+    size: Buffer.byteLength(attachment.contentBytes, 'base64'),
     isInline: attachment.isInline,
     contentId: attachment.contentId ?? null,
     contentLocation: null,
@@ -120,6 +132,8 @@ function allProperties(record: ItemRecord, immutableIds: boolean): Record<string
 
 export function render(record: ItemRecord, options: RenderOptions): Record<string, unknown> {
   const all = allProperties(record, options.immutableIds);
+  if (options.bodyAsText && all.body) all.body = asText(all.body);
+  if (options.bodyAsText && all.uniqueBody) all.uniqueBody = asText(all.uniqueBody);
   const out: Record<string, unknown> = {};
   if (options.withType) out['@odata.type'] = odataType[record.kind];
   out['@odata.etag'] = `W/"${record.changeKey}"`;

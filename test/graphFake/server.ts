@@ -3,14 +3,15 @@ import type { AddressInfo } from 'node:net';
 import type { Contact, Event, Message, TodoTask, TodoTaskList } from '@microsoft/microsoft-graph-types';
 import { serveAuthority } from './auth';
 import { ensureFakeCertificates, defaultCertificateDir } from './certificates';
-import { FakeCore, allPermissions, formatRetryAfter, type FakeAppSpec, type FakeUser, type FakeUserSpec, type Limits, type RequestLogEntry } from './core';
+import { FakeCore, allPermissions, type FakeAppSpec, type FakeUser, type FakeUserSpec, type Limits, type RequestLogEntry } from './core';
 import { GraphFault, errorResponse, faults, randomUUID, type FakeRequest, type FakeResponse } from './http';
 import { render } from './render';
 import type { Container, ItemRecord, Mailbox } from './state';
 import { registerMailFolderRoutes, requireMailFolder } from './routes/mailFolders';
 import { insertMessage, messageData, registerMessageRoutes, registerUserListRoute } from './routes/messages';
-import { contactData, eventData, registerOrganizerRoutes, requireContactFolder, taskData } from './routes/organizer';
+import { contactData, eventData, expandSeries, registerOrganizerRoutes, requireContactFolder, taskData } from './routes/organizer';
 import { registerSubscriptionRoutes } from './routes/subscriptions';
+import { registerUploadRoutes } from './routes/uploads';
 
 export type { FakeAppSpec, FakeUser, FakeUserSpec, RequestLogEntry } from './core';
 
@@ -73,8 +74,15 @@ export interface GraphFakeScript {
    * the initial delta URL (synchronization reset). code: another error code (syncStateNotFound, resyncRequired).
    */
   expireDeltaTokens(options?: { midPaging?: boolean; withLocation?: boolean; code?: string }): void;
-  /** The next `count` Graph requests whose path+query matches `path` fail with status/code (429/503 get Retry-After: 1). */
-  failNext(options: { count: number; status: number; code: string; path?: RegExp }): void;
+  /**
+   * The next `count` Graph requests whose path+query matches `path` (and method is in `methods`) fail with
+   * status/code. Retry-After: `retryAfterSeconds`, default 1 for 429 and 503 and none for others; null sends none
+   * (a bare 503 or 504). afterHandling: the request takes effect first, then fails (a 504 after a send was
+   * accepted: what makes automatic retries of POST …/send dangerous).
+   */
+  failNext(options: {
+    count: number; status: number; code: string; path?: RegExp; methods?: string[]; retryAfterSeconds?: number | null; afterHandling?: boolean;
+  }): void;
   /** Every Graph request takes at least `ms` (holding its concurrency slot). */
   slow(ms: number): void;
   /** Duplicates in a round, replays across rounds, an empty first page: the legal awkwardness of delta. */
@@ -104,6 +112,8 @@ export interface GraphFake {
   script: GraphFakeScript;
   requestLog: RequestLogEntry[];
   maxConcurrentSeen(userId: string): number;
+  /** Forgets maxConcurrentSeen and the 10-minute request budgets (the request log is an array: empty it yourself). */
+  resetCounters(): void;
   /** Issued access tokens can be revoked to test 401 handling. */
   revokeTokens(): void;
   close(): Promise<void>;
@@ -140,6 +150,7 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
   registerMessageRoutes(core);
   registerOrganizerRoutes(core);
   const subscriptions = registerSubscriptionRoutes(core);
+  const serveUpload = registerUploadRoutes(core);
   const defaultApp = core.addApp({ ...options.defaultApp, permissions: allPermissions, certificatePems: [certificates.client.pem] });
   for (const spec of options.apps ?? []) core.addApp(spec);
   for (const spec of options.users ?? defaultUsers) core.addUser(spec);
@@ -152,8 +163,13 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
       let response: FakeResponse;
       const authority = serveAuthority(core, req.method ?? 'GET', url, headers, raw.toString('utf8'));
       const control = options.controlApi && url.pathname.startsWith('/_fake/') ? serveControl(url, req.method ?? 'GET', raw.toString('utf8')) : undefined;
+      const upload = url.pathname.startsWith('/api/v2.0/') ? serveUpload(req.method ?? 'GET', url, headers, raw) : undefined;
       if (control) {
         response = control;
+      } else if (upload) {
+        core.requestLog.push({ startedAt: Date.now(), endedAt: Date.now(), method: req.method ?? 'GET', url: url.pathname, userId: null,
+          status: upload.status, appId: null, concurrentForMailbox: 0 });
+        response = upload;
       } else if (authority) {
         core.requestLog.push({ startedAt: Date.now(), endedAt: Date.now(), method: req.method ?? 'GET', url: url.pathname + url.search, userId: null,
           status: authority.status, appId: null, concurrentForMailbox: 0 });
@@ -166,7 +182,10 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
           response = errorResponse(new GraphFault(400, 'BadRequest', `Invalid version: the Graph fake serves /v1.0 only (got ${url.pathname}).`), request);
         } else {
           const contentType = headers['content-type'] ?? '';
-          if (raw.length > 0 && contentType.toLowerCase().startsWith('application/json')) {
+          if (raw.length > 4 * 1024 * 1024) {
+            // Graph refuses request bodies over 4 MB; larger attachments go through an upload session.
+            response = errorResponse(new GraphFault(413, 'RequestEntityTooLarge', 'The request body is larger than 4 MB; use an upload session for large attachments.'), request);
+          } else if (raw.length > 0 && contentType.toLowerCase().startsWith('application/json')) {
             try {
               request.body = JSON.parse(raw.toString('utf8'));
             } catch {
@@ -206,7 +225,7 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
     },
     expireDeltaTokens: (o) => core.delta.expire(o),
     failNext: (o) => {
-      core.failures.push({ ...o });
+      core.failures.push({ ...o, methods: o.methods?.map((m) => m.toUpperCase()) });
     },
     slow: (ms) => {
       core.slowMs = ms;
@@ -247,7 +266,9 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
         switch (parts[1]) {
           case 'throttle': script.throttle(body as unknown as Parameters<GraphFakeScript['throttle']>[0]); break;
           case 'expireDeltaTokens': script.expireDeltaTokens(body); break;
-          case 'failNext': script.failNext({ ...(body as { count: number; status: number; code: string }), path: typeof body.path === 'string' ? new RegExp(body.path) : undefined }); break;
+          case 'failNext':
+            script.failNext({ ...(body as Parameters<GraphFakeScript['failNext']>[0]), path: typeof body.path === 'string' ? new RegExp(body.path) : undefined });
+            break;
           case 'slow': script.slow(Number(body.ms ?? 0)); break;
           case 'duplicates': script.duplicates(body.on !== false); break;
           case 'reset': script.reset(); break;
@@ -280,6 +301,7 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
     script,
     requestLog: core.requestLog,
     maxConcurrentSeen: (userId) => core.maxConcurrentSeen(userId),
+    resetCounters: () => core.resetCounters(),
     revokeTokens: () => core.tokens.clear(),
     close: async () => {
       subscriptions.stop();
@@ -291,7 +313,6 @@ export async function startGraphFake(options: GraphFakeOptions = {}): Promise<Gr
   };
 }
 
-export { formatRetryAfter };
 
 function createMailboxApi(core: FakeCore, user: FakeUser, mailbox: Mailbox): FakeMailbox {
   const view = <T>(record: ItemRecord): T => render(record, { immutableIds: true }) as T;
@@ -351,13 +372,22 @@ function createMailboxApi(core: FakeCore, user: FakeUser, mailbox: Mailbox): Fak
     },
     deleteContact: (id) => core.store.remove(find(id, 'contact')),
     listContacts: (folder) => [...requireContactFolder(mailbox, folder ?? 'contacts').items.values()].map((r) => view<Contact>(r)),
-    addEvent: (event) => view<Event>(core.store.insert(mailbox.calendar, eventData(event as Record<string, unknown>, user))),
+    addEvent: (event) => {
+      const record = core.store.insert(mailbox.calendar, eventData(event as Record<string, unknown>, user));
+      if (record.data.recurrence) expandSeries(core, record);
+      return view<Event>(record);
+    },
     updateEvent: (id, patch) => {
       const record = find(id, 'event');
       core.store.touch(record, eventData(patch as Record<string, unknown>, user, false));
+      if (record.data.recurrence || record.data.type === 'seriesMaster') expandSeries(core, record);
       return view<Event>(record);
     },
-    deleteEvent: (id) => core.store.remove(find(id, 'event')),
+    deleteEvent: (id) => {
+      const record = find(id, 'event');
+      core.store.remove(record);
+      if (record.data.type === 'seriesMaster') expandSeries(core, record);
+    },
     listEvents: () => [...mailbox.calendar.items.values()].map((r) => view<Event>(r)),
     taskLists: () => [...mailbox.todoLists.items.values()].map((r) => view<TodoTaskList>(r)),
     addTaskList: (displayName) => view<TodoTaskList>(core.store.addTaskList(mailbox, displayName).listRecord!),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { opaque, randomUUID } from './http';
+import { opaque } from './http';
 
 export type ItemKind = 'message' | 'contact' | 'event' | 'todoTask' | 'todoTaskList';
 
@@ -39,7 +39,7 @@ export interface ItemRecord {
   attachments: FakeAttachment[];
   /** Open extensions by extensionName. */
   extensions: Map<string, Record<string, unknown>>;
-  /** Delay-free read of `linkedResources` for tasks. */
+  /** To Do tasks: their linked resources (with server ids). */
   linkedResources?: Array<Record<string, unknown>>;
 }
 
@@ -228,8 +228,4 @@ export class Store {
     const record = mailbox.byCore.get(id) ?? mailbox.byRestId.get(id);
     return record && (!kind || record.kind === kind) ? record : undefined;
   }
-}
-
-export function newGuid(): string {
-  return randomUUID();
 }

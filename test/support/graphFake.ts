@@ -27,12 +27,14 @@
  *                  update(id, patch), move(id, folder), delete(id), list(folder), get(id); contacts, events, To Do
  *                  equivalents. Ids returned are immutable ids; both id forms are accepted everywhere.
  *   script         throttle({ fraction, retryAfterSeconds: [min, max], forMs, status?: 429|503, methods? }),
- *                  expireDeltaTokens({ midPaging?, withLocation?, code? }), failNext({ count, status, code, path?: RegExp }),
+ *                  expireDeltaTokens({ midPaging?, withLocation?, code? }),
+ *                  failNext({ count, status, code, path?: RegExp, methods?, retryAfterSeconds?: number|null, afterHandling? }),
  *                  slow(ms), duplicates(on), lifecycle(event), dropNotifications(on), reset().
  *   requestLog     RequestLogEntry[] { startedAt, endedAt, method, url, userId|null, status, appId,
  *                  concurrentForMailbox (in flight for that app+mailbox when it started, itself included), inBatch? };
  *                  token/openid/discovery requests are logged with userId null and appId null.
- *   maxConcurrentSeen(userId)  highest concurrentForMailbox for that user (rejected 5th requests included).
+ *   maxConcurrentSeen(userId)  highest concurrentForMailbox for that user (rejected 5th requests included);
+ *                  resetCounters() forgets it (and the 10-minute budgets).
  *   revokeTokens()  forget every issued access token (next Graph call: 401).
  *   close()
  *
@@ -49,12 +51,28 @@
  * ErrorIrresolvableConflict on a stale If-Match; drafts (201) → send (202) → Sent Items copy after
  * sentItemsDelayMs with a different id and the same internetMessageId; sendMail (202); internetMessageHeaders
  * only x- names (400 InvalidInternetMessageHeader); $batch (≤20, unique ids, dependsOn/424, any order, 4 at a time).
+ *
+ * Details worth knowing when writing the client:
+ * - 202 answers (send, sendMail) have no body and no Content-Type: the Graph client then returns the empty body
+ *   stream, not undefined; use `.responseType(ResponseType.RAW)` to see the status.
+ * - A nextLink serves once (fetching an old page again: 410, as observed); deltaLinks can be reused. Throttled and
+ *   scripted failures happen before the page is served, so retrying them is safe.
+ * - Directory: unknown /users/{id} → 404 Request_ResourceNotFound; anything under it → 404 ErrorInvalidUser.
+ *   /users endpoints need no permission in the fake (User.Read.All is not modelled).
+ * - $select=internetMessageHeaders on sent/received messages gives Message-ID, Date, From, To, Subject… plus the
+ *   headers stored on the item (In-Reply-To/References: seed them with mailbox().addMessage(…, {internetMessageHeaders})).
+ * - Prefer: outlook.body-content-type="text" turns HTML bodies into text.
+ * - Large attachments: createUploadSession → uploadUrl `https://localhost:PORT/api/v2.0/…?authtoken=…`, PUT ≤ 4 MB
+ *   per request; request bodies over 4 MB get 413.
+ * - Series (daily, weekly, absoluteMonthly) expand into occurrences; calendarView/delta lists the master and the
+ *   occurrences trimmed to id, type, seriesMasterId, start, end.
+ * - Sending to an address of a fake user delivers to their Inbox; to a `*.invalid` domain produces an NDR in the sender's Inbox.
+ * - `npm run graph-fake` adds /_fake/… (seed mail, scripts, log) for people; tests use the in-process API.
  */
 import tls from 'node:tls';
 import { startGraphFake as startServer, type GraphFake, type GraphFakeOptions } from '../graphFake/server';
 
 export type { FakeMailbox, GraphFake, GraphFakeOptions, GraphFakeScript, FakeUser, FakeUserSpec, FakeAppSpec, RequestLogEntry } from '../graphFake/server';
-export { openIdConfiguration } from '../graphFake/auth';
 
 /** The msal-node `authorityMetadata` that lets it skip every discovery call. */
 export function graphFakeAuthorityMetadata(fake: Pick<GraphFake, 'authorityHost' | 'tenantId'>): Record<string, string> {

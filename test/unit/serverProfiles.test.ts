@@ -163,7 +163,7 @@ describe('exchange_online mailboxes', () => {
     expect(mailboxCredentialProblem('imap', { password: 'x', graphUser: 'someone' }, true)).toBe(
       "graphUser is for mailboxes on exchange_online profiles (this mailbox's profile is imap): leave it out",
     );
-    expect(mailboxCredentialProblem('pop3', {}, true)).toBe('A mailbox on a pop3 profile logs in to its server with its own password: give password');
+    expect(mailboxCredentialProblem('pop3', {}, true)).toBe('A mailbox on a profile of server type pop3 logs in to its server with its own password: give password');
     expect(mailboxCredentialProblem('imap', {}, false)).toBeNull();
   });
 });

@@ -102,7 +102,7 @@ export const mailboxCommands = [
   }),
   command({
     path: ['mailbox', 'set'],
-    summary: "Change the mailbox's folders, polling interval, deletion after processing, tracking token or Sent-folder tracking (what is not given stays)",
+    summary: "Change the mailbox's folders, Graph user, polling interval, deletion after processing, tracking token or Sent-folder tracking (what is not given stays)",
     args: [MAILBOX_ID],
     schema: MailboxPatch,
     options: {

@@ -1,5 +1,5 @@
 import type { Message } from '@microsoft/microsoft-graph-types';
-import { GraphFault, empty, faults, json, opaque, randomUUID } from '../http';
+import { GraphFault, empty, faults, json, opaque, preference, randomUUID } from '../http';
 import { permissionSets, type FakeCore, type FakeUser, type RouteContext } from '../core';
 import { parseCommonDeltaOptions, queryValue } from '../delta';
 import { idsEqual, parseSelect, render } from '../render';
@@ -129,6 +129,7 @@ function renderMessage(context: RouteContext, record: ItemRecord): Record<string
     select: parseSelect(queryValue(context.request.query, '$select')),
     expand: queryValue(context.request.query, '$expand'),
     immutableIds: context.immutableIds,
+    bodyAsText: preference(context.request.headers, 'outlook.body-content-type')?.toLowerCase() === 'text',
   });
 }
 
@@ -286,6 +287,10 @@ export function registerMessageRoutes(core: FakeCore): void {
     const deleted = requireMailFolder(c.mailbox, 'deleteditems');
     if (record.container === deleted) core.store.remove(record);
     else core.store.move(record, deleted);
+    return empty(204);
+  });
+  core.route('POST', '/users/:user/messages/:id/permanentDelete', mailWrite, (c) => {
+    core.store.remove(requireMessage(core, c.mailbox, c.params.id));
     return empty(204);
   });
   core.route('POST', '/users/:user/messages/:id/move', mailWrite, (c) => {

@@ -1,4 +1,4 @@
-import { GraphFault, empty, faults, json, opaque, randomUUID } from '../http';
+import { GraphFault, empty, faults, json, opaque, preference, randomUUID } from '../http';
 import { permissionSets, type FakeCore, type FakeUser, type RouteContext } from '../core';
 import { eventTime, overlapsWindow, parseCommonDeltaOptions, queryValue, type DeltaOptions } from '../delta';
 import { parseSelect, render } from '../render';
@@ -55,6 +55,70 @@ export function eventData(input: Record<string, unknown>, owner: FakeUser, full 
   };
 }
 
+const dayMs = 24 * 3600 * 1000;
+const weekDays = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+/** Series are expanded this far (and at most this many occurrences): enough for any test window. */
+const maxOccurrences = 400;
+
+interface Recurrence {
+  pattern?: { type?: string; interval?: number; daysOfWeek?: string[]; dayOfMonth?: number };
+  range?: { type?: string; startDate?: string; endDate?: string; numberOfOccurrences?: number };
+}
+
+/** Start times of a series (daily, weekly, absoluteMonthly patterns; endDate, numbered or noEnd ranges). */
+function occurrenceStarts(firstStart: number, recurrence: Recurrence): number[] {
+  const interval = Math.max(1, recurrence.pattern?.interval ?? 1);
+  const type = recurrence.pattern?.type ?? 'daily';
+  const rangeEnd = recurrence.range?.type === 'endDate' && recurrence.range.endDate ? Date.parse(`${recurrence.range.endDate}T23:59:59Z`) : Infinity;
+  const count = recurrence.range?.type === 'numbered' ? recurrence.range.numberOfOccurrences ?? 1 : maxOccurrences;
+  const starts: number[] = [];
+  const timeOfDay = firstStart % dayMs;
+  const firstDay = firstStart - timeOfDay;
+  for (let day = firstDay; starts.length < Math.min(count, maxOccurrences) && day <= rangeEnd && day < firstDay + 3 * 365 * dayMs; day += dayMs) {
+    const date = new Date(day);
+    const daysSince = Math.round((day - firstDay) / dayMs);
+    let hit = false;
+    if (type === 'daily') hit = daysSince % interval === 0;
+    else if (type === 'weekly') {
+      const days = recurrence.pattern?.daysOfWeek?.map((d) => d.toLowerCase()) ?? [weekDays[new Date(firstDay).getUTCDay()]];
+      const weekIndex = Math.floor((daysSince + new Date(firstDay).getUTCDay()) / 7);
+      hit = weekIndex % interval === 0 && days.includes(weekDays[date.getUTCDay()]);
+    } else if (type === 'absoluteMonthly') {
+      const months = (date.getUTCFullYear() - new Date(firstDay).getUTCFullYear()) * 12 + date.getUTCMonth() - new Date(firstDay).getUTCMonth();
+      hit = months % interval === 0 && date.getUTCDate() === (recurrence.pattern?.dayOfMonth ?? new Date(firstDay).getUTCDate());
+    } else {
+      throw faults.badRequest(`The Graph fake expands daily, weekly and absoluteMonthly series only (got ${type}).`, 'ErrorInvalidRequest');
+    }
+    if (hit && day + timeOfDay >= firstStart) starts.push(day + timeOfDay);
+  }
+  return starts;
+}
+
+function graphDateTime(at: number): { dateTime: string; timeZone: string } {
+  return { dateTime: new Date(at).toISOString().replace(/\.(\d{3})Z$/, '.$10000'), timeZone: 'UTC' };
+}
+
+/**
+ * A series master gets one record per occurrence (type occurrence, seriesMasterId), replaced when the
+ * master changes; calendar views list occurrences, delta lists them trimmed (graph.md §2.4).
+ */
+export function expandSeries(core: FakeCore, master: ItemRecord): void {
+  const calendar = master.container;
+  for (const record of [...calendar.items.values()]) {
+    if (record.data.seriesMasterId === master.core && (record.data.type === 'occurrence' || record.data.type === 'exception')) core.store.remove(record);
+  }
+  const recurrence = master.data.recurrence as Recurrence | null | undefined;
+  if (!recurrence || !calendar.items.has(master.core)) return;
+  master.data.type = 'seriesMaster';
+  const start = eventTime(master.data.start);
+  const duration = eventTime(master.data.end) - start;
+  const { id: _id, recurrence: _r, type: _t, ...shared } = master.data;
+  void _id; void _r; void _t;
+  for (const at of occurrenceStarts(start, recurrence)) {
+    core.store.insert(calendar, { ...shared, type: 'occurrence', seriesMasterId: master.core, recurrence: null, start: graphDateTime(at), end: graphDateTime(at + duration) });
+  }
+}
+
 function truncateDue(value: unknown): unknown {
   const dt = value as { dateTime?: string } | undefined;
   if (!dt?.dateTime) return value;
@@ -81,6 +145,7 @@ function renderItem(context: RouteContext, record: ItemRecord): Record<string, u
     select: parseSelect(queryValue(context.request.query, '$select')),
     expand: queryValue(context.request.query, '$expand'),
     immutableIds: context.immutableIds,
+    bodyAsText: preference(context.request.headers, 'outlook.body-content-type')?.toLowerCase() === 'text',
   });
 }
 
@@ -151,7 +216,8 @@ export function registerOrganizerRoutes(core: FakeCore): void {
     }));
   core.route('GET', '/users/:user/calendarView', p.calendarsRead, (c) => {
     const window = calendarWindow(c.request.query)!;
-    const inside = [...c.mailbox.calendar.items.values()].filter((r) => overlapsWindow(r, window));
+    // A calendar view lists single instances, occurrences and exceptions, not series masters.
+    const inside = [...c.mailbox.calendar.items.values()].filter((r) => r.data.type !== 'seriesMaster' && overlapsWindow(r, window));
     inside.sort((a, b) => eventTime(a.data.start) - eventTime(b.data.start));
     return pageOf(c, inside.map((r) => renderItem(c, r)));
   });
@@ -160,6 +226,7 @@ export function registerOrganizerRoutes(core: FakeCore): void {
     const body = (c.request.body ?? {}) as Record<string, unknown>;
     const record = core.store.insert(c.mailbox.calendar, eventData(body, c.user));
     applyExtendedProperties(record, body.singleValueExtendedProperties);
+    if (record.data.recurrence) expandSeries(core, record);
     return json(201, render(record, { immutableIds: c.immutableIds }));
   });
 
@@ -174,13 +241,18 @@ export function registerOrganizerRoutes(core: FakeCore): void {
       checkIfMatch(c, record);
       const body = (c.request.body ?? {}) as Record<string, unknown>;
       applyExtendedProperties(record, body.singleValueExtendedProperties);
-      core.store.touch(record, data(body, c.user));
+      const patch = data(body, c.user);
+      // A changed occurrence becomes an exception; a changed master re-expands its series.
+      if (record.data.type === 'occurrence') patch.type = 'exception';
+      core.store.touch(record, patch);
+      if (record.data.type === 'seriesMaster' || (kind === 'event' && record.data.recurrence)) expandSeries(core, record);
       return json(200, render(record, { immutableIds: c.immutableIds }));
     });
     core.route('DELETE', `/users/:user/${segment}/:id`, write, (c) => {
       const record = requireItem(core, c.mailbox, c.params.id, kind);
       checkIfMatch(c, record);
       core.store.remove(record);
+      if (record.data.type === 'seriesMaster') expandSeries(core, record);
       return empty(204);
     });
   }

@@ -24,6 +24,12 @@ export interface IncomingBatch {
    * their links in this folder are dropped with this batch; the CRM activities stay.
    */
   removed?: string[];
+  /**
+   * False when a later cycle could not pick up where this batch ends (Graph: a next link serves
+   * once, and the source has read the next page already): the cycle budget does not end the cycle
+   * here but at the end of the round.
+   */
+  resumableHere?: boolean;
   /** Items of this pull still to come after this batch. */
   remaining: number;
   /**

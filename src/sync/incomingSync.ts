@@ -96,7 +96,7 @@ async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps)
           // Observed here so a failed commit is not reported as unhandled while the next batch is prepared.
           storing.catch(() => undefined);
           dispatched += batch.items.length;
-          if (batch.remaining > 0 && overBudget()) {
+          if (batch.remaining > 0 && batch.resumableHere !== false && overBudget()) {
             moreAvailable = true;
             break;
           }

@@ -94,6 +94,8 @@ describe('GraphMailSource', () => {
     expect(batches.map((b) => b.removed)).toEqual([[], [], ['b']]);
     expect(batches.map((b) => b.reset)).toEqual([false, false, false]);
     expect(batches.map((b) => b.remaining)).toEqual([1, 1, 0]);
+    // Only the end of a round is a place to stop: a next link serves once, and the next page is read ahead.
+    expect(batches.map((b) => b.resumableHere)).toEqual([false, false, true]);
     // Immutable ids and the page size on every request.
     expect(requests.every((r) => r.prefer?.includes('IdType="ImmutableId"') && r.prefer.includes('odata.maxpagesize=50'))).toBe(true);
   });

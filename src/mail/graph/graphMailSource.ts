@@ -186,7 +186,9 @@ export class GraphMailSource implements MailSource {
     });
     const cursor: GraphFolderCursor = next ? { nextLink: next, deltaLink: null } : { nextLink: null, deltaLink };
     // How many are still to come is not known: at least one more page while there is a next link.
-    return { items, cursor, skipped, reset, remaining: next ? 1 : 0, removed };
+    // A round is not cut short by the cycle budget: the next page is read ahead, and its link then
+    // answers 410, which would start the folder over every cycle.
+    return { items, cursor, skipped, reset, remaining: next ? 1 : 0, removed, resumableHere: next === null };
   }
 
   /**

@@ -24,9 +24,11 @@ import { runIncomingSync, type SyncProgress } from '../src/sync/incomingSync';
 import { runOutgoingSend, type OutgoingSendResult } from '../src/sync/outgoingSend';
 import type { OutgoingStore } from '../src/store/outgoingStore';
 import type { SendRetrySettings } from '../src/policy/outgoingSend';
-import { SmtpTransport } from '../src/mail/smtp/smtpTransport';
+import { smtpRoute } from '../src/mail/smtp/smtpRoute';
+import { graphOutbox } from '../src/mail/graph/graphOutbox';
 import { testGraphDirections } from '../src/mail/graph/graphConnectivity';
-import { ImapSentFolder } from '../src/mail/imapSentFolder';
+import type { OutgoingRoute } from '../src/mail/mailSender';
+import type { OutgoingContext } from '../src/store/outgoingStore';
 import { mailboxWorkflowId, taskQueues } from '../src/temporal/names';
 import type { ConnectionSlots } from '../src/worker/connectionSlots';
 import { syncNowSignal } from '../workflows/mailboxSync';
@@ -260,6 +262,23 @@ export function createMailServerActivities(
 // cost about 1 ms of CPU per email sent.
 const SEND_HEARTBEAT_EVERY_MS = 1000;
 
+/** The slot key that lets one send run per mailbox hold the mailbox's outbox. */
+function sendRunKey(mailboxId: string): string {
+  return `send-run:${mailboxId}`;
+}
+
+/** The mailbox's way out: Graph for an Exchange Online mailbox, else its profile's SMTP server. */
+function outgoingRoute(context: OutgoingContext, store: OutgoingStore): OutgoingRoute | { missing: string } {
+  if (context.serverType === 'exchange_online') {
+    return context.graph
+      ? graphOutbox(context.graph, { store })
+      : { missing: 'The Exchange Online profile is incomplete (tenant, app or mailbox user missing): complete it, then run Test & Enable' };
+  }
+  return context.smtp
+    ? smtpRoute(context, context.smtp)
+    : { missing: 'The server profile has no outgoing (SMTP) server: set one on the profile, then run Test & Enable' };
+}
+
 /** Sending email, on its own queue and concurrency; its connections take the server's slots like any other. */
 export function createSendActivities(store: OutgoingStore, slots: ConnectionSlots, config: Pick<ActivityConfig, 'send' | 'heartbeatTimeoutMs'>) {
   const db = markingDatabaseErrors(store);
@@ -267,21 +286,25 @@ export function createSendActivities(store: OutgoingStore, slots: ConnectionSlot
   return {
     async sendOutgoing(mailboxId: string): Promise<SendOutgoingOutcome> {
       const ctx = Context.current();
+      const waiting = { onWait: () => ctx.heartbeat(), signal: ctx.cancellationSignal };
       let lastHeartbeat = 0;
       try {
-        return await runOutgoingSend(mailboxId, {
-          store: db,
-          openTransport: (endpoint) => SmtpTransport.open(endpoint),
-          openSentFolder: (target) => ImapSentFolder.open(target.endpoint, target.folder),
-          withConnectionSlot: slotFor(slots),
-          batchSize: config.send.batchSize,
-          retry: config.send.retry,
-          onProgress: () => {
-            if (Date.now() - lastHeartbeat < heartbeatEveryMs) return;
-            lastHeartbeat = Date.now();
-            ctx.heartbeat();
-          },
-        });
+        // One run per mailbox at a time, across workers: an attempt Temporal gave up on for a missed
+        // heartbeat may still be running, and two runs would both take the emails left `sending`.
+        return await slots.withSlot(sendRunKey(mailboxId), 1, waiting, () =>
+          runOutgoingSend(mailboxId, {
+            store: db,
+            routeFor: (context) => outgoingRoute(context, db),
+            withConnectionSlot: (slot, use) => slots.withSlot(slot.key, slot.cap, waiting, use),
+            batchSize: config.send.batchSize,
+            retry: config.send.retry,
+            onProgress: () => {
+              if (Date.now() - lastHeartbeat < heartbeatEveryMs) return;
+              lastHeartbeat = Date.now();
+              ctx.heartbeat();
+            },
+          }),
+        );
       } catch (err) {
         if (isDatabaseUnavailable(err)) {
           log.warn('Sending waits for the database', { mailboxId, reason: describeDatabaseError(err) });

@@ -3,6 +3,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { ApiTokens } from '../src/admin/apiTokens';
 import { STATUS_QUERY_DEADLINE_MS } from '../src/admin/mailboxService';
 import { OutgoingEmailService } from '../src/admin/outgoingEmailService';
+import { createItemServices } from '../src/admin/itemServices';
 import { apiRoutes, buildApiServer } from '../src/api/server';
 import { PgCrmRecords } from '../src/crm/crmRecords';
 import { EncryptionCodec } from '../src/temporal/payloadCodec';
@@ -64,6 +65,7 @@ beforeAll(async () => {
     service: bed.admin,
     tokens,
     crm,
+    items: createItemServices(bed.pool),
     outgoing: new OutgoingEmailService(bed.pool, crm, bed.temporal),
     codec: new EncryptionCodec(bed.env.SECRET_KEYS),
   });
@@ -730,6 +732,115 @@ const TABLE: Record<string, Row> = {
     patch: { what: 'wrong types', body: { name: '', email: null }, message: /name: .*email/ },
     valid: { name: 'A', email: 'a@example.test' },
   }),
+  'POST /appointments': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { subject: 1, startsAt: 'monday', endsAt: 5, allDay: 'yes' }, message: /subject: .*startsAt: .*endsAt: .*allDay/ },
+      { what: 'no times', body: { subject: 'x' }, message: /startsAt: .*endsAt/ },
+      { what: 'an unknown show-as and a bad attendee', body: { startsAt: '2026-12-07T09:00:00Z', endsAt: '2026-12-07T10:00:00Z', showAs: 'away', attendees: [{ address: 'nobody' }] }, message: /showAs: .*attendees\.0\.address/ },
+      { what: 'a monthly pattern without its day', body: { startsAt: '2026-12-07T09:00:00Z', endsAt: '2026-12-07T10:00:00Z', recurrence: { pattern: { type: 'absoluteMonthly', interval: 1 }, range: { type: 'noEnd', startDate: '2026-12-07' } } }, message: /recurrence\.pattern\.dayOfMonth: an absoluteMonthly pattern needs dayOfMonth/ },
+      extra({ startsAt: '2026-12-07T09:00:00Z', endsAt: '2026-12-07T10:00:00Z' }),
+    ],
+  },
+  'GET /appointments': {
+    access: 'admin',
+    query: true,
+    cases: [
+      { what: 'a string for a number', query: 'limit=lots', message: /limit/ },
+      { what: 'a non-UUID owner and a bad time', query: 'ownerUserId=me&from=today', message: /ownerUserId: .*from/ },
+      { what: 'an unknown query parameter', query: 'owner=x', message: /Unrecognized key: "owner"/ },
+    ],
+  },
+  'GET /appointments/:id': { access: 'admin', cases: [] },
+  'PATCH /appointments/:id': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { subject: 2, priority: 'urgent', startsAt: null }, message: /subject: .*startsAt: .*priority/ },
+      { what: 'a field that cannot be patched', body: { seriesMasterId: VALID_UUID }, message: /Unrecognized key: "seriesMasterId"/ },
+    ],
+  },
+  'DELETE /appointments/:id': { access: 'admin', cases: [] },
+  'POST /tasks': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { subject: 1, dueAt: 'friday', percentComplete: 101, status: 'done' }, message: /subject: .*dueAt: .*status: .*percentComplete/ },
+      extra({ subject: 'x' }),
+    ],
+  },
+  'GET /tasks': {
+    access: 'admin',
+    query: true,
+    cases: [
+      { what: 'an unknown status', query: 'status=done', message: /status/ },
+      { what: 'an unknown query parameter', query: 'due=x', message: /Unrecognized key: "due"/ },
+    ],
+  },
+  'GET /tasks/:id': { access: 'admin', cases: [] },
+  'PATCH /tasks/:id': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { percentComplete: 'half', status: null }, message: /status: .*percentComplete/ },
+      { what: 'a field that cannot be patched', body: { createdAt: '2026-01-01T00:00:00Z' }, message: /Unrecognized key: "createdAt"/ },
+    ],
+  },
+  'DELETE /tasks/:id': { access: 'admin', cases: [] },
+  'GET /sync-filters': {
+    access: 'user',
+    query: true,
+    cases: [
+      { what: 'an unknown entity', query: 'entity=email', message: /entity/ },
+      { what: 'a non-UUID user', query: 'userId=me', message: /userId/ },
+      { what: 'an unknown query parameter', query: 'user=x', message: /Unrecognized key: "user"/ },
+    ],
+  },
+  'POST /sync-filters': {
+    access: 'user',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { entity: 'email', name: 3, rules: 'all', enabled: 'yes' }, message: /entity: .*name: .*enabled: .*rules/ },
+      { what: 'rules naming an unknown field', body: { entity: 'task', name: 'x', rules: { match: 'all', conditions: [{ field: 'colour', op: 'eq', value: 'red' }] } }, message: /unknown field "colour" for task/ },
+      extra({ entity: 'task', name: 'x', rules: { match: 'all', conditions: [{ field: 'status', op: 'eq', value: 'open' }] } }),
+    ],
+  },
+  'POST /sync-filters/preview': {
+    access: 'user',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { entity: 1, rules: [], limit: 'all' }, message: /entity: .*rules: .*limit/ },
+      { what: 'a value of the wrong type', body: { entity: 'contact', rules: { match: 'all', conditions: [{ field: 'birthday', op: 'lt', value: 'yesterday' }] } }, message: /conditions\.0\.value: expected a date/ },
+      extra({ entity: 'task', rules: { match: 'all', conditions: [{ field: 'status', op: 'eq', value: 'open' }] } }),
+    ],
+  },
+  'GET /sync-filters/:id': { access: 'user', cases: [] },
+  'GET /sync-filters/:id/preview': {
+    access: 'user',
+    query: true,
+    cases: [{ what: 'a limit out of range', query: 'limit=5000', message: /limit/ }],
+  },
+  'PATCH /sync-filters/:id': {
+    access: 'user',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { name: '', enabled: 'no', rules: 7 }, message: /name: .*enabled: .*rules/ },
+      { what: 'a field that cannot be patched', body: { entity: 'task' }, message: /Unrecognized key: "entity"/ },
+    ],
+  },
+  'DELETE /sync-filters/:id': { access: 'user', cases: [] },
+  'GET /field-directions': { access: 'user', cases: [] },
+  'PATCH /field-directions': {
+    access: 'admin',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { entity: 1, field: [], direction: null }, message: /entity: .*field: .*direction/ },
+      { what: 'a fixed field', body: { entity: 'contact', field: 'fullName', direction: 'none' }, message: /contact\.fullName \(Full Name\) is fixed at two_way .*: allowed two_way/ },
+      { what: 'an unknown field', body: { entity: 'task', field: 'colour', direction: 'none' }, message: /task has no synced field "colour": one of percentComplete/ },
+      extra({ entity: 'task', field: 'subject', direction: 'none' }),
+    ],
+  },
   'GET /emails': {
     access: 'user',
     query: true,

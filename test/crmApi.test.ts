@@ -61,7 +61,7 @@ describe('CRM records', () => {
 
     // PATCH changes what it names; null clears an optional field.
     const changed = await api({ method: 'PATCH', url: `/contacts/${contact.id}`, payload: { fullName: 'Carol C. Contact', accountId: null } });
-    expect(changed).toEqual({ ...contact, fullName: 'Carol C. Contact', accountId: null });
+    expect(changed).toEqual({ ...contact, fullName: 'Carol C. Contact', accountId: null, modifiedAt: expect.any(String) });
     expect(await api({ method: 'PATCH', url: `/leads/${lead.id}`, payload: { company: 'Bigger Ltd' } })).toMatchObject({ fullName: 'Lee Lead', company: 'Bigger Ltd' });
     const [row] = await ctx.bed.query(`SELECT full_name, account_id FROM contacts WHERE id = $1`, [contact.id]);
     expect(row).toEqual({ full_name: 'Carol C. Contact', account_id: null });

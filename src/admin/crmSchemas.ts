@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TRACKING_OPTIONS } from '../policy/tracking';
+import { ContactPatch, NewContact } from './itemSchemas';
 
 /**
  * Inputs of the CRM record operations (contacts, leads, accounts, queues, email activities), shared by the
@@ -10,9 +11,10 @@ const name = z.string().min(1).max(200);
 const email = z.email().max(320);
 const limit = z.coerce.number().int().min(1).max(1000).default(100);
 
-export const NewContact = z.object({ fullName: name, email: email.optional(), accountId: z.uuid().optional() });
+// Contacts carry Dynamics' contact fields (src/crm/itemFields.ts); their schemas live with the other synced items'.
+export { NewContact, ContactPatch };
+
 // A patch changes what it names; null clears an optional field.
-export const ContactPatch = z.object({ fullName: name, email: email.nullable(), accountId: z.uuid().nullable() }).partial().strict();
 
 export const NewLead = z.object({ fullName: name, email: email.optional(), company: name.optional() });
 export const LeadPatch = z.object({ fullName: name, email: email.nullable(), company: name.nullable() }).partial().strict();

@@ -148,6 +148,9 @@ const ORGANIZATION_COLUMNS: Record<keyof OrganizationSettings, string> = {
   smartMatching: 'smart_matching',
   correlateForwards: 'correlate_forwards',
   ownDomains: 'own_domains',
+  itemsUnlinkOnly: 'items_unlink_only',
+  itemsTrackingCategory: 'items_tracking_category',
+  itemsConflictRule: 'items_conflict_rule',
 };
 
 const USER_SELECT = `SELECT id, full_name AS "fullName", email, tracking_option AS "trackingOption",

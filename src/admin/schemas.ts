@@ -166,6 +166,15 @@ export const OrganizationSettingsPatch = z
     ownDomains: z
       .array(z.string().regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'A domain name such as example.com'))
       .max(100),
+    /**
+     * A contact, appointment or task that stops matching a user's filters only loses its link; its
+     * Exchange copy stays (Dynamics' DistinctPhysicalAndLogicalDeletesForExchangeSync).
+     */
+    itemsUnlinkOnly: z.boolean(),
+    /** The Outlook category that marks an Exchange item for tracking into the CRM. */
+    itemsTrackingCategory: z.string().trim().min(1).max(255),
+    /** A field changed on both sides since the last sync: the later change wins, or the CRM's. */
+    itemsConflictRule: z.enum(['later_wins', 'crm_wins']),
   })
   .partial()
   .strict();

@@ -3,13 +3,8 @@ import { TRACKING_OPTIONS } from '../policy/tracking';
 
 // Responses of the CRM record routes (see responses.ts for why responses are zod objects).
 
-export const ContactResponse = z.object({
-  id: z.uuid(),
-  fullName: z.string(),
-  email: z.string().nullable(),
-  accountId: z.uuid().nullable(),
-  createdAt: z.date(),
-});
+// Contacts carry Dynamics' contact fields: their response is built from the field table.
+export { ContactResponse } from './itemResponses';
 
 export const LeadResponse = z.object({
   id: z.uuid(),

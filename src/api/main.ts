@@ -4,6 +4,7 @@ import { ApiTokens } from '../admin/apiTokens';
 import { MailboxService } from '../admin/mailboxService';
 import { OutgoingEmailService } from '../admin/outgoingEmailService';
 import { loadConfig } from '../config';
+import { createItemServices } from '../admin/itemServices';
 import { PgCrmRecords } from '../crm/crmRecords';
 import { waitForDatabase } from '../db/availability';
 import { createLogger } from '../logger';
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
     service,
     tokens: new ApiTokens(pool),
     crm,
+    items: createItemServices(pool),
     outgoing: new OutgoingEmailService(pool, crm, temporal),
     codec: new EncryptionCodec(keySpec),
     uiOrigin,

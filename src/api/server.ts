@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { ApiTokens, Principal } from '../admin/apiTokens';
 import { AdminError, ForbiddenError } from '../admin/errors';
 import type { MailboxService } from '../admin/mailboxService';
+import type { ItemServices } from '../admin/itemServices';
 import type { OutgoingEmailService } from '../admin/outgoingEmailService';
 import { markDatabaseError } from '../db/availability';
 import { describeDatabaseError, isDatabaseUnavailable } from '../policy/databaseAvailability';
@@ -21,10 +22,12 @@ import { registerDashboard } from './routes/dashboard';
 import type { ErrorBody } from './responses';
 import { registerAccountRoutes } from './routes/accounts';
 import { registerAlertRoutes } from './routes/alerts';
+import { registerAppointmentRoutes } from './routes/appointments';
 import { DEFAULT_UI_ORIGIN, registerCodecCors, registerCodecRoutes, registerLocalUiCodecAccess } from './routes/codec';
 import { registerContactRoutes } from './routes/contacts';
 import { routeContext } from './routes/context';
 import { registerEmailRoutes } from './routes/emails';
+import { registerFieldDirectionRoutes } from './routes/fieldDirections';
 import { registerLeadRoutes } from './routes/leads';
 import { registerMailboxRoutes } from './routes/mailboxes';
 import { registerMeRoutes } from './routes/me';
@@ -32,6 +35,8 @@ import { registerMetaRoutes } from './routes/meta';
 import { registerOrganizationRoutes } from './routes/organization';
 import { registerProfileRoutes } from './routes/profiles';
 import { registerQueueRoutes } from './routes/queues';
+import { registerSyncFilterRoutes } from './routes/syncFilters';
+import { registerTaskRoutes } from './routes/tasks';
 import { registerUserRoutes } from './routes/users';
 
 /**
@@ -53,6 +58,8 @@ export interface ApiServerDeps {
   tokens: ApiTokens;
   /** The CRM records (contacts, leads, accounts, email activities): their routes are served when given. */
   crm?: CrmRecords;
+  /** Appointments, tasks, sync filters and field directions: their routes are served when given. */
+  items?: ItemServices;
   /** Queues emails to be sent (POST /emails), with `crm`. */
   outgoing?: OutgoingEmailService;
   /** Serves Temporal UI's remote codec protocol at /codec/encode and /codec/decode when given. */
@@ -281,7 +288,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
           'Server profiles, CRM users and their mailboxes, sync control and alerts; the CRM records sync resolves against and the email ' +
           'activities it writes. Browsable at /docs. Every route but this document and /healthz needs ' +
           '`Authorization: Bearer <token>` (`npm run cli -- token create`). Admin tokens may do everything; user tokens ' +
-          "may read and sync their own mailbox, change its password, read its email activities, send email as themselves, read their own alerts and set their own options.",
+          "may read and sync their own mailbox, change its password, read its email activities, send email as themselves, read their own alerts, set their own options and sync filters.",
         version: '1.0.0',
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
@@ -296,6 +303,10 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
         { name: 'contacts', description: 'CRM contacts (sync resolves email addresses against them)' },
         { name: 'leads', description: 'CRM leads' },
         { name: 'accounts', description: 'CRM accounts' },
+        { name: 'appointments', description: 'CRM appointments: series, exceptions, attendees (synced two-way with mailboxes)' },
+        { name: 'tasks', description: 'CRM tasks (synced two-way with mailboxes)' },
+        { name: 'sync filters', description: "Which contacts, appointments and tasks go to each user's mailbox" },
+        { name: 'field directions', description: 'Which way each synced field flows between the CRM and the mailboxes' },
         { name: 'emails', description: 'CRM email activities written by the sync, with their parties; emails queued to be sent' },
         { name: 'codec', description: 'Temporal remote codec (Temporal UI / CLI): admin tokens, and npm start\'s own Temporal UI from loopback' },
         { name: 'meta', description: 'This document and the health check' },
@@ -325,6 +336,12 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
     registerAccountRoutes(ctx, deps.crm);
     registerQueueRoutes(ctx, deps.crm);
     registerEmailRoutes(ctx, deps.crm, deps.outgoing);
+  }
+  if (deps.items) {
+    registerAppointmentRoutes(ctx, deps.items.records);
+    registerTaskRoutes(ctx, deps.items.records);
+    registerSyncFilterRoutes(ctx, deps.items);
+    registerFieldDirectionRoutes(ctx, deps.items);
   }
   if (codec) registerCodecRoutes(ctx, codec, uiOrigins);
   registerDashboard(app, service);

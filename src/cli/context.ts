@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { ApiTokens } from '../admin/apiTokens';
+import { createItemServices, type ItemServices } from '../admin/itemServices';
 import { MailboxService } from '../admin/mailboxService';
 import { OutgoingEmailService } from '../admin/outgoingEmailService';
 import type { AppConfig } from '../config';
@@ -46,6 +47,10 @@ export class CliContext {
 
   async tokens(): Promise<ApiTokens> {
     return new ApiTokens(await this.db());
+  }
+
+  async items(): Promise<ItemServices> {
+    return createItemServices(await this.db());
   }
 
   async crm(): Promise<CrmRecords> {

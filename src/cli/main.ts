@@ -5,8 +5,10 @@ import { loadLocalEnv } from '../start/localEnv';
 import { CLI, commandHelp, describeInvalidInput, findCommand, overview, parseCommandLine, suggest, UsageError, type Command } from './command';
 import { accountCommands } from './commands/account';
 import { alertCommands } from './commands/alerts';
+import { appointmentCommands } from './commands/appointment';
 import { contactCommands } from './commands/contact';
 import { emailCommands } from './commands/email';
+import { fieldDirectionCommands } from './commands/fieldDirection';
 import { leadCommands } from './commands/lead';
 import { mailboxCommands } from './commands/mailbox';
 import { meCommands } from './commands/me';
@@ -15,6 +17,8 @@ import { organizationCommands } from './commands/organization';
 import { profileCommands } from './commands/profile';
 import { queueCommands } from './commands/queue';
 import { secretsCommands } from './commands/secrets';
+import { syncFilterCommands } from './commands/syncFilter';
+import { taskCommands } from './commands/task';
 import { tokenCommands } from './commands/token';
 import { userCommands } from './commands/user';
 import { CliContext } from './context';
@@ -34,6 +38,10 @@ const COMMANDS: Command[] = [
   ...accountCommands,
   ...queueCommands,
   ...emailCommands,
+  ...appointmentCommands,
+  ...taskCommands,
+  ...syncFilterCommands,
+  ...fieldDirectionCommands,
   ...meCommands,
   ...secretsCommands,
 ];

@@ -17,6 +17,7 @@ import {
 import type { AttachmentInfo, PartyRole } from '../domain/email';
 import { insertAttachments, resolveAddresses } from '../store/emailContent';
 import { inTransaction } from '../store/pgSyncStore';
+import { CONTACT_FIELDS } from './itemFields';
 
 /**
  * The CRM side the sync resolves addresses against and writes email activities to, for
@@ -59,12 +60,17 @@ export interface RecordStore<View, New extends z.ZodType, Patch extends z.ZodTyp
   delete(id: string): Promise<void>;
 }
 
+/** A contact, with Dynamics' contact fields (src/crm/itemFields.ts): those not named here are text or null. */
 export interface Contact {
   id: string;
   fullName: string;
   email: string | null;
   accountId: string | null;
+  ownerUserId: string | null;
+  state: 'active' | 'inactive';
   createdAt: Date;
+  modifiedAt: Date;
+  [field: string]: unknown;
 }
 
 export interface Lead {
@@ -279,11 +285,16 @@ class PgRecordStore<View, New extends z.ZodType, Patch extends z.ZodType> implem
       if (this.spec.onDelete) await db.query(this.spec.onDelete, [id]);
       const { rowCount } = await db.query(`DELETE FROM ${this.spec.table} WHERE id = $1`, [id]);
       if (!rowCount) throw new NotFoundError(this.kind, id);
-      // email_parties has no foreign key (a party may be any of five tables): unlink by hand.
-      await db.query(`UPDATE email_parties SET party_type = NULL, party_id = NULL WHERE party_type = $1 AND party_id = $2`, [
-        this.spec.partyType,
-        id,
-      ]);
+      // Parties, attendees, organizers and regarding records have no foreign key (each may be one of
+      // several tables): unlink by hand. Appointments and tasks changed so are logged for sync.
+      const unlink = [
+        `UPDATE email_parties SET party_type = NULL, party_id = NULL WHERE party_type = $1 AND party_id = $2`,
+        `UPDATE appointment_attendees SET party_type = NULL, party_id = NULL WHERE party_type = $1 AND party_id = $2`,
+        `UPDATE appointments SET organizer_type = NULL, organizer_id = NULL WHERE organizer_type = $1 AND organizer_id = $2`,
+        `UPDATE appointments SET regarding_type = NULL, regarding_id = NULL WHERE regarding_type = $1 AND regarding_id = $2`,
+        `UPDATE crm_tasks SET regarding_type = NULL, regarding_id = NULL WHERE regarding_type = $1 AND regarding_id = $2`,
+      ];
+      for (const sql of unlink) await db.query(sql, [this.spec.partyType, id]);
     });
   }
 
@@ -482,6 +493,13 @@ class PgEmailActivities implements EmailActivities {
   }
 }
 
+// Every contact field but created_at, which every record type's select has.
+const CONTACT_COLUMNS = Object.fromEntries(
+  Object.entries(CONTACT_FIELDS)
+    .filter(([field]) => field !== 'createdAt')
+    .map(([field, spec]) => [field, spec.column]),
+);
+
 const RECORD_IDENTITY = `
   SELECT 'user' AS type, id, full_name AS name, email FROM crm_users WHERE id = ANY($1)
   UNION ALL SELECT 'contact', id, full_name, email FROM contacts WHERE id = ANY($2)
@@ -499,7 +517,7 @@ export class PgCrmRecords implements CrmRecords {
   constructor(private readonly pool: Pool) {
     this.contacts = new PgRecordStore(
       pool,
-      { kind: 'Contact', table: 'contacts', partyType: 'contact', columns: { fullName: 'full_name', email: 'email', accountId: 'account_id' } },
+      { kind: 'Contact', table: 'contacts', partyType: 'contact', columns: CONTACT_COLUMNS },
       { create: NewContact, patch: ContactPatch },
     );
     this.leads = new PgRecordStore(

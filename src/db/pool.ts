@@ -5,6 +5,8 @@ import { databaseEndpoint } from './availability';
 
 // BIGINT columns (counts, serials) fit in a JS number for this schema's sizes.
 types.setTypeParser(types.builtins.INT8, (v) => Number(v));
+// DATE columns (a contact's birthday) are calendar dates, not instants: kept as YYYY-MM-DD.
+types.setTypeParser(types.builtins.DATE, (v) => v);
 
 /**
  * A pool that outlives the database's restarts: a session that dies (the server shut down, a

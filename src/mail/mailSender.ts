@@ -1,3 +1,5 @@
+import type { SendFailureDecision } from '../policy/outgoingSend';
+import type { ErrorClass } from '../policy/errorClassification';
 import type { OutgoingEmail, OutgoingParty } from '../store/outgoingStore';
 
 export interface RejectedRecipient {
@@ -5,23 +7,47 @@ export interface RejectedRecipient {
   reason: string;
 }
 
+/** What the server said on taking an email: recipients it refused while accepting the others, and the message as it went out when the product composed it. */
+export interface Handover {
+  rejected: RejectedRecipient[];
+  message?: Buffer;
+}
+
 /**
- * Hands emails to the mail server for delivery, one at a time over one connection, whatever
- * protocol serves it. `send` resolves once the server accepted the email, naming recipients it
- * refused while accepting the others, with the message as it went out; it rejects with the
- * server's error, marked `transferStarted` when the email may have been handed over (see
- * decideSendFailure).
+ * Hands emails to the server for delivery, one at a time over one connection, whatever protocol
+ * serves it. `send` resolves once the server accepted the email; it rejects with the server's
+ * error, which the route's decideFailure reads.
  */
 export interface OutgoingTransport {
-  send(email: OutgoingEmail, from: OutgoingParty): Promise<{ rejected: RejectedRecipient[]; message: Buffer }>;
+  send(email: OutgoingEmail, from: OutgoingParty): Promise<Handover>;
   close(): Promise<void>;
 }
 
-/** The mailbox's Sent folder: where a copy of each email sent goes, and where an interrupted send is looked for. */
+/** The mailbox's Sent folder: where the product saves a copy of each email sent, and where an interrupted send is looked for. */
 export interface SentFolder {
   /** Which of these Message-IDs have a copy there. */
   find(messageIds: string[]): Promise<Set<string>>;
   /** `asSent`: the message as it went out, saved as it is (for an email without Bcc its copy is the same); else composed. */
   save(email: OutgoingEmail, from: OutgoingParty, asSent?: Buffer): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * One mailbox's way out, as the outgoing engine sees it: SMTP with an IMAP Sent folder
+ * (src/mail/smtp/smtpRoute.ts), or Microsoft Graph (src/mail/graph/graphOutbox.ts).
+ */
+export interface OutgoingRoute {
+  /** The connection slot each connection takes: the mail server's, or the Graph mailbox's. */
+  slot: { key: string; cap: number };
+  openTransport(): Promise<OutgoingTransport>;
+  /** What a failure to open the transport, to send, or to look up interrupted emails means. */
+  decideFailure(err: unknown): SendFailureDecision;
+  /**
+   * Of emails a lost run was sending (`interrupted`, not yet `accepted`), the ids of those that
+   * went out already; the others are sent (again) by the transport. Run holding a slot;
+   * `onProgress` after each email looked up (the activity heartbeats it).
+   */
+  findDelivered(emails: OutgoingEmail[], onProgress?: () => void): Promise<Set<string>>;
+  /** Where the product saves copies; null when the server keeps its own (Graph) or none is wanted. */
+  sentCopies: { open(): Promise<SentFolder>; classify(err: unknown): { errorClass: ErrorClass; message: string } } | null;
 }

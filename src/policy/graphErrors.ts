@@ -30,8 +30,6 @@ export interface GraphFailure {
   retryAfterMs?: number;
   /** The delta token is gone: the folder starts again from nothing (graph.md §2.1). */
   syncStateLost: boolean;
-  /** Asking again may get another answer (no answer, a time-out, 429, 5xx); a 400 or 404 will not. */
-  worthRetrying: boolean;
 }
 
 // AADSTS codes that no retry will fix: the app registration or tenant is wrong.
@@ -74,8 +72,7 @@ export function classifyGraphFailure(facts: GraphFailureFacts): GraphFailure {
   const said = facts.message ? `: ${facts.message}` : '';
   const coded = code ? ` (${code})` : '';
   const retryAfterMs = facts.retryAfterSeconds !== undefined ? Math.round(facts.retryAfterSeconds * 1000) : undefined;
-  const worthRetrying = status === -1 || status === 408 || status === 429 || status >= 500;
-  const base = { throttled: false, syncStateLost: false, worthRetrying };
+  const base = { throttled: false, syncStateLost: false };
 
   if (facts.fromTokenEndpoint && status >= 400 && status < 500 && status !== 429) {
     const known = (facts.aadstsCodes ?? []).find((c) => PERMANENT_AADSTS[c] !== undefined);
@@ -85,7 +82,7 @@ export function classifyGraphFailure(facts: GraphFailureFacts): GraphFailure {
     }
   }
   if (status === 429 || lower === 'applicationthrottled' || lower === 'activitylimitreached' || lower === 'toomanyrequests') {
-    return { ...base, errorClass: 'transient', throttled: true, worthRetrying: true, retryAfterMs, message: `Microsoft Graph is throttling this mailbox${coded}` };
+    return { ...base, errorClass: 'transient', throttled: true, retryAfterMs, message: `Microsoft Graph is throttling this mailbox${coded}` };
   }
   if (status === 410 || SYNC_STATE_CODES.has(lower)) {
     return { ...base, errorClass: 'transient', syncStateLost: true, message: `Graph no longer knows the folder's delta token${coded}; the folder syncs again from the start` };
@@ -127,8 +124,16 @@ export const DEFAULT_GRAPH_RETRY: GraphRetrySettings = { maxAttempts: 6, maxInli
  * Throttling always says how long to wait; a wait longer than the inline limit goes back to the
  * workflow's timer rather than holding the mailbox's slot.
  */
-export function decideGraphRetry(failure: GraphFailure, attempt: number, repeatable: boolean, settings: GraphRetrySettings): GraphRetryDecision {
-  if (failure.errorClass === 'permanent' || failure.syncStateLost || !failure.worthRetrying || !repeatable) return { retry: false };
+export function decideGraphRetry(
+  failure: GraphFailure & { statusCode?: number },
+  attempt: number,
+  repeatable: boolean,
+  settings: GraphRetrySettings,
+): GraphRetryDecision {
+  if (failure.errorClass === 'permanent' || failure.syncStateLost || !repeatable) return { retry: false };
+  // Any other 4xx (404 for an item gone, 400, 412) would be answered the same at once: the caller decides.
+  const status = failure.statusCode ?? -1;
+  if (status >= 400 && status < 500 && status !== 408 && !failure.throttled) return { retry: false };
   if (attempt >= settings.maxAttempts) return { retry: false };
   const backoff = settings.baseDelayMs * 2 ** (attempt - 1);
   const waitMs = failure.retryAfterMs ?? backoff;

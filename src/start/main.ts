@@ -25,6 +25,7 @@ import { MailboxService } from '../admin/mailboxService';
 import { OutgoingEmailService } from '../admin/outgoingEmailService';
 import { buildApiServer } from '../api/server';
 import { loadConfig, type AppConfig } from '../config';
+import { createItemServices } from '../admin/itemServices';
 import { PgCrmRecords } from '../crm/crmRecords';
 import { migrateUp, verifySchema } from '../db/migrate';
 import { createPool } from '../db/pool';
@@ -301,6 +302,7 @@ async function startApi(config: AppConfig, env: StartEnv, api: ApiAddress, keySp
     service: new MailboxService(pool, new SecretBox(keySpec), temporal, config.temporal.taskQueuePrefix),
     tokens: new ApiTokens(pool),
     crm,
+    items: createItemServices(pool),
     outgoing: new OutgoingEmailService(pool, crm, temporal),
     codec: new EncryptionCodec(keySpec),
     uiOrigin: env.TEMPORAL_UI_ORIGIN ?? temporalServer.uiUrl ?? undefined,

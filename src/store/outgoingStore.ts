@@ -26,6 +26,8 @@ export interface OutgoingEmail {
   /** The SMTP server accepted it already; only its Sent copy may be missing. */
   accepted: boolean;
   sendAttempts: number;
+  /** The server holds it as a draft under this id (Graph), recorded before the draft was sent; null before. */
+  draftId: string | null;
   to: OutgoingParty[];
   cc: OutgoingParty[];
   bcc: OutgoingParty[];
@@ -67,6 +69,11 @@ export interface OutgoingStore {
    * marks them `sending` before anything goes to the server.
    */
   takeDueEmails(mailboxId: string, limit: number): Promise<OutgoingEmail[]>;
+  /**
+   * The server holds the email as a draft under `draftId`, with the Message-ID it gave it: recorded
+   * before the draft is sent, so a lost run can ask the server what became of it.
+   */
+  recordDraft(emailId: string, draft: { draftId: string; messageId: string }): Promise<void>;
   /** The server accepted the email: it is never sent again. `sent` when no Sent copy is wanted. */
   recordAccepted(emailId: string, outcome: { note: string | null; sent: boolean }): Promise<void>;
   /** The Sent copy is saved (or was found there): the emails are `sent`. */

@@ -59,7 +59,7 @@ export class PgOutgoingStore implements OutgoingStore {
                 sent_at = coalesce(e.sent_at, now())
            FROM due, m
           WHERE e.id = due.id
-        RETURNING e.id, e.message_id, e.sent_at, due.was = 'sending' AS interrupted, due.accepted, due.fresh, e.send_attempts, e.subject,
+        RETURNING e.id, e.message_id, e.sent_at, due.was = 'sending' AS interrupted, due.accepted, due.fresh, e.send_attempts, e.server_draft_id, e.subject,
                   e.body_text, e.body_html, e.in_reply_to, e."references", coalesce(e.queued_at, e.created_at) AS queued`,
         [mailboxId, limit],
       );
@@ -88,6 +88,7 @@ export class PgOutgoingStore implements OutgoingStore {
           interrupted: r.interrupted,
           accepted: r.accepted,
           sendAttempts: r.send_attempts,
+          draftId: r.server_draft_id,
           to: partiesOf(r.id, 'to'),
           cc: partiesOf(r.id, 'cc'),
           bcc: partiesOf(r.id, 'bcc'),
@@ -102,6 +103,10 @@ export class PgOutgoingStore implements OutgoingStore {
         }),
       );
     });
+  }
+
+  async recordDraft(emailId: string, draft: { draftId: string; messageId: string }): Promise<void> {
+    await this.pool.query(`UPDATE email_activities SET server_draft_id = $2, message_id = $3 WHERE id = $1`, [emailId, draft.draftId, draft.messageId]);
   }
 
   async recordAccepted(emailId: string, outcome: { note: string | null; sent: boolean }): Promise<void> {

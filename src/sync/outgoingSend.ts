@@ -1,15 +1,13 @@
-import type { OutgoingTransport, SentFolder } from '../mail/mailSender';
-import { classifyMailError } from '../policy/errorClassification';
-import { afterDeferral, decideSendFailure, partialDeliveryNote, type SendRetrySettings } from '../policy/outgoingSend';
-import type { MailServerEndpoint } from '../mail/mailSource';
+import type { OutgoingRoute, OutgoingTransport } from '../mail/mailSender';
+import { afterDeferral, partialDeliveryNote, type SendFailureDecision, type SendRetrySettings } from '../policy/outgoingSend';
 import type { OutgoingContext, OutgoingEmail, OutgoingParty, OutgoingStore } from '../store/outgoingStore';
 
 export interface OutgoingSendDeps {
   store: OutgoingStore;
-  openTransport: (endpoint: MailServerEndpoint) => Promise<OutgoingTransport>;
-  openSentFolder: (target: NonNullable<OutgoingContext['sentCopies']>) => Promise<SentFolder>;
-  /** Runs `use` holding one of the server's connection slots, released when it settles. */
-  withConnectionSlot: <T>(context: OutgoingContext, use: () => Promise<T>) => Promise<T>;
+  /** The mailbox's way out (SMTP and IMAP, or Graph), or why it has none: outgoing is then disabled with that reason. */
+  routeFor: (context: OutgoingContext) => OutgoingRoute | { missing: string };
+  /** Runs `use` holding one of the slot's connections, released when it settles. */
+  withConnectionSlot: <T>(slot: OutgoingRoute['slot'], use: () => Promise<T>) => Promise<T>;
   batchSize: number;
   retry: SendRetrySettings;
   /** Called after each email: the activity heartbeats it. */
@@ -41,17 +39,18 @@ interface Accepted {
 const KEEP_AS_SENT_MAX_BYTES = 1024 * 1024;
 
 /**
- * Sends the mailbox owner's due emails, batch by batch: each is marked `sending` before it goes to
- * the server and `accepted` as soon as the server took it, then copied to the Sent folder and
- * marked `sent`. An email found `sending` from a lost run is first looked for in the Sent folder
- * by its Message-ID, and sent again (same Message-ID) only if it is not there.
+ * Sends the mailbox owner's due emails, batch by batch, through the mailbox's route: each is
+ * marked `sending` before it goes to the server and `accepted` as soon as the server took it,
+ * then, when the product keeps the Sent copy, copied to the Sent folder and marked `sent`. An
+ * email found `sending` from a lost run is first looked for where the route says (the Sent
+ * folder by its Message-ID, the Graph draft), and sent again only if it did not go out.
  */
 export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps): Promise<OutgoingSendResult> {
   const context = await deps.store.loadOutgoingContext(mailboxId);
   if (!context || !context.outgoingEnabled) return { status: 'disabled' };
-  const { smtp } = context;
-  if (!smtp) {
-    await deps.store.disableOutgoing(mailboxId, 'The server profile has no outgoing (SMTP) server: set one on the profile, then run Test & Enable');
+  const route = deps.routeFor(context);
+  if ('missing' in route) {
+    await deps.store.disableOutgoing(mailboxId, route.missing);
     return { status: 'disabled' };
   }
   const from: OutgoingParty = { address: context.emailAddress, name: context.senderName };
@@ -59,20 +58,21 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
   for (;;) {
     const emails = await deps.store.takeDueEmails(mailboxId, deps.batchSize);
     if (emails.length === 0) break;
-    const alreadySent = await findInterruptedInSentFolder(context, emails, deps);
     const accepted: Accepted[] = [];
-    const phase = await deps.withConnectionSlot(context, () =>
-      sendBatch(
-        context,
-        smtp,
-        from,
-        emails.filter((e) => !e.accepted && !alreadySent.has(e.messageId)),
-        deps,
-        totals,
-        accepted,
-      ),
-    );
-    const copies = await saveSentCopies(context, from, emails, accepted, alreadySent, deps);
+    const phase = await deps.withConnectionSlot(route.slot, async (): Promise<Phase & { alreadySent: Set<string> }> => {
+      const interrupted = emails.filter((e) => e.interrupted && !e.accepted);
+      let alreadySent: Set<string>;
+      try {
+        alreadySent = interrupted.length === 0 ? new Set() : await route.findDelivered(interrupted, deps.onProgress);
+      } catch (err) {
+        // Nothing is known of the interrupted ones: they stay `sending`, the others wait.
+        const decision = route.decideFailure(err);
+        return { ...(await stopAll(context, emails.filter((e) => !e.interrupted), decision, deps)), alreadySent: new Set() };
+      }
+      const toSend = emails.filter((e) => !e.accepted && !alreadySent.has(e.id));
+      return { ...(await sendBatch(context, route, from, toSend, deps, totals, accepted)), alreadySent };
+    });
+    const copies = await saveSentCopies(route, from, emails, accepted, phase.alreadySent, deps);
     totals.sent += copies.sent;
     if (phase.stop === 'disabled') return { status: 'disabled' };
     const unreachable = phase.stop === 'unreachable' ? phase.message : copies.unreachable;
@@ -86,24 +86,9 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
   return { status: 'done', ...totals, nextDueAt: next ? next.getTime() : null };
 }
 
-/** Interrupted emails the server may have taken: a copy in the Sent folder means it did. */
-async function findInterruptedInSentFolder(context: OutgoingContext, emails: OutgoingEmail[], deps: OutgoingSendDeps): Promise<Set<string>> {
-  const interrupted = emails.filter((e) => e.interrupted && !e.accepted).map((e) => e.messageId);
-  const target = context.sentCopies;
-  if (interrupted.length === 0 || !target) return new Set();
-  return deps.withConnectionSlot(context, async () => {
-    const folder = await deps.openSentFolder(target);
-    try {
-      return await folder.find(interrupted);
-    } finally {
-      await folder.close();
-    }
-  });
-}
-
 async function sendBatch(
   context: OutgoingContext,
-  smtp: MailServerEndpoint,
+  route: OutgoingRoute,
   from: OutgoingParty,
   emails: OutgoingEmail[],
   deps: OutgoingSendDeps,
@@ -114,9 +99,9 @@ async function sendBatch(
   const { store } = deps;
   let transport: OutgoingTransport;
   try {
-    transport = await deps.openTransport(smtp);
+    transport = await route.openTransport();
   } catch (err) {
-    return stopAll(context, emails, decideSendFailure(err, false), deps);
+    return stopAll(context, emails, route.decideFailure(err), deps);
   }
   try {
     for (const [i, email] of emails.entries()) {
@@ -128,12 +113,12 @@ async function sendBatch(
       }
       try {
         const { rejected, message } = await transport.send(email, from);
-        await store.recordAccepted(email.id, { note: partialDeliveryNote(rejected), sent: !context.sentCopies });
+        await store.recordAccepted(email.id, { note: partialDeliveryNote(rejected), sent: !route.sentCopies });
         // The copy keeps the Bcc the wire leaves out: only a message without one is the same.
-        const reusable = context.sentCopies !== null && email.bcc.length === 0 && message.length <= KEEP_AS_SENT_MAX_BYTES;
+        const reusable = route.sentCopies !== null && message !== undefined && email.bcc.length === 0 && message.length <= KEEP_AS_SENT_MAX_BYTES;
         accepted.push({ email, asSent: reusable ? message : undefined });
       } catch (err) {
-        const decision = decideSendFailure(err, (err as { transferStarted?: boolean }).transferStarted === true);
+        const decision = route.decideFailure(err);
         if (decision.kind === 'defer') {
           const next = afterDeferral(email.sendAttempts + 1, context.maxSendAttempts, deps.retry);
           if (next.fail) {
@@ -161,12 +146,7 @@ async function sendBatch(
 }
 
 /** The server refused the credentials or could not be reached: these emails were not handed over and wait. */
-async function stopAll(
-  context: OutgoingContext,
-  unsent: OutgoingEmail[],
-  decision: ReturnType<typeof decideSendFailure>,
-  deps: OutgoingSendDeps,
-): Promise<Phase> {
+async function stopAll(context: OutgoingContext, unsent: OutgoingEmail[], decision: SendFailureDecision, deps: OutgoingSendDeps): Promise<Phase> {
   await deps.store.releaseUnsent(
     unsent.map((e) => e.id),
     null,
@@ -181,38 +161,37 @@ async function stopAll(
 /**
  * Copies what the server accepted to the Sent folder and marks it sent. Emails accepted in an
  * earlier run may have their copy already (the run was lost after saving it): looked for first.
- * Returns how many emails became `sent`, and why the folder could not be reached, if it could not.
+ * Without copies to save (none wanted, or the server keeps its own) accepted emails are `sent`
+ * already and only those found delivered remain. Returns how many emails became `sent`, and why
+ * the folder could not be reached, if it could not.
  */
 async function saveSentCopies(
-  context: OutgoingContext,
+  route: OutgoingRoute,
   from: OutgoingParty,
   emails: OutgoingEmail[],
   acceptedNow: Accepted[],
   alreadySent: Set<string>,
   deps: OutgoingSendDeps,
 ): Promise<{ sent: number; unreachable: string | null }> {
-  const foundInSent = emails.filter((e) => alreadySent.has(e.messageId));
-  const target = context.sentCopies;
-  if (!target) {
-    // Accepted emails were recorded as sent at once; only those found in the folder remain.
-    await deps.store.recordSent(
-      foundInSent.map((e) => e.id),
-      true,
-    );
-    return { sent: acceptedNow.length + foundInSent.length, unreachable: null };
-  }
+  const foundSent = emails.filter((e) => alreadySent.has(e.id));
+  const copies = route.sentCopies;
+  // Accepted earlier without copies wanted: recorded `sent` then, unless the route changed since.
   const acceptedEarlier = emails.filter((e) => e.accepted);
-  const toCopy: Accepted[] = [...acceptedNow, ...acceptedEarlier.map((email) => ({ email }))];
+  const toCopy: Accepted[] = copies ? [...acceptedNow, ...acceptedEarlier.map((email) => ({ email }))] : [];
+  if (!copies) {
+    await deps.store.recordSent([...foundSent, ...acceptedEarlier].map((e) => e.id), true);
+    return { sent: acceptedNow.length + foundSent.length + acceptedEarlier.length, unreachable: null };
+  }
   if (toCopy.length === 0) {
     await deps.store.recordSent(
-      foundInSent.map((e) => e.id),
+      foundSent.map((e) => e.id),
       true,
     );
-    return { sent: foundInSent.length, unreachable: null };
+    return { sent: foundSent.length, unreachable: null };
   }
   try {
-    await deps.withConnectionSlot(context, async () => {
-      const folder = await deps.openSentFolder(target);
+    await deps.withConnectionSlot(route.slot, async () => {
+      const folder = await copies.open();
       try {
         const present = await folder.find(acceptedEarlier.map((e) => e.messageId));
         for (const { email, asSent } of toCopy) {
@@ -223,23 +202,23 @@ async function saveSentCopies(
         await folder.close();
       }
     });
-    await deps.store.recordSent([...toCopy.map((a) => a.email), ...foundInSent].map((e) => e.id), true);
-    return { sent: toCopy.length + foundInSent.length, unreachable: null };
+    await deps.store.recordSent([...toCopy.map((a) => a.email), ...foundSent].map((e) => e.id), true);
+    return { sent: toCopy.length + foundSent.length, unreachable: null };
   } catch (err) {
     await deps.store.recordSent(
-      foundInSent.map((e) => e.id),
+      foundSent.map((e) => e.id),
       true,
     );
     // A copy the server refuses for good (quota, a folder it will not create) must not hold the
     // emails back: they were delivered. A passing failure leaves them for the next run's copy.
-    const classified = classifyMailError(err, target.endpoint);
+    const classified = copies.classify(err);
     if (classified.errorClass === 'permanent') {
       await deps.store.recordSent(
         toCopy.map((a) => a.email.id),
         false,
       );
-      return { sent: toCopy.length + foundInSent.length, unreachable: null };
+      return { sent: toCopy.length + foundSent.length, unreachable: null };
     }
-    return { sent: foundInSent.length, unreachable: `The Sent folder could not be reached: ${classified.message}` };
+    return { sent: foundSent.length, unreachable: `The Sent folder could not be reached: ${classified.message}` };
   }
 }

@@ -16,6 +16,11 @@ const OrganizationSettingsResponse = z.object({
   smartMatching: z.boolean().describe('Correlate by normalised subject and two shared participants when headers and token say nothing'),
   correlateForwards: z.boolean().describe('Take a forward as a reply to what it forwards'),
   ownDomains: z.array(z.string()).describe("The organisation's own mail domains: their senders get no contact created"),
+  itemsUnlinkOnly: z
+    .boolean()
+    .describe("A contact, appointment or task that stops matching a user's filters only loses its link; its Exchange copy stays (Dynamics' DistinctPhysicalAndLogicalDeletesForExchangeSync)"),
+  itemsTrackingCategory: z.string().describe('The Outlook category that marks an Exchange item for tracking into the CRM'),
+  itemsConflictRule: z.string().describe('later_wins | crm_wins: which value a field changed on both sides since the last sync takes'),
 });
 
 /** The organisation's sync settings. */

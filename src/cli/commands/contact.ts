@@ -1,14 +1,24 @@
 import { NewContact } from '../../admin/crmSchemas';
+import { CONTACT_FIELDS } from '../../crm/itemFields';
 import { recordCommands } from './records';
+import { flagOf } from './itemOptions';
+
+// The flags of old (name, account) stay; the other fields of Dynamics' contact take their own names.
+const RENAMED: Record<string, string> = { fullName: 'name', accountId: 'account', ownerUserId: 'owner' };
 
 export const contactCommands = recordCommands({
   group: 'contact',
   plural: 'contacts',
   store: (crm) => crm.contacts,
   schema: NewContact,
-  fields: [
-    { flag: 'name', field: 'fullName', placeholder: 'NAME', description: 'full name', required: true },
-    { flag: 'email', field: 'email', placeholder: 'ADDRESS', description: 'email address (sync links messages to it)' },
-    { flag: 'account', field: 'accountId', placeholder: 'ACCOUNT_ID', description: 'the account it belongs to' },
-  ],
+  fields: Object.entries(CONTACT_FIELDS)
+    .filter(([, f]) => !f.readOnly)
+    .map(([field, f]) => ({
+      flag: RENAMED[field] ?? flagOf(field),
+      field,
+      placeholder: f.type === 'enum' ? f.values!.join('|') : f.type === 'date' ? 'YYYY-MM-DD' : f.type === 'user' || f.type === 'uuid' ? 'ID' : f.type === 'email' ? 'ADDRESS' : 'TEXT',
+      description: f.description ?? field.replace(/[A-Z]/g, (m) => ` ${m.toLowerCase()}`),
+      required: f.required,
+      alwaysSet: f.notNull && !f.required,
+    })),
 });

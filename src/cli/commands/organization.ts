@@ -42,6 +42,24 @@ export const organizationCommands = [
       'smart-matching': { type: 'string', placeholder: 'yes|no', description: 'correlate by subject and two shared participants (new organisations: no)', field: 'smartMatching' },
       'correlate-forwards': { type: 'string', placeholder: 'yes|no', description: 'take a forward as a reply to what it forwards (new organisations: no)', field: 'correlateForwards' },
       'own-domains': { type: 'string', placeholder: 'LIST', description: 'own mail domains, comma-separated ("" for none): no contacts for their senders', field: 'ownDomains' },
+      'items-unlink-only': {
+        type: 'string',
+        placeholder: 'yes|no',
+        description: "a contact, appointment or task that stops matching a user's filters keeps its Exchange copy, only unlinked (new organisations: no)",
+        field: 'itemsUnlinkOnly',
+      },
+      'tracking-category': {
+        type: 'string',
+        placeholder: 'NAME',
+        description: 'the Outlook category that marks an Exchange item for tracking into the CRM (new organisations: Tracked to CRM)',
+        field: 'itemsTrackingCategory',
+      },
+      'conflict-rule': {
+        type: 'string',
+        placeholder: 'later_wins|crm_wins',
+        description: 'which value a field changed on both sides since the last sync takes (new organisations: later_wins)',
+        field: 'itemsConflictRule',
+      },
     },
     run: async ({ opts }, ctx) => ({
       output: await (await ctx.admin()).updateOrganizationSettings({
@@ -56,6 +74,9 @@ export const organizationCommands = [
         smartMatching: yesNo(opts['smart-matching']) as never,
         correlateForwards: yesNo(opts['correlate-forwards']) as never,
         ownDomains: opts['own-domains'] === '' ? [] : list(opts['own-domains']),
+        itemsUnlinkOnly: yesNo(opts['items-unlink-only']) as never,
+        itemsTrackingCategory: opts['tracking-category'],
+        itemsConflictRule: opts['conflict-rule'] as never,
       }),
     }),
   }),

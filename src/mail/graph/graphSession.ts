@@ -19,7 +19,6 @@ export class GraphRequestError extends Error {
   readonly throttled: boolean;
   readonly retryAfterMs?: number;
   readonly syncStateLost: boolean;
-  readonly worthRetrying: boolean;
   /** Graph's error code (callers handle some, such as ErrorItemNotFound), or the socket code of a request that got no answer. */
   readonly code: string | null;
 
@@ -34,7 +33,6 @@ export class GraphRequestError extends Error {
     this.throttled = failure.throttled;
     this.retryAfterMs = failure.retryAfterMs;
     this.syncStateLost = failure.syncStateLost;
-    this.worthRetrying = failure.worthRetrying;
     this.code = code;
   }
 }

@@ -1,0 +1,108 @@
+import { Client, type Pool } from 'pg';
+import type { Logger } from '../logger';
+import { describeDatabaseError } from '../policy/databaseAvailability';
+
+// The channel the change-log triggers notify with "<position>:<entity>:<record id>".
+export const ITEM_CHANGE_CHANNEL = 'crm_item_changes';
+// Notifications are gathered this long, so a burst of changes wakes each mailbox once.
+const FLUSH_MS = 100;
+const RECONNECT_MAX_MS = 30_000;
+
+/** Wakes mailboxes: the engine plugs its workflow signal in. */
+export type WakeMailboxes = (mailboxIds: string[]) => Promise<void>;
+
+/**
+ * Hears every change to contacts, appointments and tasks the moment its transaction commits (whoever
+ * wrote it: the API, sync, the CRM itself) and calls `wake` with the mailboxes it may concern
+ * (crm_change_mailboxes: owners before and after, organizer and attendees who have mailboxes), so they
+ * sync within seconds instead of at their next poll. Survives database restarts: it listens again and
+ * wakes the mailboxes of every change made while it was not listening.
+ */
+export class ItemChangeListener {
+  private session: Client | null = null;
+  private readonly positions = new Set<number>();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectMs = 1000;
+  private stopped = false;
+  /** The last change heard of; after a lost session, those past it were missed. */
+  private lastPosition: number | null = null;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly pool: Pool,
+    private readonly wake: WakeMailboxes,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.listen();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.session?.end().catch(() => undefined);
+    this.session = null;
+  }
+
+  private async listen(): Promise<void> {
+    const session = new Client({ connectionString: this.databaseUrl, application_name: 'crm-sync item change listener' });
+    let dead = false;
+    const onLost = (err: unknown) => {
+      if (dead) return;
+      dead = true;
+      this.lost(session, err);
+    };
+    session.on('error', onLost);
+    session.on('end', () => onLost(new Error('the session ended')));
+    session.on('notification', (n) => {
+      const position = Number(n.payload?.split(':')[0]);
+      if (Number.isSafeInteger(position)) this.enqueue(position);
+    });
+    try {
+      await session.connect();
+      await session.query(`LISTEN ${ITEM_CHANGE_CHANNEL}`);
+      this.session = session;
+      this.reconnectMs = 1000;
+      if (this.lastPosition === null) {
+        const { rows } = await this.pool.query(`SELECT coalesce(max(position), 0) AS p FROM crm_change_log`);
+        this.lastPosition = Number(rows[0].p);
+      } else {
+        // What changed while nobody listened.
+        const { rows } = await this.pool.query(`SELECT position FROM crm_change_log WHERE position > $1`, [this.lastPosition]);
+        for (const r of rows) this.enqueue(Number(r.position));
+      }
+    } catch (err) {
+      onLost(err);
+    }
+  }
+
+  private lost(session: Client, err: unknown): void {
+    if (this.stopped) return;
+    this.session = null;
+    session.end().catch(() => undefined);
+    this.log.warn(`Item change listener lost its database session (${describeDatabaseError(err)}); listening again in ${this.reconnectMs} ms`);
+    if (this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.listen();
+    }, this.reconnectMs);
+    this.reconnectMs = Math.min(this.reconnectMs * 2, RECONNECT_MAX_MS);
+  }
+
+  private enqueue(position: number): void {
+    this.positions.add(position);
+    this.lastPosition = Math.max(this.lastPosition ?? 0, position);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = null;
+      const positions = [...this.positions];
+      this.positions.clear();
+      this.pool
+        .query<{ mailbox_id: string }>(`SELECT mailbox_id FROM crm_change_mailboxes($1::bigint[]) ORDER BY mailbox_id`, [positions])
+        .then(({ rows }) => (rows.length > 0 ? this.wake(rows.map((r) => r.mailbox_id)) : undefined))
+        .catch((err: unknown) => this.log.warn(`Could not wake the mailboxes of CRM item changes (${describeDatabaseError(err)}); their next cycle syncs them`));
+    }, FLUSH_MS);
+  }
+}

@@ -1,6 +1,9 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { markingDatabaseErrors } from '../src/db/availability';
 import { testImapIncoming, testPop3Incoming, testSmtpOutgoing, type DirectionResult } from '../src/mail/connectivity';
+import { GRAPH_MAILBOX_CONCURRENCY, graphMailboxSlotKey, type GraphEndpoint } from '../src/mail/graph/graphEndpoint';
+import { GraphMailSource } from '../src/mail/graph/graphMailSource';
+import { GraphRequestError, GraphSession, type GraphSessionOptions } from '../src/mail/graph/graphSession';
 import { ImapMailSource } from '../src/mail/imapMailSource';
 import type { MailServerEndpoint, MailSource } from '../src/mail/mailSource';
 import { Pop3MailSource } from '../src/mail/pop3/pop3MailSource';
@@ -61,6 +64,12 @@ export type SyncIncomingOutcome =
   /** Remapped or disabled while it ran; nothing past the change was stored. */
   | { status: 'superseded' }
   | { status: 'synced'; itemsFound: number; itemsStored: number; itemsFailed: number; itemsSkipped: number; moreAvailable: boolean }
+  /**
+   * The server asked for a longer pause than is worth holding a connection slot for (Graph's
+   * Retry-After): the mailbox waits that long on its workflow timer, which is no failure.
+   * What was stored before stays, and the next cycle goes on from there.
+   */
+  | { status: 'throttled'; message: string; retryAfterMs?: number }
   /** `unreachable`: the server could not be reached at all, which is the server's fault (see src/policy/failurePolicy.ts). */
   | { status: 'failed'; errorClass: ErrorClass; message: string; retryAfterMs?: number; unreachable?: boolean };
 
@@ -69,12 +78,16 @@ export type CycleRecord =
   | { kind: 'success'; itemsProcessed: number; itemsFailed: number; nextSyncAt: number }
   | { kind: 'failure'; errorClass: ErrorClass; message: string; unreachable: boolean; consecutiveErrors: number; nextSyncAt: number };
 
-function openSource(context: MailboxSyncContext): MailSource {
+function openSource(context: MailboxSyncContext, graphOptions: GraphSessionOptions, parsePool: ParsePool): MailSource {
   switch (context.serverType) {
     case 'imap':
       return new ImapMailSource(context.endpoint);
     case 'pop3':
       return new Pop3MailSource(context.endpoint, { deleteAfterProcessing: context.deleteAfterProcessing });
+    case 'exchange_online':
+      if (!context.graph) throw Object.assign(new Error(exchangeSettingsMissing), { errorClass: 'permanent' });
+      // Sanitising each message's HTML is most of the work: it goes to the parse pool's threads.
+      return new GraphMailSource(new GraphSession(context.graph, graphOptions), (inputs) => parsePool.mapGraphMany(inputs));
     default:
       // A profile an older version accepted: the mailbox fails for good until its profile changes.
       throw Object.assign(new Error(unsupportedServerTypeMessage(context.serverType)), { errorClass: 'permanent' });
@@ -135,11 +148,19 @@ const failed = (message: string): DirectionResult => ({ status: 'failure', messa
 const exchangeSettingsMissing =
   "The Exchange Online profile has no app registration (tenant id, client id and a client secret or certificate): set them on the profile, then run Test & Enable";
 
-/** Runs `use` holding one of the mailbox's server connection slots; the activity keeps heartbeating while it waits. */
+/**
+ * Runs `use` holding one of the mailbox's server connection slots, and for a Graph mailbox one of
+ * the mailbox's own four besides (Graph's per-mailbox limit, across every worker; the session
+ * sends one request at a time). The activity keeps heartbeating while it waits.
+ */
 function slotFor(slots: ConnectionSlots) {
-  return <T>(context: { profileId: string; maxConcurrentConnections: number }, use: () => Promise<T>): Promise<T> => {
+  return <T>(context: { profileId: string; maxConcurrentConnections: number; graph?: GraphEndpoint | null }, use: () => Promise<T>): Promise<T> => {
     const ctx = Context.current();
-    return slots.withSlot(context.profileId, context.maxConcurrentConnections, { onWait: () => ctx.heartbeat(), signal: ctx.cancellationSignal }, use);
+    const waiting = { onWait: () => ctx.heartbeat(), signal: ctx.cancellationSignal };
+    const graph = context.graph;
+    return slots.withSlot(context.profileId, context.maxConcurrentConnections, waiting, () =>
+      graph ? slots.withSlot(graphMailboxSlotKey(graph), GRAPH_MAILBOX_CONCURRENCY, waiting, use) : use(),
+    );
   };
 }
 
@@ -172,21 +193,33 @@ export function createMailServerActivities(
       const resumedFrom = ctx.info.heartbeatDetails as SyncProgress | undefined;
       if (resumedFrom) log.info('Resuming incoming sync after an interrupted attempt', { mailboxId, ...resumedFrom });
       let server: { profileId: string; endpoint: MailServerEndpoint } | undefined;
+      // The longest pause Graph asked for during the cycle (each waited out in the session).
+      let throttledForMs = 0;
+      let progress = resumedFrom;
+      const graphOptions: GraphSessionOptions = {
+        onThrottled: (retryAfterMs) => {
+          throttledForMs = Math.max(throttledForMs, retryAfterMs ?? 0);
+        },
+        onWaiting: () => ctx.heartbeat(progress),
+      };
       try {
         const result = await runIncomingSync(mailboxId, {
           store: db,
           openSource: (context) => {
             server = { profileId: context.profileId, endpoint: context.endpoint };
-            return openSource(context);
+            return openSource(context, graphOptions, parsePool);
           },
           parseMime: (raws) => parsePool.parseMany(raws),
           batchSize: config.batchSize,
           budget: config.cycleBudget,
           withConnectionSlot: slotFor(slots),
-          onProgress: (progress) => ctx.heartbeat(progress),
+          onProgress: (done) => {
+            progress = done;
+            ctx.heartbeat(done);
+          },
         });
         if (result.status === 'disabled') return result;
-        await db.recordServerSample(server!.profileId, { responseMs: result.responseMs, connectionFailed: false });
+        await db.recordServerSample(server!.profileId, { responseMs: result.responseMs, connectionFailed: false, throttledForMs: throttledForMs || undefined });
         const { responseMs: _responseMs, ...outcome } = result;
         return outcome;
       } catch (err) {
@@ -194,6 +227,17 @@ export function createMailServerActivities(
         if (isDatabaseUnavailable(err)) {
           log.warn('Incoming sync waits for the database', { mailboxId, reason: describeDatabaseError(err) });
           throw retryWhenDatabaseDown(err);
+        }
+        if (err instanceof GraphRequestError && err.throttled) {
+          log.info('Microsoft Graph throttles the mailbox: it waits on its timer', { mailboxId, retryAfterMs: err.retryAfterMs });
+          if (server) {
+            await db
+              .recordServerSample(server.profileId, { connectionFailed: false, throttledForMs: err.retryAfterMs ?? (throttledForMs || undefined) })
+              .catch((sampleErr: unknown) => {
+                throw retryWhenDatabaseDown(sampleErr);
+              });
+          }
+          return { status: 'throttled', message: err.message, retryAfterMs: err.retryAfterMs };
         }
         const classified = classifyMailError(err, server?.endpoint);
         log.warn('Incoming sync failed', { mailboxId, errorClass: classified.errorClass, reason: classified.message });

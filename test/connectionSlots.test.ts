@@ -53,8 +53,8 @@ it('leaves no slot behind after 20 syncs that fail before connecting (an Exchang
     await eventually(`failed sync ${round}`, async () => (await mailboxFailures(mailboxId)) === round && !(await t.bed.admin.getMailbox(mailboxId)).incoming.enabled, 30_000);
   }
   const mailbox = await t.bed.admin.getMailbox(mailboxId);
-  // The sentence is the Exchange source's to choose; it names the server type.
-  expect(mailbox.statistics.lastError).toMatch(/exchange_online/);
+  // The Exchange source says what the profile lacks.
+  expect(mailbox.statistics.lastError).toMatch(/Exchange Online profile has no app registration/);
   expect(await advisoryLocks()).toBe(before);
   expect((await takeAllSlots(new ConnectionSlots(t.bed.config.databaseUrl), profileId, CAP)).sort()).toEqual([0, 1]);
 });

@@ -29,7 +29,7 @@ import type {
 } from '../activities';
 import { nextSendWaitMs, type SendRunOutcome } from '../src/policy/outgoingSend';
 import { applyServerLoad } from '../src/policy/serverLoad';
-import { INITIAL_ACTIVITY, lostAttemptDelay, nextSyncDelay, recordCycle, type CycleOutcome, type SyncActivity } from '../src/policy/syncDelay';
+import { INITIAL_ACTIVITY, lostAttemptDelay, nextSyncDelay, recordCycle, throttledDelay, type CycleOutcome, type SyncActivity } from '../src/policy/syncDelay';
 import {
   CrmUserIdAttribute,
   MailboxIdAttribute,
@@ -318,6 +318,16 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     if (outcome.status === 'disabled' || outcome.status === 'superseded') continue;
     status.lastOutcome = outcome;
     status.cyclesThisRun++;
+    if (outcome.status === 'throttled') {
+      // The server asked for a pause: waited out on the timer, recorded as no failure, and not
+      // cut short by syncNow (asking sooner only prolongs the throttling).
+      const delayMs = throttledDelay(outcome.retryAfterMs, plan.intervals);
+      status.retrying = `${outcome.message}; waiting ${Math.ceil(delayMs / 1000)} s as it asked`;
+      publish(plan, 'idle', Date.now() + delayMs);
+      await condition(() => changed || runIsLong(plan), delayMs);
+      if (runIsLong(plan)) await continueWithState();
+      continue;
+    }
 
     const cycle: CycleOutcome =
       outcome.status === 'synced'

@@ -19,6 +19,17 @@ export interface IncomingBatch {
   skipped: number;
   /** The folder's identity changed (IMAP UIDVALIDITY, Graph 410): links to its old item ids are stale. */
   reset: boolean;
+  /**
+   * Remote ids gone from the folder (Graph's `@removed`: deleted, or moved to another folder):
+   * their links in this folder are dropped with this batch; the CRM activities stay.
+   */
+  removed?: string[];
+  /**
+   * False when a later cycle could not pick up where this batch ends (Graph: a next link serves
+   * once, and the source has read the next page already): the cycle budget does not end the cycle
+   * here but at the end of the round.
+   */
+  resumableHere?: boolean;
   /** Items of this pull still to come after this batch. */
   remaining: number;
   /**

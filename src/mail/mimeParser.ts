@@ -10,14 +10,15 @@ import { htmlToText, sanitiseHtml } from './mime/html';
 import { contentDigest, messageIdentity } from './mime/identity';
 
 /** Longest body kept on an activity; the rest of a huge body is cut, not the message lost. */
-const MAX_BODY_CHARS = 1_000_000;
-const MAX_HEADER_CHARS = 998;
-const MAX_ADDRESS_CHARS = 320;
+export const MAX_BODY_CHARS = 1_000_000;
+export const MAX_HEADER_CHARS = 998;
+export const MAX_ADDRESS_CHARS = 320;
 
 // PostgreSQL text cannot hold NUL, nor JSON a lone surrogate; hostile mail carries both.
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-function clean(value: string | undefined | null, max: number): string | null {
+/** The value as PostgreSQL and JSON can hold it, cut to `max` characters. */
+export function clean(value: string | undefined | null, max: number): string | null {
   if (value === undefined || value === null) return null;
   const s = value.replace(UNSTORABLE, (c) => (c === '\u0000' ? '' : '\uFFFD'));
   return s.length > max ? s.slice(0, max) : s;
@@ -81,14 +82,14 @@ function addresses(fields: HeaderField[], name: string, headers: HeaderDecoder):
 }
 
 /** A Message-ID-like value in angle brackets, as mailparser gives them. */
-function messageIdFormat(value: string): string | null {
+export function messageIdFormat(value: string): string | null {
   const v = value.trim();
   if (!v) return null;
   return `${v.startsWith('<') ? '' : '<'}${v}${v.endsWith('>') ? '' : '>'}`;
 }
 
 /** The ids of a References field: its <...> tokens (folding removed), or its words when a client left out the brackets. */
-function messageIds(value: string): string[] {
+export function messageIds(value: string): string[] {
   const bracketed = value.match(/<[^<>]*>/g);
   if (bracketed) return bracketed.map((id) => id.replace(/\s+/g, ''));
   return value

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { Piscina } from 'piscina';
+import type { GraphMessageInput } from './graph/graphMessage';
 import type { ParseOutcome, ParseTask, ParseTaskResult } from './parseWorker';
 
 /**
- * Parses raw messages on worker threads, so a host with more cores parses more at once and the
+ * Parses raw messages (and maps Graph messages) on worker threads, so a host with more cores parses more at once and the
  * thread that talks IMAP and PostgreSQL never waits for a parse. One per worker process.
  */
 export class ParsePool {
@@ -47,9 +48,18 @@ export class ParsePool {
    * task would cost more in messaging between threads than the parse itself.
    */
   async parseMany(raws: Buffer[]): Promise<ParseOutcome[]> {
-    const perTask = Math.max(1, Math.ceil(raws.length / this.pool.maxThreads));
+    return this.spread(raws, (part) => this.runTask(part));
+  }
+
+  /** Maps Graph messages as the CRM stores them, spread over the threads like parseMany. */
+  async mapGraphMany(inputs: GraphMessageInput[]): Promise<ParseOutcome[]> {
+    return this.spread(inputs, (part) => this.pool.run(part, { name: 'mapGraphMessages' }));
+  }
+
+  private async spread<T>(inputs: T[], run: (part: T[]) => Promise<ParseTaskResult>): Promise<ParseOutcome[]> {
+    const perTask = Math.max(1, Math.ceil(inputs.length / this.pool.maxThreads));
     const tasks: Promise<ParseTaskResult>[] = [];
-    for (let i = 0; i < raws.length; i += perTask) tasks.push(this.runTask(raws.slice(i, i + perTask)));
+    for (let i = 0; i < inputs.length; i += perTask) tasks.push(run(inputs.slice(i, i + perTask)));
     const results = await Promise.all(tasks);
     const outcomes = results.flatMap((r) => r.outcomes);
     this.parsed += outcomes.length;

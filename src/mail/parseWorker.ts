@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { EmailMessage } from '../domain/email';
+import { emailFromGraph, type GraphMessageInput } from './graph/graphMessage';
 import { parseMimeMessage } from './mimeParser';
 
 export type ParseOutcome = { message: EmailMessage } | { error: string };
@@ -35,13 +36,31 @@ export default async function parseMany({ data, lengths }: ParseTask): Promise<P
     const raw = all.subarray(offset, offset + length);
     offset += length;
     try {
-      const message = await parseMimeMessage(raw);
-      // An attachment may be a view into the task's whole buffer, which the answer would copy for
-      // each one: each gets a buffer of its own size (the pool wraps them back into Buffers).
-      outcomes.push({ message: { ...message, attachmentContent: message.attachmentContent.map((c) => new Uint8Array(c) as Buffer) } });
+      outcomes.push(forTransfer(await parseMimeMessage(raw)));
     } catch (err) {
       outcomes.push({ error: (err as Error).message });
     }
   }
+  return { outcomes, cpuMs: threadClockMs() - started };
+}
+
+/**
+ * An attachment may be a view into a larger buffer, which the answer would copy for each one:
+ * each gets a buffer of its own size (the pool wraps them back into Buffers).
+ */
+function forTransfer(message: EmailMessage): ParseOutcome {
+  return { message: { ...message, attachmentContent: message.attachmentContent.map((c) => new Uint8Array(c) as Buffer) } };
+}
+
+/** A parse-pool thread's other task: Graph messages mapped as the CRM stores them (sanitising HTML is most of it). */
+export function mapGraphMessages(inputs: GraphMessageInput[]): ParseTaskResult {
+  const started = threadClockMs();
+  const outcomes = inputs.map((input): ParseOutcome => {
+    try {
+      return forTransfer(emailFromGraph(input.message, input.attachments));
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  });
   return { outcomes, cpuMs: threadClockMs() - started };
 }

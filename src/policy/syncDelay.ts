@@ -54,6 +54,15 @@ export function nextSyncDelay(activity: SyncActivity, outcome: CycleOutcome, int
   return Math.round(Math.max(minMs, Math.min(idleBackoff, Math.max(intervals.maxIdleMs, intervals.defaultMs))));
 }
 
+/**
+ * The wait of a mailbox its server throttles (Graph's Retry-After): as long as the server asked,
+ * and when it named no time, the first step of the error back-off. It is no failure: the
+ * mailbox's errors in a row and idle cycles stay as they were.
+ */
+export function throttledDelay(retryAfterMs: number | undefined, intervals: Pick<SyncIntervals, 'errorBaseMs'>): number {
+  return Math.round(Math.max(0, retryAfterMs ?? intervals.errorBaseMs));
+}
+
 /** The longest wait between attempts at a sync activity that no worker completed. */
 export const LOST_ATTEMPT_MAX_MS = 60_000;
 

@@ -269,9 +269,27 @@ export class PgSyncStore implements SyncStore {
       if (commit.reset) {
         await db.query(`DELETE FROM item_links WHERE mailbox_id = $1 AND folder = $2`, [commit.mailboxId, commit.folder]);
       }
+      if (commit.removed && commit.removed.length > 0) {
+        await db.query(`DELETE FROM item_links WHERE mailbox_id = $1 AND folder = $2 AND remote_id = ANY($3::text[])`, [
+          commit.mailboxId,
+          commit.folder,
+          commit.removed,
+        ]);
+      }
+      // A message listed again in its folder (a Graph delta repeats itself) is stored already.
+      const { rows: linked } =
+        commit.emails.length > 0
+          ? await db.query(`SELECT remote_id FROM item_links WHERE mailbox_id = $1 AND folder = $2 AND remote_id = ANY($3::text[])`, [
+              commit.mailboxId,
+              commit.folder,
+              commit.emails.map((e) => e.remoteId),
+            ])
+          : { rows: [] };
+      const known = new Set(linked.map((r: { remote_id: string }) => r.remote_id));
+      const emails = known.size > 0 ? commit.emails.filter((e) => !known.has(e.remoteId)) : commit.emails;
       let created = 0;
       // Decided here rather than before the commit, so a message sees the batches stored before it.
-      const tracked = commit.emails.length > 0 ? await trackEmails(db, commit) : [];
+      const tracked = emails.length > 0 ? await trackEmails(db, { ...commit, emails }) : [];
       if (tracked.length > 0) {
         const activities = await this.upsertActivities(db, tracked, commit.ownerUserId);
         created = activities.created.size;

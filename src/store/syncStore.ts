@@ -126,6 +126,8 @@ export interface IncomingBatchCommit {
   errors: ItemError[];
   /** Links of the folder's previous identity are dropped first (UIDVALIDITY change). */
   reset: boolean;
+  /** Remote ids gone from the folder: their links in it are dropped (see IncomingBatch.removed). */
+  removed?: string[];
   /** Moves in the same transaction as what it covers; omitted when storing items ahead of the cursor. */
   cursor?: SourceCursor;
   /** Remote ids recorded as seen with this batch (set-positioned sources, see IncomingBatch.seen). */
@@ -193,7 +195,8 @@ export interface SyncStore {
   /**
    * Decides which emails to track and correlates them with what the CRM holds (earlier batches and
    * earlier emails of this one), creates contacts for unknown senders, and stores the tracked emails
-   * (activities, parties, attachments), item errors and the folder cursor atomically.
+   * (activities, parties, attachments), item errors and the folder cursor atomically. An email whose
+   * remote id is linked in the folder already is stored and left alone (a source may list it again).
    * Returns how many activities were new, and the remote ids of the emails stored (those the tracking option took).
    */
   commitIncomingBatch(commit: IncomingBatchCommit): Promise<{ created: number; storedRemoteIds: string[] }>;

@@ -78,27 +78,34 @@ async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps)
       // A three-stage pipeline: the source streams later batches in while batch N+1 is parsed and
       // batch N is stored. Commits stay in order, so the cursor still only moves past stored items.
       let storing: Promise<void> | undefined;
-      for await (const batch of batches) {
-        const prepared = await prepareBatch(context, batch, deps);
-        done += batch.items.length + batch.skipped;
-        const progress = { folder, itemsDone: done, itemsTotal: done + batch.remaining };
-        await storing;
-        storing = commitBatch(context, folder, prepared, progress, deps).then(async (counts) => {
-          // Only what is committed is handed back: a source that deletes processed mail deletes nothing else.
-          if (counts.storedRemoteIds.length > 0) await source.committed?.(folder, counts.storedRemoteIds);
-          totals.itemsFound += batch.items.length;
-          totals.itemsStored += counts.stored;
-          totals.itemsFailed += counts.failed;
-          totals.itemsSkipped += batch.skipped + counts.untracked;
-          deps.onProgress?.(progress);
-        });
-        // Observed here so a failed commit is not reported as unhandled while the next batch is prepared.
-        storing.catch(() => undefined);
-        dispatched += batch.items.length;
-        if (batch.remaining > 0 && overBudget()) {
-          moreAvailable = true;
-          break;
+      try {
+        for await (const batch of batches) {
+          const prepared = await prepareBatch(context, batch, deps);
+          done += batch.items.length + batch.skipped;
+          const progress = { folder, itemsDone: done, itemsTotal: done + batch.remaining };
+          await storing;
+          storing = commitBatch(context, folder, prepared, progress, deps).then(async (counts) => {
+            // Only what is committed is handed back: a source that deletes processed mail deletes nothing else.
+            if (counts.storedRemoteIds.length > 0) await source.committed?.(folder, counts.storedRemoteIds);
+            totals.itemsFound += batch.items.length;
+            totals.itemsStored += counts.stored;
+            totals.itemsFailed += counts.failed;
+            totals.itemsSkipped += batch.skipped + counts.untracked;
+            deps.onProgress?.(progress);
+          });
+          // Observed here so a failed commit is not reported as unhandled while the next batch is prepared.
+          storing.catch(() => undefined);
+          dispatched += batch.items.length;
+          if (batch.remaining > 0 && batch.resumableHere !== false && overBudget()) {
+            moreAvailable = true;
+            break;
+          }
         }
+      } catch (err) {
+        // The source failed (throttled, gone): the batch being stored settles before the cycle
+        // ends, so no commit outlives it and the next cycle starts from the cursor it left.
+        await storing?.catch(() => undefined);
+        throw err;
       }
       await storing;
     }
@@ -153,6 +160,7 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
     folder,
     reset: batch.reset,
     cursor: batch.cursor,
+    removed: batch.removed,
     seen: batch.seen,
     listed: batch.listed,
     progress,
@@ -165,7 +173,9 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
     if (!ROW_LEVEL_SQLSTATE.test(String((err as { code?: unknown }).code ?? ''))) throw err;
   }
   // One message the database refuses must not hold back the rest: store them one by one, then
-  // move the cursor with the refusals recorded as item errors.
+  // move the cursor with the refusals recorded as item errors. A folder starting over drops its
+  // old links before any of them is stored.
+  if (batch.reset) await deps.store.commitIncomingBatch({ ...commit, cursor: undefined, seen: undefined, listed: undefined, removed: undefined, progress: undefined, emails: [], errors: [] });
   const storedRemoteIds: string[] = [];
   let untracked = 0;
   for (const email of emails) {
@@ -175,6 +185,7 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
         cursor: undefined,
         seen: undefined,
         listed: undefined,
+        removed: undefined,
         progress: undefined,
         reset: false,
         emails: [email],
@@ -186,7 +197,7 @@ async function commitBatch(context: MailboxSyncContext, folder: string, prepared
       errors.push({ remoteId: email.remoteId, message: `Message could not be stored: ${(err as Error).message}` });
     }
   }
-  await deps.store.commitIncomingBatch({ ...commit, emails: [], errors });
+  await deps.store.commitIncomingBatch({ ...commit, reset: false, emails: [], errors });
   return { stored: storedRemoteIds.length, failed: errors.length, untracked, storedRemoteIds };
 }
 

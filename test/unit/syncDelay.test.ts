@@ -1,4 +1,4 @@
-import { INITIAL_ACTIVITY, LOST_ATTEMPT_MAX_MS, lostAttemptDelay, nextSyncDelay, recordCycle, type CycleOutcome, type SyncIntervals } from '../../src/policy/syncDelay';
+import { INITIAL_ACTIVITY, LOST_ATTEMPT_MAX_MS, lostAttemptDelay, nextSyncDelay, recordCycle, throttledDelay, type CycleOutcome, type SyncIntervals } from '../../src/policy/syncDelay';
 
 const MIN = 60_000;
 const intervals: SyncIntervals = {
@@ -74,5 +74,13 @@ describe('a lost sync attempt', () => {
     expect([1, 2, 3, 4, 5, 6, 7, 100].map((n) => lostAttemptDelay(n, hourCap))).toEqual([1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
     expect(lostAttemptDelay(1000, hourCap)).toBe(LOST_ATTEMPT_MAX_MS);
     expect(lostAttemptDelay(5, { errorMaxMs: 2000 })).toBe(2000);
+  });
+});
+
+describe('a throttled mailbox', () => {
+  it('waits as long as the server asked, however long, and the first error back-off when it named no time', () => {
+    expect(throttledDelay(4_500, intervals)).toBe(4_500);
+    expect(throttledDelay(3 * 3600_000, intervals)).toBe(3 * 3600_000);
+    expect(throttledDelay(undefined, intervals)).toBe(intervals.errorBaseMs);
   });
 });

@@ -169,6 +169,8 @@ export interface GraphSessionOptions {
   retry?: GraphRetrySettings;
   /** Told of every throttled answer, for the server-load record. */
   onThrottled?: (retryAfterMs: number | undefined) => void;
+  /** Called at least once a second while a request waits to be tried again: the activity heartbeats. */
+  onWaiting?: () => void;
 }
 
 /**
@@ -230,8 +232,16 @@ export class GraphSession {
         if (failure.throttled) this.options.onThrottled?.(failure.retryAfterMs);
         const decision = decideGraphRetry(failure, attempt, req.repeatable ?? req.method !== 'POST', this.retry);
         if (!decision.retry) throw failure;
-        await new Promise((resolve) => setTimeout(resolve, decision.waitMs));
+        await this.pause(decision.waitMs);
       }
+    }
+  }
+
+  private async pause(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    for (let left = ms; left > 0; left = until - Date.now()) {
+      this.options.onWaiting?.();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, 1000)));
     }
   }
 

@@ -1,4 +1,4 @@
-import { convert } from 'html-to-text';
+import { compile } from 'html-to-text';
 import sanitizeHtml from 'sanitize-html';
 
 /** Deeper HTML than this is cut off when converted to text, as mailparser does. */
@@ -58,13 +58,16 @@ export function sanitiseHtml(html: string): string {
   return sanitizeHtml(html, OPTIONS);
 }
 
+// Built once: building the converter costs more than most conversions.
+const toText = compile({
+  limits: { maxDepth: MAX_HTML_DEPTH },
+  selectors: [
+    { selector: 'img', format: 'skip' },
+    { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
+  ],
+});
+
 /** The text a reader sees in `html`, for a message that has no text body of its own. */
 export function htmlToText(html: string): string {
-  return convert(html, {
-    limits: { maxDepth: MAX_HTML_DEPTH },
-    selectors: [
-      { selector: 'img', format: 'skip' },
-      { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
-    ],
-  });
+  return toText(html);
 }

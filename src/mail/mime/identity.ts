@@ -22,6 +22,11 @@ export function messageIdentity(messageId: string | null, raw: Buffer): string {
  */
 const COPY_SPECIFIC = /^(?:received|return-path|delivered-to|x-original-to|x-envelope-(?:from|to)|envelope-to|bcc|resent-bcc|x-received|arc-[a-z-]+|authentication-results|received-spf|x-spam-[a-z-]+|x-virus-[a-z-]+|x-ms-exchange-[a-z-]+|x-gm-[a-z-]+|x-google-smtp-source|x-forwarded-(?:to|for)|x-uid|x-keywords|x-status|status|x-mozilla-status2?|lines|content-length|xref)$/;
 
+/** A header field (lower-case name) that differs between copies of one message. */
+export function isCopySpecificField(name: string): boolean {
+  return COPY_SPECIFIC.test(name);
+}
+
 /**
  * A digest of the message as its sender wrote it: the header fields in order, except those that
  * differ between copies, then the body. Two copies of one message share it; two different messages
@@ -31,7 +36,7 @@ export function contentDigest(raw: Buffer): string {
   const { fields, bodyStart } = splitHeaders(raw);
   const hash = createHash('sha256');
   for (const f of fields) {
-    if (COPY_SPECIFIC.test(f.name)) continue;
+    if (isCopySpecificField(f.name)) continue;
     // Refolding on the way is no change of content: whitespace runs count as one space.
     hash.update(`${f.name}:${f.value.replace(/\s+/g, ' ')}\n`, 'latin1');
   }
@@ -44,7 +49,7 @@ export function contentDigest(raw: Buffer): string {
  * The body with what stores change removed: line endings (LF on disk, CRLF on the wire), whitespace
  * at the end of lines and blank lines at the end. One linear pass, whatever the bytes.
  */
-function normalisedBody(body: Buffer): Buffer {
+export function normalisedBody(body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(body.length);
   let n = 0;
   // Where `out` ends if the line being copied turns out to end here: before its trailing blanks.

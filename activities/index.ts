@@ -312,6 +312,7 @@ export function createSendActivities(store: OutgoingStore, slots: ConnectionSlot
         }
         // The Sent folder or the server failed outside a send: the emails wait for the next run.
         const classified = classifyMailError(err);
+        if (classified.throttled) return { status: 'throttled', retryAfterMs: classified.retryAfterMs ?? null, sent: 0 };
         log.warn('Sending failed', { mailboxId, errorClass: classified.errorClass, reason: classified.message });
         return { status: 'unreachable', message: classified.message, sent: 0 };
       }

@@ -183,6 +183,24 @@ it('asks again for a draft whose create was throttled (429: not carried out), ma
   expect(fake.mailbox(address).list('sentitems').map((m) => m.internetMessageId)).toEqual([(await emailRow(emailId)).message_id]);
 });
 
+it('waits out a Retry-After too long to wait inside the run on the workflow timer, with no failure shown', async () => {
+  const address = 'long.throttle@contoso.example';
+  fake.addUser({ mail: address });
+  const { userId, mailboxId } = await exchangeMailbox(bed, fake, address);
+  fake.script.failNext({ count: 1, status: 429, code: 'ApplicationThrottled', retryAfterSeconds: 12, path: new RegExp(`${encodeURIComponent(address)}/messages$`) });
+  const emailId = await insertEmail(userId, { status: 'pending_send', subject: 'Throttled for a while', to: 'customer@fabrikam.example' });
+  await eventually('the throttled draft create', async () => requestsOf(address, /^POST \/users\/[^/]+\/messages$/).length === 1);
+  // Still waiting for the Retry-After: nothing failed, nothing alerted, the email waits.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  expect((await bed.admin.getMailbox(mailboxId)).outgoing.status).not.toBe('failure');
+  expect(await bed.query(`SELECT 1 FROM alerts WHERE mailbox_id = $1`, [mailboxId])).toHaveLength(0);
+  expect((await emailRow(emailId)).status).toBe('pending_send');
+
+  await eventually('the email sent after the wait', async () => (await emailRow(emailId)).status === 'sent', 60_000);
+  expect(requestsOf(address, /^POST \/users\/[^/]+\/messages$/).map((r) => r.status)).toEqual([429, 201]);
+  expect(await bed.query(`SELECT 1 FROM alerts WHERE mailbox_id = $1`, [mailboxId])).toHaveLength(0);
+});
+
 it('recovers what a lost run left: adopts an unrecorded draft, makes again one that may lack an attachment, and sends nothing for a draft gone or a copy in Sent Items', async () => {
   const address = 'recovery@contoso.example';
   fake.addUser({ mail: address });

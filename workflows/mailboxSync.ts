@@ -216,6 +216,7 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
       let ran: SendRunOutcome;
       if (outcome.status === 'lost') ran = { kind: 'lost', lostInRow: ++lostInRow };
       else if (outcome.status === 'unreachable') ran = { kind: 'unreachable', failuresInRow: ++failuresInRow };
+      else if (outcome.status === 'throttled') ran = { kind: 'throttled', retryAfterMs: outcome.retryAfterMs };
       else if (outcome.status === 'disabled') ran = { kind: 'disabled' };
       else ran = { kind: 'done', nextDueAt: outcome.nextDueAt };
       if (outcome.status !== 'lost') lostInRow = 0;

@@ -15,6 +15,7 @@ export interface GraphSendFailureFacts {
   statusCode?: number;
   message?: string;
   throttled?: boolean;
+  retryAfterMs?: number;
   /** The email cannot go through Graph as it is (too large): it fails without a request. */
   unsendable?: boolean;
 }
@@ -39,5 +40,7 @@ export function decideGraphSendFailure(err: unknown): SendFailureDecision {
   }
   // A throttled request was not carried out (graph.md §6.2); a send gets looked up regardless.
   const mayHaveBeenAccepted = f.stage === 'send' || (f.stage === 'draft' && !f.throttled) || f.stage === undefined;
+  // Throttling is waited out, never a failure of the mailbox (graph.md §6.2).
+  if (f.throttled) return { kind: 'throttled', reason: message, retryAfterMs: f.retryAfterMs ?? null, mayHaveBeenAccepted };
   return { kind: 'unreachable', reason: message, mayHaveBeenAccepted };
 }

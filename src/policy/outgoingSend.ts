@@ -17,7 +17,12 @@ export type SendFailureDecision =
    * connection died while the message was being transferred or its reply awaited, so the
    * server may have taken it; the email must be looked for in the Sent folder before a resend.
    */
-  | { kind: 'unreachable'; reason: string; mayHaveBeenAccepted: boolean };
+  | { kind: 'unreachable'; reason: string; mayHaveBeenAccepted: boolean }
+  /**
+   * The server asked to slow down (Graph's 429): nothing is wrong with the mailbox, the run waits
+   * `retryAfterMs` (null: not said) and is never recorded as a failure. `mayHaveBeenAccepted` as above.
+   */
+  | { kind: 'throttled'; reason: string; retryAfterMs: number | null; mayHaveBeenAccepted: boolean };
 
 interface SmtpErrorFacts {
   message?: unknown;
@@ -95,6 +100,7 @@ export type SendRunOutcome =
   | { kind: 'done'; nextDueAt: number | null }
   | { kind: 'disabled' }
   | { kind: 'unreachable'; failuresInRow: number }
+  | { kind: 'throttled'; retryAfterMs: number | null }
   | { kind: 'lost'; lostInRow: number };
 
 // A due time already past still waits this long, so a row the run could not take never spins the loop.
@@ -117,6 +123,8 @@ export function nextSendWaitMs(
       return null;
     case 'unreachable':
       return sendRetryDelayMs(outcome.failuresInRow, { firstRetryMs: intervals.errorBaseMs, maxRetryMs: intervals.errorMaxMs });
+    case 'throttled':
+      return Math.max(MIN_SEND_WAIT_MS, outcome.retryAfterMs ?? intervals.errorBaseMs);
     case 'lost':
       return intervals.lostDelayMs(outcome.lostInRow);
   }

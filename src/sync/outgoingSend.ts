@@ -25,9 +25,15 @@ export type OutgoingSendResult =
       nextDueAt: number | null;
     }
   /** The server could not be reached: the emails wait, the run should be tried again later. */
-  | { status: 'unreachable'; message: string; sent: number };
+  | { status: 'unreachable'; message: string; sent: number }
+  /** The server asked to slow down: the emails wait `retryAfterMs` (null: not said); not a failure. */
+  | { status: 'throttled'; retryAfterMs: number | null; sent: number };
 
-type Phase = { stop: null } | { stop: 'disabled' } | { stop: 'unreachable'; message: string };
+type Phase =
+  | { stop: null }
+  | { stop: 'disabled' }
+  | { stop: 'unreachable'; message: string }
+  | { stop: 'throttled'; retryAfterMs: number | null };
 
 /** An email the server accepted in this run; `asSent` is the message that went out when it can be its Sent copy as it is. */
 interface Accepted {
@@ -75,6 +81,7 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
     const copies = await saveSentCopies(route, from, emails, accepted, phase.alreadySent, deps);
     totals.sent += copies.sent;
     if (phase.stop === 'disabled') return { status: 'disabled' };
+    if (phase.stop === 'throttled') return { status: 'throttled', retryAfterMs: phase.retryAfterMs, sent: totals.sent };
     const unreachable = phase.stop === 'unreachable' ? phase.message : copies.unreachable;
     if (unreachable !== null) {
       await deps.store.recordOutgoingUnreachable(mailboxId, unreachable);
@@ -133,7 +140,7 @@ async function sendBatch(
           totals.failed++;
         } else {
           // This email stays `sending` when it may have reached the server: the next run looks for it first.
-          const rest = decision.kind === 'unreachable' && decision.mayHaveBeenAccepted ? emails.slice(i + 1) : emails.slice(i);
+          const rest = decision.kind !== 'disable' && decision.mayHaveBeenAccepted ? emails.slice(i + 1) : emails.slice(i);
           return stopAll(context, rest, decision, deps);
         }
       }
@@ -147,14 +154,17 @@ async function sendBatch(
 
 /** The server refused the credentials or could not be reached: these emails were not handed over and wait. */
 async function stopAll(context: OutgoingContext, unsent: OutgoingEmail[], decision: SendFailureDecision, deps: OutgoingSendDeps): Promise<Phase> {
+  // Throttled emails are not due before the wait the server asked for, whoever wakes the mailbox.
+  const notBefore = decision.kind === 'throttled' && decision.retryAfterMs !== null ? new Date(Date.now() + decision.retryAfterMs) : null;
   await deps.store.releaseUnsent(
     unsent.map((e) => e.id),
-    null,
+    notBefore,
   );
   if (decision.kind === 'disable') {
     await deps.store.disableOutgoing(context.mailboxId, decision.reason);
     return { stop: 'disabled' };
   }
+  if (decision.kind === 'throttled') return { stop: 'throttled', retryAfterMs: decision.retryAfterMs };
   return { stop: 'unreachable', message: decision.reason };
 }
 

@@ -19,18 +19,24 @@ describe('decideGraphSendFailure', () => {
   });
 
   it('leaves an email whose send request got no answer for the next run to look up, never to resend', () => {
-    for (const statusCode of [503, 504, 500, -1, 429, 404]) {
-      expect(decideGraphSendFailure(graphFailure({ stage: 'send', errorClass: 'transient', statusCode, throttled: statusCode === 429 }))).toMatchObject({
+    for (const statusCode of [503, 504, 500, -1, 404]) {
+      expect(decideGraphSendFailure(graphFailure({ stage: 'send', errorClass: 'transient', statusCode }))).toMatchObject({
         kind: 'unreachable',
         mayHaveBeenAccepted: true,
       });
     }
+    expect(decideGraphSendFailure(graphFailure({ stage: 'send', errorClass: 'transient', statusCode: 429, throttled: true }))).toMatchObject({
+      kind: 'throttled',
+      mayHaveBeenAccepted: true,
+    });
   });
 
   it('looks up a draft that may have been made, but not after a throttled create that was not carried out', () => {
     expect(decideGraphSendFailure(graphFailure({ stage: 'draft', errorClass: 'transient', statusCode: 503 }))).toMatchObject({ kind: 'unreachable', mayHaveBeenAccepted: true });
-    expect(decideGraphSendFailure(graphFailure({ stage: 'draft', errorClass: 'transient', statusCode: 429, throttled: true }))).toMatchObject({
-      kind: 'unreachable',
+    expect(decideGraphSendFailure(graphFailure({ stage: 'draft', errorClass: 'transient', statusCode: 429, throttled: true, retryAfterMs: 12_000 }))).toEqual({
+      kind: 'throttled',
+      reason: expect.any(String),
+      retryAfterMs: 12_000,
       mayHaveBeenAccepted: false,
     });
   });

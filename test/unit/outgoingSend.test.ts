@@ -79,5 +79,9 @@ describe('nextSendWaitMs', () => {
     expect([1, 2, 3, 4, 5].map((n) => nextSendWaitMs({ kind: 'unreachable', failuresInRow: n }, now, intervals))).toEqual([1000, 2000, 4000, 8000, 8000]);
     expect(nextSendWaitMs({ kind: 'lost', lostInRow: 3 }, now, intervals)).toBe(333);
     expect(nextSendWaitMs({ kind: 'disabled' }, now, intervals)).toBeNull();
+    // Throttling waits what the server asked, never less than a second, and is no failure to back off from.
+    expect(nextSendWaitMs({ kind: 'throttled', retryAfterMs: 12_000 }, now, intervals)).toBe(12_000);
+    expect(nextSendWaitMs({ kind: 'throttled', retryAfterMs: 10 }, now, intervals)).toBe(1000);
+    expect(nextSendWaitMs({ kind: 'throttled', retryAfterMs: null }, now, intervals)).toBe(1000);
   });
 });

@@ -32,6 +32,7 @@ export class GraphSendError extends Error {
   readonly errorClass: GraphRequestError['errorClass'] | undefined;
   readonly statusCode: number | undefined;
   readonly throttled: boolean;
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     readonly stage: GraphSendStage,
@@ -43,6 +44,7 @@ export class GraphSendError extends Error {
     this.errorClass = failure?.errorClass;
     this.statusCode = failure?.statusCode;
     this.throttled = failure?.throttled ?? false;
+    this.retryAfterMs = failure?.retryAfterMs;
   }
 }
 

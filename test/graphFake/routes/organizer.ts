@@ -306,6 +306,8 @@ export function registerOrganizerRoutes(core: FakeCore): void {
   core.route('GET', '/users/:user/todo/lists/:list/tasks/:id', p.tasksRead, (c) => json(200, renderItem(c, task(c))));
   core.route('PATCH', '/users/:user/todo/lists/:list/tasks/:id', p.tasksWrite, (c) => {
     const record = task(c);
+    // To Do returns ETags (graph.md §3); If-Match on them is undocumented: the fake honours it as Outlook items do.
+    checkIfMatch(c, record);
     core.store.touch(record, taskData((c.request.body ?? {}) as Record<string, unknown>, false));
     return json(200, render(record, { immutableIds: true }));
   });

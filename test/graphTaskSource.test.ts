@@ -23,11 +23,12 @@ const crmTask = { subject: 'Send the contract', description: 'Two copies', start
 it('syncs the default To Do list: pages, changes, removals, and a new round marked reset after a lost delta token', async () => {
   const { source, box } = mailboxFor('tasks.pull@contoso.example');
   const defaultList = box.taskLists().find((l) => l.wellknownListName === 'defaultList')!;
+  const listId = defaultList.id!;
   box.addTaskList('Groceries');
-  expect(await source.containers()).toEqual([defaultList.id]);
-  for (let n = 0; n < 110; n++) box.addTask(defaultList.id, { title: `Seeded ${n}` });
+  expect(await source.containers()).toEqual([listId]);
+  for (let n = 0; n < 110; n++) box.addTask(listId, { title: `Seeded ${n}` });
 
-  const first = await pullAll(source, defaultList.id, null);
+  const first = await pullAll(source, listId, null);
   expect(first.pages.length).toBeGreaterThan(1);
   const all = net(first.pages).changed;
   expect(all.size).toBe(110);
@@ -37,7 +38,7 @@ it('syncs the default To Do list: pages, changes, removals, and a new round mark
   box.updateTask(seeded3.remoteId, { status: 'completed' });
   const gone = [...all.values()].find((t) => t.fields.subject === 'Seeded 4')!;
   box.deleteTask(gone.remoteId);
-  const second = await pullAll(source, defaultList.id, first.cursor);
+  const second = await pullAll(source, listId, first.cursor);
   const changes = net(second.pages);
   expect([...changes.changed.keys()]).toEqual([seeded3.remoteId]);
   expect(changes.changed.get(seeded3.remoteId)!.fields.status).toBe('completed');
@@ -45,7 +46,7 @@ it('syncs the default To Do list: pages, changes, removals, and a new round mark
   expect([...changes.removed]).toEqual([gone.remoteId]);
 
   fake.script.expireDeltaTokens({ code: 'syncStateNotFound' });
-  const again = await pullAll(source, defaultList.id, second.cursor);
+  const again = await pullAll(source, listId, second.cursor);
   expect(again.pages.every((p) => p.reset)).toBe(true);
   expect(net(again.pages).changed.size).toBe(109);
 });

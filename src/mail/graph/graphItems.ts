@@ -109,9 +109,10 @@ export async function deleteItem(session: GraphSession, url: string): Promise<vo
 }
 
 /** The change key of an item: `changeKey` on Outlook items, the ETag on To Do tasks. */
-export function changeKeyOf(item: { changeKey?: string | null; '@odata.etag'?: unknown }): string {
-  if (item.changeKey) return item.changeKey;
-  const etag = typeof item['@odata.etag'] === 'string' ? item['@odata.etag'] : '';
+export function changeKeyOf(item: object): string {
+  const { changeKey, '@odata.etag': etagValue } = item as { changeKey?: string | null; '@odata.etag'?: unknown };
+  if (changeKey) return changeKey;
+  const etag = typeof etagValue === 'string' ? etagValue : '';
   return etag.replace(/^W\//, '').replace(/^"|"$/g, '');
 }
 

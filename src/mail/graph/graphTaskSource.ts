@@ -84,7 +84,7 @@ const isCrmLink = (link: LinkedResource) => link.applicationName === CRM_LINK_AP
 export function remoteTask(task: TodoTask): RemoteItem {
   return {
     remoteId: task.id!,
-    changeKey: changeKeyOf(task as { '@odata.etag'?: unknown }),
+    changeKey: changeKeyOf(task),
     crmId: (task.linkedResources ?? []).find(isCrmLink)?.externalId ?? null,
     categories: task.categories ?? [],
     matchKeys: [],

@@ -39,6 +39,11 @@ interface DeltaResponse {
   '@odata.deltaLink'?: string;
 }
 
+/** The toItems of a source whose delta items are whole and whose removals are removals. */
+export const asListed =
+  (toItem: (value: DeltaValue) => RemoteItem) =>
+  async (values: DeltaValue[], removed: string[]): Promise<{ changed: RemoteItem[]; removed: string[] }> => ({ changed: values.map(toItem), removed });
+
 /**
  * Walks a delta round from `cursor` (or `firstUrl`), turning each page's values into items. A lost
  * sync state (410, SyncStateNotFound, also mid-round) starts a new round from `firstUrl` marked
@@ -48,7 +53,7 @@ export async function* deltaRound(
   session: GraphSession,
   firstUrl: string,
   cursor: SourceCursor | null,
-  toItems: (values: DeltaValue[]) => Promise<RemoteItem[]>,
+  toItems: (values: DeltaValue[], removedIds: string[]) => Promise<{ changed: RemoteItem[]; removed: string[] }>,
 ): AsyncIterable<ItemPage> {
   const start = (cursor ?? {}) as DeltaCursor;
   let url = start.nextLink ?? start.deltaLink ?? firstUrl;
@@ -66,8 +71,10 @@ export async function* deltaRound(
       throw err;
     }
     const values = response.value ?? [];
-    const removed = values.filter((v) => v['@removed'] && v.id).map((v) => v.id!);
-    const changed = await toItems(values.filter((v) => !v['@removed'] && v.id));
+    const { changed, removed } = await toItems(
+      values.filter((v) => !v['@removed'] && v.id),
+      values.filter((v) => v['@removed'] && v.id).map((v) => v.id!),
+    );
     const nextLink = response['@odata.nextLink'];
     const deltaLink = response['@odata.deltaLink'];
     if (!nextLink && !deltaLink) throw new Error(`Microsoft Graph ended a delta page with neither a nextLink nor a deltaLink (${firstUrl})`);
@@ -89,9 +96,9 @@ export async function writeWithChangeKey<T>(session: GraphSession, remoteId: str
 }
 
 /** GET of one item; null when Graph no longer has it. */
-export async function getOrNull<T>(session: GraphSession, url: string): Promise<T | null> {
+export async function getOrNull<T>(session: GraphSession, url: string, prefer = ITEM_PREFER): Promise<T | null> {
   try {
-    return await session.request<T>({ method: 'GET', url, prefer: ITEM_PREFER });
+    return await session.request<T>({ method: 'GET', url, prefer });
   } catch (err) {
     if (err instanceof GraphRequestError && err.statusCode === 404) return null;
     throw err;

@@ -1,7 +1,7 @@
 import type { LinkedResource, TodoTask, TodoTaskList } from '@microsoft/microsoft-graph-types';
 import type { SourceCursor } from '../mailSource';
 import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemSource, type RemoteItem } from '../../sync/items/itemSource';
-import { ITEM_PREFER, changeKeyOf, deleteItem, deltaRound, getOrNull, pathId, writeWithChangeKey } from './graphItems';
+import { ITEM_PREFER, asListed, changeKeyOf, deleteItem, deltaRound, getOrNull, pathId, writeWithChangeKey } from './graphItems';
 import { taskFromGraph, taskToGraph } from './graphTaskMapper';
 import type { GraphSession } from './graphSession';
 
@@ -30,7 +30,7 @@ export class GraphTaskSource implements ItemSource {
   }
 
   pull(container: string, cursor: SourceCursor | null): AsyncIterable<ItemPage> {
-    return deltaRound(this.session, `${this.tasks(container)}/delta?$expand=linkedResources`, cursor, async (values) => values.map((v) => remoteTask(v as TodoTask)));
+    return deltaRound(this.session, `${this.tasks(container)}/delta?$expand=linkedResources`, cursor, asListed((v) => remoteTask(v as TodoTask)));
   }
 
   async get(container: string, remoteId: string): Promise<RemoteItem | null> {

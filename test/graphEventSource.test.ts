@@ -99,6 +99,16 @@ it('creates an event stamped with its CRM id that reads back the same, and updat
   expect(await source.get(calendar, created.remoteId)).toBeNull();
 });
 
+it('keeps an all-day event and its time zone through Exchange', async () => {
+  const { source, box, address } = mailboxFor('events.allday@contoso.example');
+  const [calendar] = await source.containers();
+  const holiday = { ...single, subject: 'Independence Day', allDay: true, timeZone: 'America/New_York', startsAt: '2026-07-04T04:00:00.000Z', endsAt: '2026-07-05T04:00:00.000Z', attendees: [], showAs: 'oof', priority: 'low' };
+  const created = await source.create(calendar, holiday, 'crm-holiday');
+  const stored = box.listEvents()[0];
+  expect([stored.isAllDay, stored.originalStartTimeZone, stored.start?.dateTime]).toEqual([true, 'America/New_York', '2026-07-04T04:00:00.0000000']);
+  expect((await source.get(calendar, created.remoteId))!.fields).toEqual({ ...holiday, organizerAddress: address, organizerName: 'Calendar Owner' });
+});
+
 it('creates a weekly series with a moved and a cancelled occurrence that reads back identical, in a pull too, and changes its exceptions', async () => {
   const { source, box, address } = mailboxFor('events.series@contoso.example');
   const [calendar] = await source.containers();
@@ -112,7 +122,8 @@ it('creates a weekly series with a moved and a cancelled occurrence that reads b
     ['occurrence', '2026-03-03T08:30:00.0000000'],
     ['exception', '2026-03-11T15:00:00.0000000'],
   ]);
-  const pulled = net((await pullAll(source, calendar, null)).pages).changed;
+  const firstPull = await pullAll(source, calendar, null);
+  const pulled = net(firstPull.pages).changed;
   expect([...pulled.keys()]).toEqual([created.remoteId]);
   expect(pulled.get(created.remoteId)!.fields).toEqual(expected);
 
@@ -122,5 +133,26 @@ it('creates a weekly series with a moved and a cancelled occurrence that reads b
   expect(updated.fields.exceptions).toEqual(exceptions);
   expect(box.listEvents().filter((e) => e.seriesMasterId === created.remoteId).map((e) => [e.type, e.start?.dateTime, e.subject])).toEqual([
     ['exception', '2026-03-10T08:30:00.0000000', 'Weekly sync'],
+  ]);
+});
+
+it('pulls the moves and cancellations made in Outlook as the exceptions of the series', async () => {
+  const { source, box, session } = mailboxFor('events.outlook@contoso.example');
+  const [calendar] = await source.containers();
+  const created = await source.create(calendar, { ...series, exceptions: [] }, 'crm-series-2');
+  const first = await pullAll(source, calendar, null);
+  const [firstOccurrence, secondOccurrence] = box.listEvents().filter((e) => e.seriesMasterId === created.remoteId);
+  await session.request({
+    method: 'PATCH', url: `${session.userPath}/events/${secondOccurrence.id}`, prefer: ['IdType="ImmutableId"'],
+    body: { start: { dateTime: '2026-03-10T11:00:00', timeZone: 'Europe/Paris' }, end: { dateTime: '2026-03-10T11:30:00', timeZone: 'Europe/Paris' } },
+  });
+  await session.request({ method: 'DELETE', url: `${session.userPath}/events/${firstOccurrence.id}`, prefer: ['IdType="ImmutableId"'] });
+
+  const changes = net((await pullAll(source, calendar, first.cursor)).pages);
+  // The cancelled occurrence's id is reported removed; the engine knows no such id and the series carries the cancellation.
+  expect(changes.removed).toEqual(new Set([firstOccurrence.id]));
+  expect(changes.changed.get(created.remoteId)!.fields.exceptions).toEqual([
+    { originalStart: '2026-03-03T08:30:00.000Z', cancelled: true },
+    { originalStart: '2026-03-10T08:30:00.000Z', cancelled: false, startsAt: '2026-03-10T10:00:00.000Z', endsAt: '2026-03-10T10:30:00.000Z', subject: 'Weekly sync', location: 'Room 1', description: 'Bring the plan' },
   ]);
 });

@@ -39,6 +39,8 @@ interface DeltaResponse {
   '@odata.deltaLink'?: string;
 }
 
+const MAX_RESTARTS = 3;
+
 /** The toItems of a source whose delta items are whole and whose removals are removals. */
 export const asListed =
   (toItem: (value: DeltaValue) => RemoteItem) =>
@@ -58,12 +60,14 @@ export async function* deltaRound(
   const start = (cursor ?? {}) as DeltaCursor;
   let url = start.nextLink ?? start.deltaLink ?? firstUrl;
   let reset = start.nextLink !== undefined && start.reset === true;
+  let restarts = 0;
   for (;;) {
     let response: DeltaResponse;
     try {
       response = await session.request<DeltaResponse>({ method: 'GET', url, prefer: ITEM_PREFER });
     } catch (err) {
-      if (err instanceof GraphRequestError && err.syncStateLost && url !== firstUrl) {
+      // A few fresh starts, not an endless loop when Graph keeps losing the state in the middle of every round.
+      if (err instanceof GraphRequestError && err.syncStateLost && url !== firstUrl && restarts++ < MAX_RESTARTS) {
         url = firstUrl;
         reset = true;
         continue;
@@ -134,7 +138,10 @@ export function propertyValue(item: { singleValueExtendedProperties?: Array<{ id
   return found?.value ?? null;
 }
 
-/** Property ids compare case-insensitively except the name (graph.md §4.1); ours are written one way. */
+/**
+ * Graph may answer a property id with another case of the GUID or type; the names we read are
+ * ours alone and differ by more than case, so a case-blind match finds exactly them.
+ */
 function sameProperty(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }

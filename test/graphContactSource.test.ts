@@ -38,6 +38,10 @@ it('finds the default contact folder, and pulls it page by page, then its change
   const seeded7 = [...all.values()].find((i) => i.fields.fullName === 'Seeded 7')!;
   expect(seeded7).toMatchObject({ crmId: null, matchKeys: ['seeded7@fabrikam.example', 'name:seeded 7'] });
   expect(seeded7.fields.email).toBe('Seeded7@Fabrikam.example');
+  // Delta without $expand (Outlook has failed on it); the CRM ids and extra fields read twenty contacts to a $batch.
+  const requests = fake.requestLog.filter((r) => r.userId === box.user.id);
+  expect(requests.filter((r) => r.url.includes('/delta')).every((r) => !r.url.includes('expand'))).toBe(true);
+  expect(requests.filter((r) => r.inBatch && r.url.includes('/contacts/')).length).toBe(130);
 
   box.updateContact(seeded7.remoteId, { jobTitle: 'Engineer' });
   const gone = [...all.values()].find((i) => i.fields.fullName === 'Seeded 8')!;

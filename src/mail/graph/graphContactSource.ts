@@ -4,7 +4,7 @@ import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemSource, t
 import { CONTACT_MAPI_PROPERTIES, contactFromGraph, contactMatchKeys, contactPatch, contactToGraph } from './graphContactMapper';
 import {
   CRM_ITEM_ID_PROPERTY,
-  asListed,
+  getMany,
   ITEM_PREFER,
   changeKeyOf,
   deleteItem,
@@ -21,9 +21,10 @@ import { GraphRequestError, type GraphSession } from './graphSession';
 const EXPAND = expandProperties([CRM_ITEM_ID_PROPERTY, ...Object.values(CONTACT_MAPI_PROPERTIES)]);
 
 /**
- * A mailbox's contacts in Graph: delta per contact folder, the CRM id in our named property. Delta
- * is asked to expand the extended properties too: Graph documents only $select for contact delta
- * (graph.md §2.3), so a Graph that refuses it would need a GET per changed contact instead.
+ * A mailbox's contacts in Graph: delta per contact folder, the CRM id in our named property. Graph
+ * documents only $select for contact delta (graph.md §2.3), and $expand on Outlook delta has been
+ * seen to fail with a 500 (microsoft-graph-docs issues 1993, 2270): the extended properties of the
+ * contacts a page lists are read by id, twenty to a $batch.
  */
 export class GraphContactSource implements ItemSource {
   readonly entity = 'contact' as const;
@@ -47,8 +48,22 @@ export class GraphContactSource implements ItemSource {
   }
 
   pull(container: string, cursor: SourceCursor | null): AsyncIterable<ItemPage> {
-    const first = `${this.base}/contactFolders/${pathId(container)}/contacts/delta?$expand=${encodeURIComponent(EXPAND)}`;
-    return deltaRound(this.session, first, cursor, asListed((v) => remoteContact(v as Contact)));
+    const first = `${this.base}/contactFolders/${pathId(container)}/contacts/delta`;
+    return deltaRound(this.session, first, cursor, (values, removed) => this.withProperties(values as Contact[], removed));
+  }
+
+  /** The page's contacts with their extended properties; one gone since is reported removed. */
+  private async withProperties(contacts: Contact[], removed: string[]): Promise<{ changed: RemoteItem[]; removed: string[] }> {
+    const paths = contacts.map((c) => `${this.base}/contacts/${pathId(c.id!)}?$select=id&$expand=${encodeURIComponent(EXPAND)}`);
+    const properties = await getMany<Contact>(this.session, paths);
+    const changed: RemoteItem[] = [];
+    const gone = [...removed];
+    contacts.forEach((contact, i) => {
+      const found = properties[i];
+      if (found) changed.push(remoteContact({ ...contact, singleValueExtendedProperties: found.singleValueExtendedProperties ?? [] }));
+      else gone.push(contact.id!);
+    });
+    return { changed, removed: gone };
   }
 
   async get(_container: string, remoteId: string): Promise<RemoteItem | null> {

@@ -109,6 +109,35 @@ export async function getOrNull<T>(session: GraphSession, url: string, prefer = 
   }
 }
 
+/** Requests per $batch: Graph takes at most 20 (graph.md §6.3). */
+const BATCH_SIZE = 20;
+
+/**
+ * GETs of several paths (under the version, such as `/users/x/contacts/id`) in $batch requests;
+ * a step that failed (throttled, say) is asked again on its own, with the session's retries. An
+ * item Graph no longer has comes back null.
+ */
+export async function getMany<T>(session: GraphSession, paths: string[], prefer = ITEM_PREFER): Promise<(T | null)[]> {
+  const results: (T | null)[] = paths.map(() => null);
+  for (let first = 0; first < paths.length; first += BATCH_SIZE) {
+    const chunk = paths.slice(first, first + BATCH_SIZE);
+    const answer = await session.request<{ responses: Array<{ id: string; status: number; body?: unknown }> }>({
+      method: 'POST',
+      url: '/$batch',
+      body: { requests: chunk.map((url, i) => ({ id: String(i), method: 'GET', url, headers: { Prefer: prefer.join(', ') } })) },
+      prefer,
+      // Only reads inside: asking again is harmless.
+      repeatable: true,
+    });
+    for (const step of answer.responses) {
+      const i = Number(step.id);
+      if (step.status === 200) results[first + i] = step.body as T;
+      else if (step.status !== 404) results[first + i] = await getOrNull<T>(session, chunk[i], prefer);
+    }
+  }
+  return results;
+}
+
 /** DELETE that treats an item already gone as deleted. */
 export async function deleteItem(session: GraphSession, url: string): Promise<void> {
   try {

@@ -17,6 +17,7 @@ import {
   deleteItem,
   deltaRound,
   expandProperties,
+  getMany,
   getOrNull,
   pathId,
   propertyValue,
@@ -75,28 +76,34 @@ export class GraphEventSource implements ItemSource {
     return deltaRound(this.session, first, cursor, (values, removed) => this.itemsOf(values, removed));
   }
 
-  /** Each event or series a delta page touches, read whole; removals that are no removals dropped. */
+  /** Each event or series a delta page touches, read whole (twenty to a $batch); removals that are no removals dropped. */
   private async itemsOf(values: DeltaValue[], removedIds: string[]): Promise<{ changed: RemoteItem[]; removed: string[] }> {
     const ids = new Set(values.map((v) => (typeof v.seriesMasterId === 'string' && v.seriesMasterId ? v.seriesMasterId : v.id!)));
     const removed: string[] = [];
-    for (const id of removedIds) {
-      const event = await getOrNull<Event>(this.session, `${this.base}/events/${pathId(id)}?$select=id,type,seriesMasterId`, EVENT_PREFER);
+    const stillThere = await getMany<Event>(this.session, removedIds.map((id) => `${this.base}/events/${pathId(id)}?$select=id,type,seriesMasterId`), EVENT_PREFER);
+    removedIds.forEach((id, i) => {
+      const event = stillThere[i];
       if (!event) removed.push(id);
       else ids.add(event.seriesMasterId ?? id);
-    }
+    });
+    const wanted = [...ids];
+    const events = await getMany<Event>(this.session, wanted.map((id) => `${this.base}/events/${pathId(id)}?${EXPAND}`), EVENT_PREFER);
     const changed: RemoteItem[] = [];
-    for (const id of ids) {
-      const item = await this.get('', id);
+    for (const [i, event] of events.entries()) {
+      const item = event ? await this.remoteEvent(event) : null;
       if (item) changed.push(item);
-      else removed.push(id);
+      else removed.push(wanted[i]);
     }
     return { changed, removed };
   }
 
   async get(_container: string, remoteId: string): Promise<RemoteItem | null> {
     const event = await getOrNull<Event>(this.session, `${this.base}/events/${pathId(remoteId)}?${EXPAND}`, EVENT_PREFER);
-    if (!event) return null;
-    // An occurrence or exception stands for its series.
+    return event ? this.remoteEvent(event) : null;
+  }
+
+  /** The item of an event: a series with its exceptions; an occurrence or exception stands for its series. */
+  private async remoteEvent(event: Event): Promise<RemoteItem | null> {
     if (event.seriesMasterId && event.type !== 'seriesMaster') return this.get('', event.seriesMasterId);
     const exceptions = event.type === 'seriesMaster' ? seriesExceptions(event, await this.instances(event), this.span().from, this.seriesEnd(event)) : [];
     return {

@@ -30,7 +30,9 @@ CREATE TABLE item_sync_errors (
   mailbox_id uuid NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
   entity text NOT NULL CHECK (entity IN ('contact', 'appointment', 'task')),
   side text NOT NULL CHECK (side IN ('crm', 'exchange')),
+  -- The remote id (side exchange, with its container) or the CRM id (side crm).
   item_key text NOT NULL,
+  container text,
   reason text NOT NULL,
   retry_action text NOT NULL,
   attempts integer NOT NULL DEFAULT 1,

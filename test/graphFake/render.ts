@@ -53,9 +53,10 @@ export function parseSelect(value: string | null | undefined): string[] | undefi
   return value.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
 }
 
-function expandFilterId(option: string): string | undefined {
-  const match = /\$filter\s*=\s*id\s+eq\s+'((?:[^']|'')*)'/i.exec(option);
-  return match ? match[1].replace(/''/g, "'") : undefined;
+/** The ids of `$filter=id eq 'a' or id eq 'b'` in an $expand option; undefined without a filter. */
+function expandFilterIds(option: string): string[] | undefined {
+  if (!/\$filter\s*=/i.test(option)) return undefined;
+  return [...option.matchAll(/\bid\s+eq\s+'((?:[^']|'')*)'/gi)].map((m) => m[1].replace(/''/g, "'"));
 }
 
 function renderAttachment(attachment: ItemRecord['attachments'][number]): Record<string, unknown> {
@@ -153,12 +154,12 @@ export function render(record: ItemRecord, options: RenderOptions): Record<strin
     if (name === 'attachments' && record.kind !== 'todoTaskList') {
       out.attachments = record.attachments.map(renderAttachment);
     } else if (name === 'singlevalueextendedproperties' && ['message', 'contact', 'event'].includes(record.kind)) {
-      const only = expandFilterId(part);
-      const matching = [...record.extendedProperties].filter(([id]) => only === undefined || idsEqual(id, only));
+      const only = expandFilterIds(part);
+      const matching = [...record.extendedProperties].filter(([id]) => only === undefined || only.some((o) => idsEqual(id, o)));
       out.singleValueExtendedProperties = matching.map(([id, value]) => ({ id, value }));
     } else if (name === 'extensions') {
-      const only = expandFilterId(part);
-      out.extensions = [...record.extensions.values()].filter((e) => only === undefined || sameExtension(String(e.extensionName), only));
+      const only = expandFilterIds(part);
+      out.extensions = [...record.extensions.values()].filter((e) => only === undefined || only.some((o) => sameExtension(String(e.extensionName), o)));
     } else if (name === 'linkedresources' && record.kind === 'todoTask') {
       out.linkedResources = record.linkedResources ?? [];
     } else {

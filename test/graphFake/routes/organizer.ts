@@ -197,6 +197,11 @@ export function registerOrganizerRoutes(core: FakeCore): void {
     const folder = core.store.addContainer(c.mailbox, 'contact', name);
     return json(201, { id: folder.id, displayName: folder.displayName, parentFolderId: folder.parentFolderId });
   });
+  // The default folder answers to its well-known name too.
+  core.route('GET', '/users/:user/contactFolders/:folder', p.contactsRead, (c) => {
+    const folder = requireContactFolder(c.mailbox, c.params.folder);
+    return json(200, { id: folder.id, displayName: folder.displayName, parentFolderId: folder.parentFolderId });
+  });
   core.route('GET', '/users/:user/contactFolders/:folder/contacts/delta', p.contactsRead, (c) => {
     const folder = requireContactFolder(c.mailbox, c.params.folder);
     return core.delta.serve(c.request, folder, `/users/${c.user.id}/contactFolders('${folder.id}')/contacts/delta`, (q) => parseCommonDeltaOptions(q, false));

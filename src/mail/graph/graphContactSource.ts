@@ -1,0 +1,112 @@
+import type { Contact } from '@microsoft/microsoft-graph-types';
+import type { SourceCursor } from '../mailSource';
+import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemSource, type RemoteItem } from '../../sync/items/itemSource';
+import { CONTACT_MAPI_PROPERTIES, contactFromGraph, contactMatchKeys, contactPatch, contactToGraph } from './graphContactMapper';
+import {
+  CRM_ITEM_ID_PROPERTY,
+  ITEM_PREFER,
+  changeKeyOf,
+  deleteItem,
+  deltaRound,
+  expandProperties,
+  getOrNull,
+  pathId,
+  propertyValue,
+  writeWithChangeKey,
+} from './graphItems';
+import { GraphRequestError, type GraphSession } from './graphSession';
+
+/** Every extended property a contact is read with: the CRM id and the fields Graph lacks. */
+const EXPAND = expandProperties([CRM_ITEM_ID_PROPERTY, ...Object.values(CONTACT_MAPI_PROPERTIES)]);
+
+/**
+ * A mailbox's contacts in Graph: delta per contact folder, the CRM id in our named property. Delta
+ * is asked to expand the extended properties too: Graph documents only $select for contact delta
+ * (graph.md §2.3), so a Graph that refuses it would need a GET per changed contact instead.
+ */
+export class GraphContactSource implements ItemSource {
+  readonly entity = 'contact' as const;
+
+  constructor(private readonly session: GraphSession) {}
+
+  private get base(): string {
+    return this.session.userPath;
+  }
+
+  async containers(): Promise<string[]> {
+    // The default folder is not among /contactFolders (those are its children): asked for by its well-known name.
+    try {
+      const folder = await this.session.request<{ id: string }>({ method: 'GET', url: `${this.base}/contactFolders/contacts`, prefer: ITEM_PREFER });
+      return [folder.id];
+    } catch (err) {
+      if (!(err instanceof GraphRequestError) || (err.statusCode !== 404 && err.statusCode !== 400)) throw err;
+    }
+    const any = await this.session.request<{ value: Contact[] }>({ method: 'GET', url: `${this.base}/contacts?$top=1&$select=parentFolderId`, prefer: ITEM_PREFER });
+    return [any.value[0]?.parentFolderId ?? 'contacts'];
+  }
+
+  pull(container: string, cursor: SourceCursor | null): AsyncIterable<ItemPage> {
+    const first = `${this.base}/contactFolders/${pathId(container)}/contacts/delta?$expand=${encodeURIComponent(EXPAND)}`;
+    return deltaRound(this.session, first, cursor, async (values) => values.map((v) => remoteContact(v as Contact)));
+  }
+
+  async get(_container: string, remoteId: string): Promise<RemoteItem | null> {
+    const contact = await getOrNull<Contact>(this.session, `${this.base}/contacts/${pathId(remoteId)}?$expand=${encodeURIComponent(EXPAND)}`);
+    return contact ? remoteContact(contact) : null;
+  }
+
+  async create(container: string, fields: ItemFields, crmId: string): Promise<RemoteItem> {
+    const body = contactToGraph(fields);
+    body.singleValueExtendedProperties = [...(body.singleValueExtendedProperties ?? []), { id: CRM_ITEM_ID_PROPERTY, value: crmId }];
+    // Not repeated: a create that may have happened would make a second contact.
+    const created = await this.session.request<Contact>({
+      method: 'POST',
+      url: `${this.base}/contactFolders/${pathId(container)}/contacts`,
+      body,
+      prefer: ITEM_PREFER,
+      repeatable: false,
+    });
+    return remoteContact({ ...created, singleValueExtendedProperties: body.singleValueExtendedProperties });
+  }
+
+  async update(container: string, remoteId: string, changeKey: string, fields: ItemFields): Promise<RemoteItem> {
+    // Emails, phones and addresses are lists or objects in Graph: a change to one CRM field rewrites its whole property.
+    const current = await this.get(container, remoteId);
+    if (!current || current.changeKey !== changeKey) throw new StaleChangeKeyError(remoteId);
+    const all = { ...current.fields, ...fields };
+    const updated = await writeWithChangeKey<Contact>(this.session, remoteId, changeKey, {
+      method: 'PATCH',
+      url: `${this.base}/contacts/${pathId(remoteId)}`,
+      body: contactPatch(all, Object.keys(fields)),
+    });
+    return { ...current, changeKey: changeKeyOf(updated), categories: updated.categories ?? current.categories, matchKeys: contactMatchKeys(all), fields: all };
+  }
+
+  async stamp(container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<RemoteItem> {
+    await writeWithChangeKey(this.session, remoteId, changeKey, {
+      method: 'PATCH',
+      url: `${this.base}/contacts/${pathId(remoteId)}`,
+      // Graph cannot remove an extended property through PATCH: an empty value means "not linked".
+      body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId ?? '' }] },
+    });
+    const item = await this.get(container, remoteId);
+    if (!item) throw new Error(`The contact ${remoteId} vanished while its CRM id was stamped`);
+    return item;
+  }
+
+  async delete(_container: string, remoteId: string): Promise<void> {
+    await deleteItem(this.session, `${this.base}/contacts/${pathId(remoteId)}`);
+  }
+}
+
+export function remoteContact(contact: Contact): RemoteItem {
+  const fields = contactFromGraph(contact);
+  return {
+    remoteId: contact.id!,
+    changeKey: changeKeyOf(contact),
+    crmId: propertyValue(contact, CRM_ITEM_ID_PROPERTY) || null,
+    categories: contact.categories ?? [],
+    matchKeys: contactMatchKeys(fields),
+    fields,
+  };
+}

@@ -1,0 +1,134 @@
+import type { SourceCursor } from '../mailSource';
+import { StaleChangeKeyError, type ItemPage, type RemoteItem } from '../../sync/items/itemSource';
+import { GraphRequestError, type GraphRequest, type GraphSession } from './graphSession';
+
+/**
+ * What the Graph item sources (contacts, events, To Do tasks) share: the request preferences, the
+ * delta round with its restart on a lost sync state, and the change-key handling of writes.
+ */
+
+/**
+ * The CRM id stamped on contacts and events: a named property in the product's own namespace
+ * (graph.md §4.1), so links survive a lost link table and copies are recognised.
+ */
+export const CRM_ITEM_ID_PROPERTY = 'String {b7d3f0a2-5c49-4e1b-8f6a-93e2c41d7a58} Name CrmId';
+
+/** Items per delta page asked for; Graph may send fewer. */
+export const ITEM_PAGE_SIZE = 100;
+
+/** Sent on every request: immutable ids (graph.md §3) and the page size. */
+export const ITEM_PREFER = [`odata.maxpagesize=${ITEM_PAGE_SIZE}`, 'IdType="ImmutableId"'];
+
+/** Where a delta round stands: a nextLink mid-round, or the deltaLink of the next round. */
+export interface DeltaCursor {
+  nextLink?: string;
+  deltaLink?: string;
+  /** The round the nextLink belongs to started over after a lost sync state: it lists everything. */
+  reset?: boolean;
+}
+
+export interface DeltaValue {
+  id?: string;
+  '@removed'?: { reason?: string };
+  [key: string]: unknown;
+}
+
+interface DeltaResponse {
+  value?: DeltaValue[];
+  '@odata.nextLink'?: string;
+  '@odata.deltaLink'?: string;
+}
+
+/**
+ * Walks a delta round from `cursor` (or `firstUrl`), turning each page's values into items. A lost
+ * sync state (410, SyncStateNotFound, also mid-round) starts a new round from `firstUrl` marked
+ * reset; a lost state on that very first request is thrown.
+ */
+export async function* deltaRound(
+  session: GraphSession,
+  firstUrl: string,
+  cursor: SourceCursor | null,
+  toItems: (values: DeltaValue[]) => Promise<RemoteItem[]>,
+): AsyncIterable<ItemPage> {
+  const start = (cursor ?? {}) as DeltaCursor;
+  let url = start.nextLink ?? start.deltaLink ?? firstUrl;
+  let reset = start.nextLink !== undefined && start.reset === true;
+  for (;;) {
+    let response: DeltaResponse;
+    try {
+      response = await session.request<DeltaResponse>({ method: 'GET', url, prefer: ITEM_PREFER });
+    } catch (err) {
+      if (err instanceof GraphRequestError && err.syncStateLost && url !== firstUrl) {
+        url = firstUrl;
+        reset = true;
+        continue;
+      }
+      throw err;
+    }
+    const values = response.value ?? [];
+    const removed = values.filter((v) => v['@removed'] && v.id).map((v) => v.id!);
+    const changed = await toItems(values.filter((v) => !v['@removed'] && v.id));
+    const nextLink = response['@odata.nextLink'];
+    const deltaLink = response['@odata.deltaLink'];
+    if (!nextLink && !deltaLink) throw new Error(`Microsoft Graph ended a delta page with neither a nextLink nor a deltaLink (${firstUrl})`);
+    const next: DeltaCursor = nextLink ? { nextLink, ...(reset ? { reset: true } : {}) } : { deltaLink };
+    yield { changed, removed, cursor: next as SourceCursor, reset, last: !nextLink };
+    if (!nextLink) return;
+    url = nextLink;
+  }
+}
+
+/** Runs a write carrying a change key; a 412 becomes StaleChangeKeyError. */
+export async function writeWithChangeKey<T>(session: GraphSession, remoteId: string, changeKey: string, req: Omit<GraphRequest, 'headers' | 'prefer'>): Promise<T> {
+  try {
+    return await session.request<T>({ ...req, prefer: ITEM_PREFER, headers: { 'If-Match': `W/"${changeKey}"` } });
+  } catch (err) {
+    if (err instanceof GraphRequestError && err.statusCode === 412) throw new StaleChangeKeyError(remoteId);
+    throw err;
+  }
+}
+
+/** GET of one item; null when Graph no longer has it. */
+export async function getOrNull<T>(session: GraphSession, url: string): Promise<T | null> {
+  try {
+    return await session.request<T>({ method: 'GET', url, prefer: ITEM_PREFER });
+  } catch (err) {
+    if (err instanceof GraphRequestError && err.statusCode === 404) return null;
+    throw err;
+  }
+}
+
+/** DELETE that treats an item already gone as deleted. */
+export async function deleteItem(session: GraphSession, url: string): Promise<void> {
+  try {
+    await session.request({ method: 'DELETE', url, prefer: ITEM_PREFER });
+  } catch (err) {
+    if (err instanceof GraphRequestError && err.statusCode === 404) return;
+    throw err;
+  }
+}
+
+/** The change key of an item: `changeKey` on Outlook items, the ETag on To Do tasks. */
+export function changeKeyOf(item: { changeKey?: string | null; '@odata.etag'?: unknown }): string {
+  if (item.changeKey) return item.changeKey;
+  const etag = typeof item['@odata.etag'] === 'string' ? item['@odata.etag'] : '';
+  return etag.replace(/^W\//, '').replace(/^"|"$/g, '');
+}
+
+/** The `$expand` of single-value extended properties with these ids. */
+export function expandProperties(ids: string[]): string {
+  return `singleValueExtendedProperties($filter=${ids.map((id) => `id eq '${id}'`).join(' or ')})`;
+}
+
+/** An extended property's value from an item read with expandProperties; null when absent. */
+export function propertyValue(item: { singleValueExtendedProperties?: Array<{ id?: string | null; value?: string | null }> | null }, id: string): string | null {
+  const found = item.singleValueExtendedProperties?.find((p) => sameProperty(p.id ?? '', id));
+  return found?.value ?? null;
+}
+
+/** Property ids compare case-insensitively except the name (graph.md §4.1); ours are written one way. */
+function sameProperty(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+export const pathId = (id: string): string => encodeURIComponent(id);

@@ -7,8 +7,9 @@
 ALTER TABLE item_links
   ADD COLUMN crm_snapshot jsonb,
   ADD COLUMN remote_snapshot jsonb,
-  -- tracked: it entered the CRM by the tracking category, and leaves the link when the category goes.
-  ADD COLUMN link_state text NOT NULL DEFAULT 'synced' CHECK (link_state IN ('synced', 'tracked')),
+  -- tracked: it entered the CRM by the tracking category; untracked: the category was removed, so
+  -- neither side syncs it (the record stays, and the filters do not push it back) until it returns.
+  ADD COLUMN link_state text NOT NULL DEFAULT 'synced' CHECK (link_state IN ('synced', 'tracked', 'untracked')),
   ADD COLUMN synced_at timestamptz NOT NULL DEFAULT now();
 -- A CRM record is linked at most once per mailbox and kind: the guard against duplicates.
 CREATE UNIQUE INDEX item_links_item_record_key ON item_links (mailbox_id, item_type, crm_record_id) WHERE item_type <> 'email';

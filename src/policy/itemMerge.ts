@@ -193,7 +193,7 @@ export function newItemDecision(item: { crmId: string | null; categories: string
 export const hasCategory = (categories: string[], category: string) => categories.some((c) => c.toLowerCase() === category.toLowerCase());
 
 /** A link made by the tracking category ends when the category is removed; the CRM record stays. */
-export const untracked = (linkState: 'synced' | 'tracked', categories: string[], trackingCategory: string): boolean =>
+export const untracked = (linkState: 'synced' | 'tracked' | 'untracked', categories: string[], trackingCategory: string): boolean =>
   linkState === 'tracked' && !hasCategory(categories, trackingCategory);
 
 /** First enable: the key two items share when they are the same contact (an address and the name). */

@@ -19,8 +19,11 @@ export interface ItemLink {
   crmSnapshot: Values | null;
   /** The item's fields at the last sync, as the provider carries them. */
   remoteSnapshot: Values | null;
-  /** tracked: entered the CRM by the tracking category; it unlinks when the category goes. */
-  state: 'synced' | 'tracked';
+  /**
+   * tracked: entered the CRM by the tracking category; untracked: its category was removed, so
+   * neither side syncs it until the category returns (the filters do not push its record back).
+   */
+  state: 'synced' | 'tracked' | 'untracked';
 }
 
 /** What the engine needs to know of a mailbox and of the organisation's settings. */

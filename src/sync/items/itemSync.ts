@@ -10,6 +10,7 @@ import {
   DEFAULT_DELETE_RULES,
   exchangeDeleted,
   filterOut,
+  hasCategory,
   mergeItem,
   newItemDecision,
   normalize,
@@ -105,6 +106,7 @@ class EntitySync {
       await this.deps.store.saveCursor(this.settings.mailboxId, crmScope, startCursor);
     } else {
       await this.pushChanges(storedCrmCursor, crmScope, containers[0]);
+      await this.reconcileMembership(containers[0]);
     }
     return this.figures;
   }
@@ -170,7 +172,8 @@ class EntitySync {
       const writes: ItemWrite[] = [];
       const linksToSave: ItemLink[] = [];
       const unlinks: ItemLink[] = [];
-      const records = await this.recordsOf(page.changed.map((i) => i.crmId).concat(page.changed.map((i) => this.byRemote.get(remoteKey(container, i.remoteId))?.crmId ?? null)));
+      const linkedIds = [...page.changed.map((i) => i.remoteId), ...page.removed].map((id) => this.byRemote.get(remoteKey(container, id))?.crmId ?? null);
+      const records = await this.recordsOf([...page.changed.map((i) => i.crmId), ...linkedIds]);
       for (const item of page.changed) {
         seen.add(item.remoteId);
         this.deps.progress?.();
@@ -212,8 +215,21 @@ class EntitySync {
     const link = this.byRemote.get(remoteKey(container, item.remoteId));
     if (link) {
       if (untracked(link.state, item.categories, this.settings.trackingCategory)) {
-        batch.unlinks.push(link);
+        const resting: ItemLink = { ...link, changeKey: item.changeKey, state: 'untracked' };
+        this.remember(resting);
+        batch.linksToSave.push(resting);
+        this.figures.unlinked++;
         batch.after.push(() => this.clearStamp(link.container, item.remoteId, item.changeKey));
+        return;
+      }
+      if (link.state === 'untracked') {
+        if (!hasCategory(item.categories, this.settings.trackingCategory)) return;
+        // Tracked again: the same record, merged as a first link.
+        const back: ItemLink = { ...link, state: 'tracked', crmSnapshot: null, remoteSnapshot: null };
+        this.remember(back);
+        const again = records.get(link.crmId);
+        if (again) this.mergeLinked(back, again, item, batch);
+        batch.after.push(() => this.stampLink(back));
         return;
       }
       const record = records.get(link.crmId);
@@ -295,7 +311,7 @@ class EntitySync {
     const updated: ItemLink = {
       ...link,
       changeKey: item.changeKey,
-      crmSnapshot: snapshot({ ...record, ...merged.toCrm }, fields),
+      crmSnapshot: stillPending(snapshot({ ...record, ...merged.toCrm }, fields), link.crmSnapshot, merged.toRemote),
       remoteSnapshot: this.remoteSnapshot(item.fields, record),
     };
     this.remember(updated);
@@ -306,9 +322,10 @@ class EntitySync {
   private removedRemote(container: string, remoteId: string, records: Map<string, Rec>, batch: Batch): void {
     const link = this.byRemote.get(remoteKey(container, remoteId));
     if (!link) return;
+    batch.unlinks.push(link);
+    if (link.state === 'untracked') return;
     const record = records.get(link.crmId) ?? null;
     const action: DeleteAction = exchangeDeleted(this.deleteContext(link, record), this.rules);
-    batch.unlinks.push(link);
     if (action === 'delete') {
       batch.writes.push({ entity: this.entity, operation: 'delete', id: link.crmId });
       this.figures.crmWrites++;
@@ -413,6 +430,16 @@ class EntitySync {
     }
   }
 
+  /**
+   * What the filters cover now against what is linked: an edited filter changes no record, so the
+   * change log cannot tell; one query of ids per cycle can.
+   */
+  private async reconcileMembership(container: string): Promise<void> {
+    const matching = new Set(await this.deps.crm.matchingIds(this.userId, this.entity));
+    const differing = [...[...matching].filter((id) => !this.byCrm.has(id)), ...[...this.byCrm.keys()].filter((id) => !matching.has(id))];
+    if (differing.length > 0) await this.pushRecords(differing, container, new Map());
+  }
+
   /** Brings the mail server in line with these records: create, update, remove, as the filters say. */
   private async pushRecords(ids: string[], container: string, ownersBefore: Map<string, string | null>): Promise<void> {
     for (let i = 0; i < ids.length; i += CHANGE_PAGE) {
@@ -441,6 +468,13 @@ class EntitySync {
 
   private async pushRecord(id: string, record: Rec | null, matches: boolean, container: string, ownerBefore: string | null | undefined): Promise<void> {
     const link = this.byCrm.get(id);
+    if (link?.state === 'untracked') {
+      if (!record) {
+        await this.deps.store.unlink(link.mailboxId, link.entity, link.crmId);
+        this.forget(link);
+      }
+      return;
+    }
     if (link) {
       if (!record || !matches) {
         const action = record ? filterOut(this.settings.unlinkOnly) : crmDeleted(this.deleteContext(link, null, ownerBefore), this.rules);
@@ -471,7 +505,7 @@ class EntitySync {
         batch.writes.push({ entity: this.entity, operation: 'update', id, values: merged.toCrm });
         this.figures.crmWrites++;
       }
-      const updated = { ...link, crmSnapshot: snapshot({ ...record, ...merged.toCrm }, this.fieldsFor(record)) };
+      const updated = { ...link, crmSnapshot: stillPending(snapshot({ ...record, ...merged.toCrm }, this.fieldsFor(record)), link.crmSnapshot, merged.toRemote) };
       this.remember(updated);
       batch.linksToSave.push(updated);
       await this.commit(batch.writes, batch.linksToSave, []);
@@ -507,7 +541,12 @@ class EntitySync {
     try {
       const written = await this.source.update(current.container, current.remoteId, current.changeKey, values);
       this.figures.remoteWrites++;
-      const saved = { ...current, changeKey: written.changeKey, remoteSnapshot: this.remoteSnapshot(written.fields, record) };
+      const saved = {
+        ...current,
+        changeKey: written.changeKey,
+        crmSnapshot: { ...current.crmSnapshot, ...snapshot(record, this.fieldsFor(record)) },
+        remoteSnapshot: this.remoteSnapshot(written.fields, record),
+      };
       this.remember(saved);
       await this.deps.store.saveLink(saved);
       return;
@@ -563,6 +602,17 @@ interface Batch {
   unlinks: ItemLink[];
   /** Mail-server writes, after the transaction. */
   after: (() => Promise<void>)[];
+}
+
+/**
+ * The CRM snapshot while values are still on their way to the mail server: those fields keep their
+ * old base, so a write refused with 412 is merged again as a CRM change, not lost to the item's value.
+ */
+function stillPending(next: Values, base: Values | null, toRemote: Values): Values {
+  if (base === null) return next;
+  const out = { ...next };
+  for (const name of Object.keys(toRemote)) if (Object.hasOwn(base, name)) out[name] = base[name];
+  return out;
 }
 
 const emptyBatch = (): Batch => ({ writes: [], linksToSave: [], unlinks: [], after: [] });

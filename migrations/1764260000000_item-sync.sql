@@ -41,7 +41,11 @@ CREATE TABLE item_sync_errors (
   CONSTRAINT item_sync_errors_item_key UNIQUE (mailbox_id, entity, side, item_key)
 );
 
+-- The last item sync's failure, shown with the mailbox (items_status says whether it failed).
+ALTER TABLE mailboxes ADD COLUMN items_last_error text;
+
 -- Down Migration
+ALTER TABLE mailboxes DROP COLUMN items_last_error;
 DROP TABLE item_sync_errors, item_cursors;
 DROP INDEX item_links_item_record_key;
 ALTER TABLE item_links DROP COLUMN synced_at, DROP COLUMN link_state, DROP COLUMN remote_snapshot, DROP COLUMN crm_snapshot;

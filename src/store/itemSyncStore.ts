@@ -71,6 +71,8 @@ export interface ItemSyncStore {
   errors(mailboxId: string): Promise<ItemSyncError[]>;
   /** An information alert for the mailbox's owner (conflicts resolved by the rule). */
   inform(mailboxId: string, ownerUserId: string | null, message: string): Promise<void>;
+  /** The run's outcome on the mailbox row (items status and last-cycle figures). */
+  recordRun(mailboxId: string, run: { ok: true; figures: { crmWrites: number; remoteWrites: number; failed: number }[] } | { ok: false; message: string }): Promise<void>;
 }
 
 /** item_links keeps links of every kind; an item's folder is its entity and container. */
@@ -180,6 +182,19 @@ export class PgItemSyncStore implements ItemSyncStore {
       [mailboxId],
     );
     return rows;
+  }
+
+  async recordRun(mailboxId: string, run: { ok: true; figures: { crmWrites: number; remoteWrites: number; failed: number }[] } | { ok: false; message: string }): Promise<void> {
+    if (run.ok) {
+      const processed = run.figures.reduce((n, f) => n + f.crmWrites + f.remoteWrites, 0);
+      const failed = run.figures.reduce((n, f) => n + f.failed, 0);
+      await this.pool.query(
+        `UPDATE mailboxes SET items_status = 'success', items_last_error = NULL, items_processed_last_cycle = $2, items_failed_last_cycle = $3, updated_at = now() WHERE id = $1`,
+        [mailboxId, processed, failed],
+      );
+    } else {
+      await this.pool.query(`UPDATE mailboxes SET items_status = 'failure', items_last_error = $2, updated_at = now() WHERE id = $1`, [mailboxId, run.message]);
+    }
   }
 
   async inform(mailboxId: string, ownerUserId: string | null, message: string): Promise<void> {

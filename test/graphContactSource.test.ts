@@ -114,3 +114,19 @@ it('creates a contact stamped with its CRM id, reads it back the same, updates i
   expect(box.listContacts()).toEqual([]);
   await source.delete(folder, created.remoteId);
 });
+
+it('gives up after a few fresh starts when Graph loses the sync state in the middle of every round', async () => {
+  const { source, box } = mailboxFor('contacts.lost@contoso.example');
+  const [folder] = await source.containers();
+  for (let n = 0; n < 120; n++) box.addContact({ displayName: `Lost ${n}` });
+  const userId = box.user.id;
+  const before = fake.requestLog.length;
+  fake.script.failNext({ count: 10, status: 410, code: 'SyncStateNotFound', path: /skiptoken/ });
+  try {
+    await expect(pullAll(source, folder, null)).rejects.toMatchObject({ syncStateLost: true });
+  } finally {
+    fake.script.reset();
+  }
+  const lost = fake.requestLog.slice(before).filter((r) => r.userId === userId && /skiptoken/i.test(r.url));
+  expect(lost.map((r) => r.status)).toEqual([410, 410, 410, 410]);
+});

@@ -238,6 +238,11 @@ function receivedAt(record: ItemRecord): number {
 }
 
 export function overlapsWindow(record: ItemRecord, window: { start: number; end: number }): boolean {
+  if (record.kind === 'event' && record.data.type === 'seriesMaster') {
+    // A series is in the window when one of its instances is (the master carries the first one's times).
+    const instances = [...record.container.items.values()].filter((r) => r.data.seriesMasterId === record.core);
+    if (instances.some((r) => overlapsWindow(r, window))) return true;
+  }
   const start = eventTime(record.data.start);
   const end = eventTime(record.data.end);
   return start < window.end && end > window.start;

@@ -39,6 +39,8 @@ export interface ItemRecord {
   attachments: FakeAttachment[];
   /** Open extensions by extensionName. */
   extensions: Map<string, Record<string, unknown>>;
+  /** A series master: the original starts (ms) of its cancelled occurrences, kept across re-expansion. */
+  cancelledStarts?: Set<number>;
   /** To Do tasks: their linked resources (with server ids). */
   linkedResources?: Array<Record<string, unknown>>;
 }

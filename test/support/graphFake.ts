@@ -64,8 +64,17 @@
  * - Prefer: outlook.body-content-type="text" turns HTML bodies into text.
  * - Large attachments: createUploadSession → uploadUrl `https://localhost:PORT/api/v2.0/…?authtoken=…`, PUT ≤ 4 MB
  *   per request; request bodies over 4 MB get 413.
- * - Series (daily, weekly, absoluteMonthly) expand into occurrences; calendarView/delta lists the master and the
- *   occurrences trimmed to id, type, seriesMasterId, start, end.
+ * - Series (daily, weekly, absoluteMonthly) expand into occurrences (in UTC: a series across a change of daylight
+ *   saving time drifts an hour, unlike Exchange); calendarView/delta lists the master (when one of its instances is
+ *   in the window) and the occurrences trimmed to id, type, seriesMasterId, start, end. Occurrences carry
+ *   originalStart; a changed occurrence becomes an exception, a deleted one is cancelled, and either changes the
+ *   master (new changeKey, listed by delta); re-expanding the master keeps exceptions and cancellations whose
+ *   original start the pattern still has. GET /events/{id}/instances?startDateTime&endDateTime lists them.
+ * - Event times written in an IANA zone are stored in UTC with the zone in originalStartTimeZone/originalEndTimeZone
+ *   (Windows zone names are read as UTC). GET /calendar gives the primary calendar, GET /contactFolders/contacts
+ *   the default contact folder.
+ * - $expand=singleValueExtendedProperties($filter=id eq 'a' or id eq 'b') returns each of them.
+ * - To Do tasks honour If-Match on PATCH (412 ErrorIrresolvableConflict), like Outlook items (not documented for To Do).
  * - Sending to an address of a fake user delivers to their Inbox; to a `*.invalid` domain produces an NDR in the sender's Inbox.
  * - `npm run graph-fake` adds /_fake/… (seed mail, scripts, log) for people; tests use the in-process API.
  */

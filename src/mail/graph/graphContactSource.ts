@@ -4,6 +4,7 @@ import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemSource, t
 import { CONTACT_MAPI_PROPERTIES, contactFromGraph, contactMatchKeys, contactPatch, contactToGraph } from './graphContactMapper';
 import {
   CRM_ITEM_ID_PROPERTY,
+  asListed,
   ITEM_PREFER,
   changeKeyOf,
   deleteItem,
@@ -47,7 +48,7 @@ export class GraphContactSource implements ItemSource {
 
   pull(container: string, cursor: SourceCursor | null): AsyncIterable<ItemPage> {
     const first = `${this.base}/contactFolders/${pathId(container)}/contacts/delta?$expand=${encodeURIComponent(EXPAND)}`;
-    return deltaRound(this.session, first, cursor, async (values) => values.map((v) => remoteContact(v as Contact)));
+    return deltaRound(this.session, first, cursor, asListed((v) => remoteContact(v as Contact)));
   }
 
   async get(_container: string, remoteId: string): Promise<RemoteItem | null> {

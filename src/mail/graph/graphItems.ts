@@ -39,6 +39,13 @@ interface DeltaResponse {
   '@odata.deltaLink'?: string;
 }
 
+const MAX_RESTARTS = 3;
+
+/** The toItems of a source whose delta items are whole and whose removals are removals. */
+export const asListed =
+  (toItem: (value: DeltaValue) => RemoteItem) =>
+  async (values: DeltaValue[], removed: string[]): Promise<{ changed: RemoteItem[]; removed: string[] }> => ({ changed: values.map(toItem), removed });
+
 /**
  * Walks a delta round from `cursor` (or `firstUrl`), turning each page's values into items. A lost
  * sync state (410, SyncStateNotFound, also mid-round) starts a new round from `firstUrl` marked
@@ -48,17 +55,19 @@ export async function* deltaRound(
   session: GraphSession,
   firstUrl: string,
   cursor: SourceCursor | null,
-  toItems: (values: DeltaValue[]) => Promise<RemoteItem[]>,
+  toItems: (values: DeltaValue[], removedIds: string[]) => Promise<{ changed: RemoteItem[]; removed: string[] }>,
 ): AsyncIterable<ItemPage> {
   const start = (cursor ?? {}) as DeltaCursor;
   let url = start.nextLink ?? start.deltaLink ?? firstUrl;
   let reset = start.nextLink !== undefined && start.reset === true;
+  let restarts = 0;
   for (;;) {
     let response: DeltaResponse;
     try {
       response = await session.request<DeltaResponse>({ method: 'GET', url, prefer: ITEM_PREFER });
     } catch (err) {
-      if (err instanceof GraphRequestError && err.syncStateLost && url !== firstUrl) {
+      // A few fresh starts, not an endless loop when Graph keeps losing the state in the middle of every round.
+      if (err instanceof GraphRequestError && err.syncStateLost && url !== firstUrl && restarts++ < MAX_RESTARTS) {
         url = firstUrl;
         reset = true;
         continue;
@@ -66,8 +75,10 @@ export async function* deltaRound(
       throw err;
     }
     const values = response.value ?? [];
-    const removed = values.filter((v) => v['@removed'] && v.id).map((v) => v.id!);
-    const changed = await toItems(values.filter((v) => !v['@removed'] && v.id));
+    const { changed, removed } = await toItems(
+      values.filter((v) => !v['@removed'] && v.id),
+      values.filter((v) => v['@removed'] && v.id).map((v) => v.id!),
+    );
     const nextLink = response['@odata.nextLink'];
     const deltaLink = response['@odata.deltaLink'];
     if (!nextLink && !deltaLink) throw new Error(`Microsoft Graph ended a delta page with neither a nextLink nor a deltaLink (${firstUrl})`);
@@ -89,9 +100,9 @@ export async function writeWithChangeKey<T>(session: GraphSession, remoteId: str
 }
 
 /** GET of one item; null when Graph no longer has it. */
-export async function getOrNull<T>(session: GraphSession, url: string): Promise<T | null> {
+export async function getOrNull<T>(session: GraphSession, url: string, prefer = ITEM_PREFER): Promise<T | null> {
   try {
-    return await session.request<T>({ method: 'GET', url, prefer: ITEM_PREFER });
+    return await session.request<T>({ method: 'GET', url, prefer });
   } catch (err) {
     if (err instanceof GraphRequestError && err.statusCode === 404) return null;
     throw err;
@@ -109,9 +120,10 @@ export async function deleteItem(session: GraphSession, url: string): Promise<vo
 }
 
 /** The change key of an item: `changeKey` on Outlook items, the ETag on To Do tasks. */
-export function changeKeyOf(item: { changeKey?: string | null; '@odata.etag'?: unknown }): string {
-  if (item.changeKey) return item.changeKey;
-  const etag = typeof item['@odata.etag'] === 'string' ? item['@odata.etag'] : '';
+export function changeKeyOf(item: object): string {
+  const { changeKey, '@odata.etag': etagValue } = item as { changeKey?: string | null; '@odata.etag'?: unknown };
+  if (changeKey) return changeKey;
+  const etag = typeof etagValue === 'string' ? etagValue : '';
   return etag.replace(/^W\//, '').replace(/^"|"$/g, '');
 }
 
@@ -126,7 +138,10 @@ export function propertyValue(item: { singleValueExtendedProperties?: Array<{ id
   return found?.value ?? null;
 }
 
-/** Property ids compare case-insensitively except the name (graph.md §4.1); ours are written one way. */
+/**
+ * Graph may answer a property id with another case of the GUID or type; the names we read are
+ * ours alone and differ by more than case, so a case-blind match finds exactly them.
+ */
 function sameProperty(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }

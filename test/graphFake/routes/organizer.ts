@@ -27,11 +27,28 @@ export function contactData(input: Record<string, unknown>, full = true): Record
   };
 }
 
+/** The instant of a wall-clock time in an IANA zone (Windows zone names are not modelled: read as UTC). */
+function wallClockInstant(dateTime: string, timeZone: string): number {
+  const asUtc = Date.parse(`${dateTime.replace(/(\.\d{3})\d*$/, '$1')}Z`);
+  let format: Intl.DateTimeFormat;
+  try {
+    format = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  } catch {
+    return asUtc;
+  }
+  const offsetAt = (at: number) => {
+    const parts = Object.fromEntries(format.formatToParts(new Date(at)).map((p) => [p.type, Number(p.value)]));
+    return Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second) - Math.floor(at / 1000) * 1000;
+  };
+  return asUtc - offsetAt(asUtc - offsetAt(asUtc));
+}
+
 /** Graph's calendar date-time text: seven fractional digits, no zone letter, timeZone UTC. */
 function normalizeDateTime(value: unknown): unknown {
   const dt = value as { dateTime?: string; timeZone?: string } | undefined;
   if (!dt?.dateTime) return value;
-  const at = eventTime(dt.timeZone && dt.timeZone !== 'UTC' && !/[zZ]|[+-]\d\d:\d\d$/.test(dt.dateTime) ? { dateTime: dt.dateTime } : dt);
+  const zoned = dt.timeZone && dt.timeZone !== 'UTC' && !/[zZ]|[+-]\d\d:\d\d$/.test(dt.dateTime);
+  const at = zoned ? wallClockInstant(dt.dateTime, dt.timeZone!) : eventTime(dt);
   if (Number.isNaN(at)) throw faults.badRequest(`Invalid date-time '${dt.dateTime}'.`, 'ErrorInvalidRequest');
   return { dateTime: new Date(at).toISOString().replace(/\.(\d{3})Z$/, '.$10000'), timeZone: 'UTC' };
 }
@@ -39,6 +56,10 @@ function normalizeDateTime(value: unknown): unknown {
 export function eventData(input: Record<string, unknown>, owner: FakeUser, full = true): Record<string, unknown> {
   const { id: _id, changeKey: _ck, singleValueExtendedProperties: _s, ...rest } = input;
   void _id; void _ck; void _s;
+  // Graph answers in UTC but remembers the zone the times were written in.
+  const zoneOf = (value: unknown) => (value as { timeZone?: string } | undefined)?.timeZone;
+  if (zoneOf(rest.start)) rest.originalStartTimeZone = zoneOf(rest.start);
+  if (zoneOf(rest.end)) rest.originalEndTimeZone = zoneOf(rest.end);
   if (rest.start) rest.start = normalizeDateTime(rest.start);
   if (rest.end) rest.end = normalizeDateTime(rest.end);
   if (!full) return rest;
@@ -104,19 +125,37 @@ function graphDateTime(at: number): { dateTime: string; timeZone: string } {
  */
 export function expandSeries(core: FakeCore, master: ItemRecord): void {
   const calendar = master.container;
-  for (const record of [...calendar.items.values()]) {
-    if (record.data.seriesMasterId === master.core && (record.data.type === 'occurrence' || record.data.type === 'exception')) core.store.remove(record);
-  }
   const recurrence = master.data.recurrence as Recurrence | null | undefined;
-  if (!recurrence || !calendar.items.has(master.core)) return;
+  const live = Boolean(recurrence) && calendar.items.has(master.core);
+  const starts = live ? occurrenceStarts(eventTime(master.data.start), recurrence!) : [];
+  // Exceptions (moved or changed occurrences) and cancellations of occurrences the series still has survive.
+  const exceptions = new Map<number, ItemRecord>();
+  for (const record of [...calendar.items.values()]) {
+    if (record.data.seriesMasterId !== master.core) continue;
+    const original = Date.parse(String(record.data.originalStart));
+    if (record.data.type === 'exception' && starts.includes(original)) exceptions.set(original, record);
+    else if (record.data.type === 'occurrence' || record.data.type === 'exception') core.store.remove(record);
+  }
+  if (!live) return;
   master.data.type = 'seriesMaster';
-  const start = eventTime(master.data.start);
-  const duration = eventTime(master.data.end) - start;
+  const duration = eventTime(master.data.end) - eventTime(master.data.start);
   const { id: _id, recurrence: _r, type: _t, ...shared } = master.data;
   void _id; void _r; void _t;
-  for (const at of occurrenceStarts(start, recurrence)) {
-    core.store.insert(calendar, { ...shared, type: 'occurrence', seriesMasterId: master.core, recurrence: null, start: graphDateTime(at), end: graphDateTime(at + duration) });
+  for (const at of starts) {
+    if (exceptions.has(at) || master.cancelledStarts?.has(at)) continue;
+    core.store.insert(calendar, {
+      ...shared, type: 'occurrence', seriesMasterId: master.core, recurrence: null, originalStart: new Date(at).toISOString().replace('.000Z', 'Z'),
+      start: graphDateTime(at), end: graphDateTime(at + duration),
+    });
   }
+}
+
+/** An occurrence changed or cancelled changes its series too (Exchange keeps exceptions in the master). */
+function touchMaster(core: FakeCore, instance: ItemRecord, cancelled: boolean): void {
+  const master = instance.container.items.get(String(instance.data.seriesMasterId));
+  if (!master) return;
+  if (cancelled) (master.cancelledStarts ??= new Set()).add(Date.parse(String(instance.data.originalStart)));
+  core.store.touch(master);
 }
 
 function truncateDue(value: unknown): unknown {
@@ -212,6 +251,8 @@ export function registerOrganizerRoutes(core: FakeCore): void {
   core.route('POST', '/users/:user/contactFolders/:folder/contacts', p.contactsWrite, (c) => createContact(c, requireContactFolder(c.mailbox, c.params.folder)));
 
   // Events.
+  core.route('GET', '/users/:user/calendar', p.calendarsRead, (c) =>
+    json(200, { id: c.mailbox.calendar.id, name: c.mailbox.calendar.displayName, isDefaultCalendar: true, canEdit: true }));
   core.route('GET', '/users/:user/calendarView/delta', p.calendarsRead, (c) =>
     core.delta.serve(c.request, c.mailbox.calendar, `/users/${c.user.id}/calendarView/delta`, (q) => {
       for (const option of ['$select', '$filter', '$orderby', '$expand']) {
@@ -223,6 +264,13 @@ export function registerOrganizerRoutes(core: FakeCore): void {
     const window = calendarWindow(c.request.query)!;
     // A calendar view lists single instances, occurrences and exceptions, not series masters.
     const inside = [...c.mailbox.calendar.items.values()].filter((r) => r.data.type !== 'seriesMaster' && overlapsWindow(r, window));
+    inside.sort((a, b) => eventTime(a.data.start) - eventTime(b.data.start));
+    return pageOf(c, inside.map((r) => renderItem(c, r)));
+  });
+  core.route('GET', '/users/:user/events/:id/instances', p.calendarsRead, (c) => {
+    const window = calendarWindow(c.request.query)!;
+    const master = requireItem(core, c.mailbox, c.params.id, 'event');
+    const inside = [...c.mailbox.calendar.items.values()].filter((r) => r.data.seriesMasterId === master.core && overlapsWindow(r, window));
     inside.sort((a, b) => eventTime(a.data.start) - eventTime(b.data.start));
     return pageOf(c, inside.map((r) => renderItem(c, r)));
   });
@@ -250,6 +298,7 @@ export function registerOrganizerRoutes(core: FakeCore): void {
       // A changed occurrence becomes an exception; a changed master re-expands its series.
       if (record.data.type === 'occurrence') patch.type = 'exception';
       core.store.touch(record, patch);
+      if (record.data.type === 'exception') touchMaster(core, record, false);
       if (record.data.type === 'seriesMaster' || (kind === 'event' && record.data.recurrence)) expandSeries(core, record);
       return json(200, render(record, { immutableIds: c.immutableIds }));
     });
@@ -258,6 +307,7 @@ export function registerOrganizerRoutes(core: FakeCore): void {
       checkIfMatch(c, record);
       core.store.remove(record);
       if (record.data.type === 'seriesMaster') expandSeries(core, record);
+      if (record.data.type === 'occurrence' || record.data.type === 'exception') touchMaster(core, record, true);
       return empty(204);
     });
   }
@@ -306,6 +356,8 @@ export function registerOrganizerRoutes(core: FakeCore): void {
   core.route('GET', '/users/:user/todo/lists/:list/tasks/:id', p.tasksRead, (c) => json(200, renderItem(c, task(c))));
   core.route('PATCH', '/users/:user/todo/lists/:list/tasks/:id', p.tasksWrite, (c) => {
     const record = task(c);
+    // To Do returns ETags (graph.md §3); If-Match on them is undocumented: the fake honours it as Outlook items do.
+    checkIfMatch(c, record);
     core.store.touch(record, taskData((c.request.body ?? {}) as Record<string, unknown>, false));
     return json(200, render(record, { immutableIds: true }));
   });

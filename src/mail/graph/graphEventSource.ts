@@ -1,0 +1,218 @@
+import type { Calendar, Event } from '@microsoft/microsoft-graph-types';
+import type { SourceCursor } from '../mailSource';
+import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemSource, type RemoteItem } from '../../sync/items/itemSource';
+import {
+  type AppointmentException,
+  eventFromGraph,
+  eventMatchKeys,
+  eventToGraph,
+  eventZone,
+  exceptionToGraph,
+  seriesExceptions,
+} from './graphEventMapper';
+import {
+  CRM_ITEM_ID_PROPERTY,
+  ITEM_PREFER,
+  changeKeyOf,
+  deleteItem,
+  deltaRound,
+  expandProperties,
+  getOrNull,
+  pathId,
+  propertyValue,
+  writeWithChangeKey,
+  type DeltaValue,
+} from './graphItems';
+import { fromGraphDateTime } from './graphTime';
+import type { GraphSession } from './graphSession';
+
+/** The calendar window synced: calendarView/delta needs one (graph.md §2.4). */
+export interface EventWindow {
+  daysBack: number;
+  daysAhead: number;
+}
+export const DEFAULT_EVENT_WINDOW: EventWindow = { daysBack: 30, daysAhead: 365 };
+
+const dayMs = 24 * 3600 * 1000;
+/** Bodies as text: the CRM keeps plain text. */
+const EVENT_PREFER = [...ITEM_PREFER, 'outlook.body-content-type="text"'];
+const EXPAND = `$expand=${encodeURIComponent(expandProperties([CRM_ITEM_ID_PROPERTY]))}`;
+
+/**
+ * A mailbox's primary calendar in Graph. calendarView/delta lists single events, series masters,
+ * occurrences and exceptions in the window, without $expand: each changed event or series is read
+ * again by id (with its CRM id; a series with its instances, from which its exceptions follow). A
+ * series is one item; its moved and cancelled occurrences are its `exceptions`. An event reported
+ * removed is looked up: Graph reports events that left the window that way too (graph.md §2.4).
+ * Graph v1.0 has no delta for other calendars, and writes go to the primary calendar (`/events`).
+ */
+export class GraphEventSource implements ItemSource {
+  readonly entity = 'appointment' as const;
+
+  constructor(
+    private readonly session: GraphSession,
+    private readonly window: EventWindow = DEFAULT_EVENT_WINDOW,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private get base(): string {
+    return this.session.userPath;
+  }
+
+  private span(): { from: number; until: number } {
+    const today = Math.floor(this.now() / dayMs) * dayMs;
+    return { from: today - this.window.daysBack * dayMs, until: today + this.window.daysAhead * dayMs };
+  }
+
+  async containers(): Promise<string[]> {
+    const calendar = await this.session.request<Calendar>({ method: 'GET', url: `${this.base}/calendar`, prefer: ITEM_PREFER });
+    return [calendar.id!];
+  }
+
+  pull(_container: string, cursor: SourceCursor | null): AsyncIterable<ItemPage> {
+    const { from, until } = this.span();
+    const first = `${this.base}/calendarView/delta?startDateTime=${new Date(from).toISOString()}&endDateTime=${new Date(until).toISOString()}`;
+    return deltaRound(this.session, first, cursor, (values, removed) => this.itemsOf(values, removed));
+  }
+
+  /** Each event or series a delta page touches, read whole; removals that are no removals dropped. */
+  private async itemsOf(values: DeltaValue[], removedIds: string[]): Promise<{ changed: RemoteItem[]; removed: string[] }> {
+    const ids = new Set(values.map((v) => (typeof v.seriesMasterId === 'string' && v.seriesMasterId ? v.seriesMasterId : v.id!)));
+    const removed: string[] = [];
+    for (const id of removedIds) {
+      const event = await getOrNull<Event>(this.session, `${this.base}/events/${pathId(id)}?$select=id,type,seriesMasterId`, EVENT_PREFER);
+      if (!event) removed.push(id);
+      else ids.add(event.seriesMasterId ?? id);
+    }
+    const changed: RemoteItem[] = [];
+    for (const id of ids) {
+      const item = await this.get('', id);
+      if (item) changed.push(item);
+      else removed.push(id);
+    }
+    return { changed, removed };
+  }
+
+  async get(_container: string, remoteId: string): Promise<RemoteItem | null> {
+    const event = await getOrNull<Event>(this.session, `${this.base}/events/${pathId(remoteId)}?${EXPAND}`, EVENT_PREFER);
+    if (!event) return null;
+    // An occurrence or exception stands for its series.
+    if (event.seriesMasterId && event.type !== 'seriesMaster') return this.get('', event.seriesMasterId);
+    const exceptions = event.type === 'seriesMaster' ? seriesExceptions(event, await this.instances(event), this.span().from, this.seriesEnd(event)) : [];
+    return {
+      remoteId: event.id!,
+      changeKey: changeKeyOf(event),
+      crmId: propertyValue(event, CRM_ITEM_ID_PROPERTY) || null,
+      categories: event.categories ?? [],
+      matchKeys: eventMatchKeys(event),
+      fields: eventFromGraph(event, exceptions),
+    };
+  }
+
+  /** The last instant whose occurrences are read: the series' end date, or the window's end. */
+  private seriesEnd(master: Event): number {
+    const { until } = this.span();
+    const end = master.recurrence?.range?.type === 'endDate' && master.recurrence.range.endDate ? Date.parse(`${master.recurrence.range.endDate}T23:59:59Z`) + dayMs : until;
+    return Math.min(end, until);
+  }
+
+  private async instances(master: Event): Promise<Event[]> {
+    const from = Math.max(this.span().from, Date.parse(fromGraphDateTime(master.start) ?? '') || 0);
+    const until = this.seriesEnd(master);
+    if (until <= from) return [];
+    let url: string | undefined =
+      `${this.base}/events/${pathId(master.id!)}/instances?startDateTime=${new Date(from).toISOString()}&endDateTime=${new Date(until).toISOString()}&$top=500`;
+    const all: Event[] = [];
+    while (url) {
+      const page: { value: Event[]; '@odata.nextLink'?: string } = await this.session.request({ method: 'GET', url, prefer: EVENT_PREFER });
+      all.push(...page.value);
+      url = page['@odata.nextLink'];
+    }
+    return all;
+  }
+
+  async create(_container: string, fields: ItemFields, crmId: string): Promise<RemoteItem> {
+    const { exceptions, ...own } = fields;
+    const body: Event = { ...eventToGraph(own), singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId }] };
+    // Not repeated: a create that may have happened would make a second event.
+    const created = await this.session.request<Event>({ method: 'POST', url: `${this.base}/events`, body, prefer: EVENT_PREFER, repeatable: false });
+    const exceptionList = (exceptions as AppointmentException[] | undefined) ?? [];
+    if (own.recurrence && exceptionList.length) await this.writeExceptions(created, [], exceptionList, fields);
+    return this.mustGet(created.id!);
+  }
+
+  async update(_container: string, remoteId: string, changeKey: string, fields: ItemFields): Promise<RemoteItem> {
+    const current = await this.get('', remoteId);
+    if (!current || current.changeKey !== changeKey) throw new StaleChangeKeyError(remoteId);
+    const { exceptions, ...own } = fields;
+    const all = { ...current.fields, ...fields };
+    const patch = eventToGraph(own, all);
+    let master: Event = { id: remoteId };
+    if (Object.keys(patch).length) {
+      master = await writeWithChangeKey<Event>(this.session, remoteId, changeKey, { method: 'PATCH', url: `${this.base}/events/${pathId(remoteId)}`, body: patch });
+    }
+    if (exceptions !== undefined && all.recurrence) {
+      const before = own.recurrence !== undefined || own.startsAt !== undefined ? [] : (current.fields.exceptions as AppointmentException[]);
+      await this.writeExceptions(master, before, (exceptions as AppointmentException[]) ?? [], all);
+    }
+    return this.mustGet(remoteId);
+  }
+
+  /**
+   * Makes the series' occurrences carry `wanted` exceptions: moves or changes them, cancels them, and
+   * puts back into the series' shape those no longer exceptions. A cancelled occurrence cannot come
+   * back: Graph has no way to restore one.
+   */
+  private async writeExceptions(master: Event, before: AppointmentException[], wanted: AppointmentException[], all: ItemFields): Promise<void> {
+    const whole = (await getOrNull<Event>(this.session, `${this.base}/events/${pathId(master.id!)}`, EVENT_PREFER))!;
+    const zone = eventZone(whole);
+    const byOriginal = new Map((await this.instances(whole)).map((i) => [Date.parse(i.originalStart ?? fromGraphDateTime(i.start) ?? ''), i]));
+    const key = (e: AppointmentException) => Date.parse(e.originalStart);
+    const wantedKeys = new Set(wanted.map(key));
+    const duration = Date.parse(String(all.endsAt)) - Date.parse(String(all.startsAt));
+    const undo = before
+      .filter((e) => !e.cancelled && !wantedKeys.has(key(e)))
+      .map((e): AppointmentException => ({
+        originalStart: e.originalStart, cancelled: false, startsAt: e.originalStart, endsAt: new Date(key(e) + duration).toISOString(),
+        subject: (all.subject as string | null) ?? null, location: (all.location as string | null) ?? null, description: (all.description as string | null) ?? null,
+      }));
+    for (const exception of [...wanted, ...undo]) {
+      if (sameException(exception, before.find((b) => key(b) === key(exception)))) continue;
+      const instance = byOriginal.get(key(exception));
+      if (!instance?.id) continue;
+      const url = `${this.base}/events/${pathId(instance.id)}`;
+      if (exception.cancelled) await deleteItem(this.session, url);
+      else await this.session.request({ method: 'PATCH', url, body: exceptionToGraph(exception, zone, all.allDay === true), prefer: ITEM_PREFER });
+    }
+  }
+
+  async stamp(_container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<RemoteItem> {
+    await writeWithChangeKey(this.session, remoteId, changeKey, {
+      method: 'PATCH',
+      url: `${this.base}/events/${pathId(remoteId)}`,
+      // Graph cannot remove an extended property through PATCH: an empty value means "not linked".
+      body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId ?? '' }] },
+    });
+    return this.mustGet(remoteId);
+  }
+
+  async delete(_container: string, remoteId: string): Promise<void> {
+    await deleteItem(this.session, `${this.base}/events/${pathId(remoteId)}`);
+  }
+
+  private async mustGet(remoteId: string): Promise<RemoteItem> {
+    const item = await this.get('', remoteId);
+    if (!item) throw new Error(`The event ${remoteId} vanished while it was written`);
+    return item;
+  }
+}
+
+function sameException(a: AppointmentException, b: AppointmentException | undefined): boolean {
+  if (!b || a.cancelled !== b.cancelled) return false;
+  const instant = (v: string | undefined) => (v === undefined ? undefined : Date.parse(v));
+  return (
+    a.cancelled ||
+    (instant(a.startsAt) === instant(b.startsAt) && instant(a.endsAt) === instant(b.endsAt) &&
+      (a.subject ?? null) === (b.subject ?? null) && (a.location ?? null) === (b.location ?? null) && (a.description ?? null) === (b.description ?? null))
+  );
+}

@@ -24,6 +24,8 @@ import type { SendRetrySettings } from '../src/policy/outgoingSend';
 import { smtpRoute } from '../src/mail/smtp/smtpRoute';
 import { graphOutbox } from '../src/mail/graph/graphOutbox';
 import { GraphContactSource } from '../src/mail/graph/graphContactSource';
+import { GraphEventSource } from '../src/mail/graph/graphEventSource';
+import { GraphTaskSource } from '../src/mail/graph/graphTaskSource';
 import { GRAPH_MAILBOX_CONCURRENCY, graphMailboxSlotKey } from '../src/mail/graph/graphEndpoint';
 import { GraphSession } from '../src/mail/graph/graphSession';
 import type { CrmItems } from '../src/crm/crmItems';
@@ -189,8 +191,8 @@ export function createMailServerActivities(
   const heartbeatEveryMs = Math.min(SEND_HEARTBEAT_EVERY_MS, config.heartbeatTimeoutMs / 4);
   return {
     /**
-     * Contacts (appointments and tasks as their Graph sources come) both ways, holding one of the
-     * Graph mailbox's request slots like every other Graph activity.
+     * Contacts, tasks and appointments both ways, holding one of the Graph mailbox's request slots
+     * like every other Graph activity.
      */
     async syncItems(mailboxId: string): Promise<SyncItemsOutcome> {
       const ctx = Context.current();
@@ -203,7 +205,7 @@ export function createMailServerActivities(
         const graph = context.graph;
         const session = new GraphSession(graph);
         const figures = await slots.withSlot(graphMailboxSlotKey(graph), GRAPH_MAILBOX_CONCURRENCY, waiting, () =>
-          syncItems(mailboxId, [new GraphContactSource(session)], {
+          syncItems(mailboxId, [new GraphContactSource(session), new GraphTaskSource(session), new GraphEventSource(session)], {
             crm: itemCrm,
             store: itemStore,
             progress: () => {

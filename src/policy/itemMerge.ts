@@ -40,22 +40,34 @@ export interface MergeResult {
   conflicts: string[];
 }
 
-/** A value as it is compared and stored in a snapshot. */
-export function normalize(value: unknown): unknown {
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * A value as it is compared and stored in a snapshot: an instant as its ISO string in UTC, however
+ * written; an empty string as empty; attendees as role, lower-cased address and name, in order
+ * (the CRM's resolved record is its own, not the mail server's).
+ */
+export function normalize(value: unknown, field?: string): unknown {
   if (value === undefined || value === '') return null;
   if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'string' && INSTANT.test(value)) return new Date(value).toISOString();
+  if (field === 'attendees' && Array.isArray(value)) {
+    return value
+      .map((a: { role?: unknown; address?: unknown; name?: unknown }) => ({ role: a.role, address: String(a.address ?? '').toLowerCase(), name: normalize(a.name) }))
+      .sort((a, b) => `${a.role} ${a.address}`.localeCompare(`${b.role} ${b.address}`));
+  }
   if (value !== null && typeof value === 'object') return JSON.parse(JSON.stringify(value));
   return value;
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(normalize(a)) === JSON.stringify(normalize(b));
+const same = (a: unknown, b: unknown, field: string) => JSON.stringify(normalize(a, field)) === JSON.stringify(normalize(b, field));
 
 /** Only the CRM fields of `fields`, normalized: what a link stores as one side's snapshot. */
 export function snapshot(values: Values, fields: MergeField[], carried?: ReadonlySet<string>): Values {
   const out: Values = {};
   for (const f of fields) {
     if (f.direction === 'none') continue;
-    for (const name of f.crmFields) if (!carried || carried.has(name)) out[name] = normalize(values[name]);
+    for (const name of f.crmFields) if (!carried || carried.has(name)) out[name] = normalize(values[name], name);
   }
   return out;
 }
@@ -73,10 +85,10 @@ export function mergeItem(input: MergeInput): MergeResult {
     if (f.direction === 'none') continue;
     const names = f.crmFields.filter((n) => Object.hasOwn(input.remote, n));
     if (names.length === 0) continue;
-    const differs = names.some((n) => !same(input.crm[n], input.remote[n]));
+    const differs = names.some((n) => !same(input.crm[n], input.remote[n], n));
     if (!differs) continue;
-    const crmWins = () => names.forEach((n) => (result.toRemote[n] = normalize(input.crm[n])));
-    const remoteWins = () => names.forEach((n) => (result.toCrm[n] = normalize(input.remote[n])));
+    const crmWins = () => names.forEach((n) => (result.toRemote[n] = normalize(input.crm[n], n)));
+    const remoteWins = () => names.forEach((n) => (result.toCrm[n] = normalize(input.remote[n], n)));
     const toRemote = flowsTo(f.direction, 'exchange');
     const toCrm = flowsTo(f.direction, 'crm');
     if (!toCrm) {
@@ -88,12 +100,12 @@ export function mergeItem(input: MergeInput): MergeResult {
       continue;
     }
     if (input.crmBase === null || input.remoteBase === null) {
-      if (names.every((n) => normalize(input.crm[n]) === null)) remoteWins();
+      if (names.every((n) => normalize(input.crm[n], n) === null)) remoteWins();
       else crmWins();
       continue;
     }
-    const crmChanged = names.some((n) => !same(input.crm[n], input.crmBase![n]));
-    const remoteChanged = names.some((n) => !same(input.remote[n], input.remoteBase![n]));
+    const crmChanged = names.some((n) => !same(input.crm[n], input.crmBase![n], n));
+    const remoteChanged = names.some((n) => !same(input.remote[n], input.remoteBase![n], n));
     if (crmChanged && !remoteChanged) crmWins();
     else if (remoteChanged && !crmChanged) remoteWins();
     else {
@@ -172,8 +184,13 @@ export function exchangeDeleted(c: DeleteContext, rules: DeleteRules = DEFAULT_D
   }
 }
 
-/** A linked record no longer matches the user's filters (deactivated, reassigned, filter edited). */
-export const filterOut = (unlinkOnly: boolean): DeleteAction => (unlinkOnly ? 'unlink' : 'delete');
+/**
+ * A linked record no longer matches the user's filters (deactivated, reassigned, filter edited,
+ * a task completed): removed from Exchange, or only unlinked with "unlink only"; a task already
+ * completed in Exchange is kept there (§6.3), so completing a task in To Do does not delete it.
+ */
+export const filterOut = (unlinkOnly: boolean, item: { entity: ItemEntity; completedInExchange?: boolean }): DeleteAction =>
+  unlinkOnly || (item.entity === 'task' && item.completedInExchange) ? 'unlink' : 'delete';
 
 /** What a mail-server item without a link becomes. */
 export type NewItemDecision = { kind: 'link'; crmId: string } | { kind: 'track' } | { kind: 'ignore' };

@@ -102,6 +102,16 @@ describe('three-way merge of an item', () => {
     expect(r.toCrm).toEqual({});
     expect(snapshot({ jobTitle: '', pager: 'x', website: 'w' }, fields)).toEqual({ jobTitle: null, department: null, fullName: null, lastName: null, pager: 'x', nickname: null });
   });
+
+  it('compares instants however written, and attendees without the CRM record they resolved to', () => {
+    const f: MergeField[] = [
+      { field: 'time', crmFields: ['startsAt'], direction: 'two_way' },
+      { field: 'requiredAttendees', crmFields: ['attendees'], direction: 'two_way' },
+    ];
+    const crm = { startsAt: new Date('2026-03-01T09:00:00Z'), attendees: [{ role: 'required', address: 'Bo@x.example', name: 'Bo', record: { type: 'contact', id: 'c' } }] };
+    const remote = { startsAt: '2026-03-01T10:00:00+01:00', attendees: [{ role: 'required', address: 'bo@x.example', name: 'Bo' }] };
+    expect(mergeItem({ ...input({}, {}), fields: f, crm, crmBase: snapshot(crm, f), remote, remoteBase: snapshot(remote, f) })).toEqual({ toCrm: {}, toRemote: {}, conflicts: [] });
+  });
 });
 
 describe('deletes per entity', () => {
@@ -132,8 +142,10 @@ describe('deletes per entity', () => {
   });
 
   it('removes a filtered-out record from Exchange unless "unlink only"', () => {
-    expect(filterOut(false)).toBe('delete');
-    expect(filterOut(true)).toBe('unlink');
+    expect(filterOut(false, { entity: 'contact' })).toBe('delete');
+    expect(filterOut(true, { entity: 'contact' })).toBe('unlink');
+    expect(filterOut(false, { entity: 'task', completedInExchange: true })).toBe('unlink');
+    expect(filterOut(false, { entity: 'task', completedInExchange: false })).toBe('delete');
   });
 });
 

@@ -139,7 +139,7 @@ class EntitySync {
   /** The record's values that flow to the mail server (a create). */
   private toRemoteValues(record: Rec): ItemFields {
     const out: ItemFields = {};
-    for (const f of this.fieldsFor(record)) if (flowsTo(f.direction, 'exchange')) for (const n of f.crmFields) out[n] = normalize(record[n]);
+    for (const f of this.fieldsFor(record)) if (flowsTo(f.direction, 'exchange')) for (const n of f.crmFields) out[n] = normalize(record[n], n);
     return out;
   }
 
@@ -148,7 +148,7 @@ class EntitySync {
     const out: Values = {};
     for (const f of this.fieldsFor(item.fields)) {
       if (!flowsTo(f.direction, 'crm')) continue;
-      for (const n of f.crmFields) if (Object.hasOwn(item.fields, n) && normalize(item.fields[n]) !== null) out[n] = normalize(item.fields[n]);
+      for (const n of f.crmFields) if (Object.hasOwn(item.fields, n) && normalize(item.fields[n], n) !== null) out[n] = normalize(item.fields[n], n);
     }
     return out;
   }
@@ -477,7 +477,8 @@ class EntitySync {
     }
     if (link) {
       if (!record || !matches) {
-        const action = record ? filterOut(this.settings.unlinkOnly) : crmDeleted(this.deleteContext(link, null, ownerBefore), this.rules);
+        const context = this.deleteContext(link, record, ownerBefore);
+        const action = record ? filterOut(this.settings.unlinkOnly, context) : crmDeleted(context, this.rules);
         if (action === 'delete') {
           await this.source.delete(link.container, link.remoteId);
           this.figures.remoteWrites++;

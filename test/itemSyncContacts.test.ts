@@ -234,6 +234,27 @@ describe('contacts, Exchange -> CRM', () => {
   });
 });
 
+describe('contacts, item errors', () => {
+  it('keeps a contact the CRM refuses as an item error with its reason and what to do, and links it once corrected', async () => {
+    const box = await mailbox();
+    const mb = fake.mailbox(box.address);
+    const bad = mb.addContact({ displayName: 'Bad Address', emailAddresses: [{ address: 'not an address' }], categories: ['Tracked to CRM'] });
+    mb.addContact({ displayName: 'Good Address', emailAddresses: [{ address: 'good@fabrikam.example' }], categories: ['Tracked to CRM'] });
+    await box.sync();
+    expect((await bed.query<{ full_name: string }>(`SELECT full_name FROM contacts WHERE owner_user_id = $1`, [box.userId])).map((r) => r.full_name)).toEqual(['Good Address']);
+    const errors = await store.errors(box.mailboxId);
+    expect(errors).toEqual([
+      expect.objectContaining({ entity: 'contact', side: 'exchange', itemKey: bad.id, reason: expect.stringMatching(/CRM refused the create of this contact/), retryAction: expect.stringMatching(/next cycle/) }),
+    ]);
+
+    mb.updateContact(bad.id!, { emailAddresses: [{ address: 'bad.fixed@fabrikam.example' }] });
+    await box.sync();
+    expect(await store.errors(box.mailboxId)).toEqual([]);
+    expect((await bed.query<{ full_name: string }>(`SELECT full_name FROM contacts WHERE owner_user_id = $1 ORDER BY full_name`, [box.userId])).map((r) => r.full_name)).toEqual(['Bad Address', 'Good Address']);
+    expect(await linksOf(box)).toHaveLength(2);
+  });
+});
+
 describe('contacts, conflicts', () => {
   it('keeps concurrent edits of different fields on both sides', async () => {
     const box = await mailbox();

@@ -133,4 +133,36 @@ describe('appointments', () => {
     const logged = await bed.query<{ changed_columns: string[] }>(`SELECT changed_columns FROM crm_change_log WHERE origin = $1 ORDER BY position`, [`mailbox:${box.mailboxId}`]);
     expect(logged.map((r) => r.changed_columns)).toEqual([['organizer_name'], ['location']]);
   });
+
+  it('send a weekly series as one series, its CRM exceptions never as events of their own, and settle', async () => {
+    const box = await mailbox((a) => new GraphEventSource(fakeSession(fake, a)));
+    const mb = fake.mailbox(box.address);
+    const monday = new Date(Date.now() + 7 * 86_400_000);
+    monday.setUTCDate(monday.getUTCDate() + ((8 - monday.getUTCDay()) % 7));
+    monday.setUTCHours(8, 0, 0, 0);
+    const day = monday.toISOString().slice(0, 10);
+    const recurrence = {
+      pattern: { type: 'weekly', interval: 1, daysOfWeek: ['monday'], firstDayOfWeek: 'monday' },
+      range: { type: 'numbered', startDate: day, numberOfOccurrences: 6, recurrenceTimeZone: 'Europe/Paris' },
+    };
+    const series = await crm.appointments.create(<never>{
+      subject: 'Weekly sync',
+      startsAt: monday.toISOString(),
+      endsAt: new Date(monday.getTime() + 1_800_000).toISOString(),
+      timeZone: 'Europe/Paris',
+      organizerAddress: box.address,
+      ownerUserId: box.userId,
+      recurrence,
+    });
+    const second = new Date(monday.getTime() + 7 * 86_400_000);
+    await crm.appointments.create(<never>{ seriesMasterId: series.id, originalStart: second.toISOString(), startsAt: new Date(second.getTime() + 86_400_000).toISOString(), endsAt: new Date(second.getTime() + 86_400_000 + 1_800_000).toISOString(), subject: 'Weekly sync (moved)' });
+    await box.sync();
+    const masters = mb.listEvents().filter((e) => e.type === 'seriesMaster' || e.recurrence);
+    expect(masters).toEqual([expect.objectContaining({ subject: 'Weekly sync', recurrence: expect.objectContaining({ pattern: expect.objectContaining({ type: 'weekly', daysOfWeek: ['monday'] }) }) })]);
+    expect(mb.listEvents().filter((e) => e.subject === 'Weekly sync (moved)' && e.type === 'singleInstance')).toEqual([]);
+    const settled = box.writes().length;
+    await box.sync();
+    expect(box.writes().length).toBe(settled);
+    expect(await box.crmWrites()).toEqual(expect.not.arrayContaining(['insert', 'delete']));
+  });
 });

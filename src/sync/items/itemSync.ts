@@ -443,8 +443,14 @@ class EntitySync {
   /** Brings the mail server in line with these records: create, update, remove, as the filters say. */
   private async pushRecords(ids: string[], container: string, ownersBefore: Map<string, string | null>): Promise<void> {
     for (let i = 0; i < ids.length; i += CHANGE_PAGE) {
-      const chunk = ids.slice(i, i + CHANGE_PAGE);
-      const records = new Map((await this.read(chunk)).map((r) => [r.id, r]));
+      let chunk = ids.slice(i, i + CHANGE_PAGE);
+      let records = new Map((await this.read(chunk)).map((r) => [r.id, r]));
+      // An occurrence changed in a series is a change of its series: the mail server keeps it there, never on its own.
+      const masters = [...records.values()].map((r) => r.seriesMasterId).filter((id): id is string => typeof id === 'string');
+      if (masters.length > 0) {
+        chunk = [...new Set([...chunk.filter((id) => !records.get(id)?.seriesMasterId), ...masters])];
+        records = new Map((await this.read(chunk)).map((r) => [r.id, r]));
+      }
       const matching = new Set(await this.deps.crm.matchingIds(this.userId, this.entity, chunk));
       for (const id of chunk) {
         this.deps.progress?.();

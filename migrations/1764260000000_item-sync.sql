@@ -14,7 +14,7 @@ ALTER TABLE item_links
 -- A CRM record is linked at most once per mailbox and kind: the guard against duplicates.
 CREATE UNIQUE INDEX item_links_item_record_key ON item_links (mailbox_id, item_type, crm_record_id) WHERE item_type <> 'email';
 
--- Where a mailbox's item sync stands: 'crm' (the CRM change-log cursor, a string) and
+-- Where a mailbox's item sync stands: 'crm:<entity>' (the CRM change-log cursor, a string) and
 -- '<entity>:<container>' (the provider's cursor). Moved only in the transaction that stores what it covers.
 CREATE TABLE item_cursors (
   mailbox_id uuid NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,

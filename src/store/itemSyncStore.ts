@@ -51,7 +51,7 @@ export interface ItemSyncError {
 
 /** The scope a container's cursor is stored under. */
 export const containerScope = (entity: ItemEntity, container: string) => `${entity}:${container}`;
-/** The scope of the CRM change-log cursor. */
+/** The prefix of the CRM change-log cursors' scopes: one per entity, `crm:<entity>`. */
 export const CRM_SCOPE = 'crm';
 
 /**

@@ -26,6 +26,14 @@ import type { OutgoingStore } from '../src/store/outgoingStore';
 import type { SendRetrySettings } from '../src/policy/outgoingSend';
 import { smtpRoute } from '../src/mail/smtp/smtpRoute';
 import { graphOutbox } from '../src/mail/graph/graphOutbox';
+import { GraphContactSource } from '../src/mail/graph/graphContactSource';
+import { GraphEventSource } from '../src/mail/graph/graphEventSource';
+import { GraphTaskSource } from '../src/mail/graph/graphTaskSource';
+import { GRAPH_MAILBOX_CONCURRENCY, graphMailboxSlotKey } from '../src/mail/graph/graphEndpoint';
+import { GraphSession } from '../src/mail/graph/graphSession';
+import type { CrmItems } from '../src/crm/crmItems';
+import type { ItemSyncStore } from '../src/store/itemSyncStore';
+import { syncItems, type ItemSyncFigures } from '../src/sync/items/itemSync';
 import { testGraphDirections } from '../src/mail/graph/graphConnectivity';
 import type { OutgoingRoute } from '../src/mail/mailSender';
 import type { OutgoingContext } from '../src/store/outgoingStore';
@@ -72,6 +80,11 @@ export type SyncIncomingOutcome =
   | { status: 'throttled'; message: string; retryAfterMs?: number }
   /** `unreachable`: the server could not be reached at all, which is the server's fault (see src/policy/failurePolicy.ts). */
   | { status: 'failed'; errorClass: ErrorClass; message: string; retryAfterMs?: number; unreachable?: boolean };
+
+export type SyncItemsOutcome =
+  | { status: 'skipped'; reason: string }
+  | { status: 'synced'; figures: ItemSyncFigures[] }
+  | { status: 'failed'; errorClass: ErrorClass; message: string; retryAfterMs?: number };
 
 /** A completed cycle, for the mailbox row. Times are epoch ms (the workflow's clock). */
 export type CycleRecord =
@@ -178,16 +191,67 @@ function retryWhenDatabaseDown(err: unknown): unknown {
   });
 }
 
+/** The two-way item engine's sides: the CRM and the engine's own state. */
+export interface ItemSyncServices {
+  crm: CrmItems;
+  store: ItemSyncStore;
+}
+
 /** Activities that sync with a mail server: they run on that server's own task queue. */
 export function createMailServerActivities(
   store: SyncStore,
   slots: ConnectionSlots,
-  config: Pick<ActivityConfig, 'batchSize' | 'cycleBudget'>,
+  config: Pick<ActivityConfig, 'batchSize' | 'cycleBudget' | 'heartbeatTimeoutMs'>,
   parsePool: ParsePool,
+  items: ItemSyncServices,
 ) {
   // Its errors are the database's: a socket code it shares with the mail server is read as such.
   const db = markingDatabaseErrors(store);
+  const itemStore = markingDatabaseErrors(items.store);
+  const itemCrm = markingDatabaseErrors(items.crm);
+  const heartbeatEveryMs = Math.min(SEND_HEARTBEAT_EVERY_MS, config.heartbeatTimeoutMs / 4);
   return {
+    /**
+     * Contacts, tasks and appointments both ways, holding one of the Graph mailbox's request slots
+     * like every other Graph activity.
+     */
+    async syncItems(mailboxId: string): Promise<SyncItemsOutcome> {
+      const ctx = Context.current();
+      const waiting = { onWait: () => ctx.heartbeat(), signal: ctx.cancellationSignal };
+      let lastHeartbeat = 0;
+      try {
+        const context = await db.loadSyncContext(mailboxId);
+        if (!context) return { status: 'skipped', reason: 'The mailbox no longer exists' };
+        if (!context.graph) return { status: 'skipped', reason: 'Appointments, contacts and tasks sync with Exchange Online only' };
+        const graph = context.graph;
+        const session = new GraphSession(graph);
+        const figures = await slots.withSlot(graphMailboxSlotKey(graph), GRAPH_MAILBOX_CONCURRENCY, waiting, () =>
+          syncItems(mailboxId, [new GraphContactSource(session), new GraphTaskSource(session), new GraphEventSource(session)], {
+            crm: itemCrm,
+            store: itemStore,
+            progress: () => {
+              if (Date.now() - lastHeartbeat < heartbeatEveryMs) return;
+              lastHeartbeat = Date.now();
+              ctx.heartbeat();
+            },
+          }),
+        );
+        await itemStore.recordRun(mailboxId, { ok: true, figures });
+        return { status: 'synced', figures };
+      } catch (err) {
+        if (isDatabaseUnavailable(err)) {
+          log.warn('Item sync waits for the database', { mailboxId, reason: describeDatabaseError(err) });
+          throw retryWhenDatabaseDown(err);
+        }
+        const classified = classifyMailError(err);
+        log.warn('Item sync failed', { mailboxId, errorClass: classified.errorClass, reason: classified.message });
+        await itemStore.recordRun(mailboxId, { ok: false, message: classified.message }).catch((recordErr: unknown) => {
+          throw retryWhenDatabaseDown(recordErr);
+        });
+        return { status: 'failed', errorClass: classified.errorClass, message: classified.message, retryAfterMs: classified.retryAfterMs };
+      }
+    },
+
     async syncIncoming(mailboxId: string): Promise<SyncIncomingOutcome> {
       const ctx = Context.current();
       const resumedFrom = ctx.info.heartbeatDetails as SyncProgress | undefined;

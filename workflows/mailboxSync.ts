@@ -25,8 +25,10 @@ import type {
   SendActivities,
   SendOutgoingOutcome,
   SyncIncomingOutcome,
+  SyncItemsOutcome,
   TestAndEnableResult,
 } from '../activities';
+import { nextItemsSyncDelay, type ItemsRunOutcome } from '../src/policy/itemSyncDelay';
 import { nextSendWaitMs, type SendRunOutcome } from '../src/policy/outgoingSend';
 import { applyServerLoad } from '../src/policy/serverLoad';
 import { INITIAL_ACTIVITY, lostAttemptDelay, nextSyncDelay, recordCycle, throttledDelay, type CycleOutcome, type SyncActivity } from '../src/policy/syncDelay';
@@ -51,6 +53,8 @@ export interface MailboxSyncInput {
   sendRequested?: boolean;
   /** When the sending loop was to look again (epoch ms), or null to wait for a signal. Carried across continue-as-new. */
   nextSendAt?: number | null;
+  /** Items may have changed in the CRM: sync them first. Absent on a first start, which syncs too. */
+  itemsRequested?: boolean;
 }
 
 export interface MailboxStatus {
@@ -75,6 +79,8 @@ export const syncNowSignal = defineSignal('syncNow');
 export const mailboxChangedSignal = defineSignal('mailboxChanged');
 /** An email of the mailbox's owner is waiting to be sent (the API, or the worker's database listener): send now. */
 export const outgoingPendingSignal = defineSignal('outgoingPending');
+/** Contacts, appointments or tasks of the mailbox's owner changed in the CRM (the worker's database listener): sync items now. */
+export const itemsChangedSignal = defineSignal('itemsChanged');
 /** Incoming sync was disabled in the database: returns once the workflow is parked. */
 export const disableUpdate = defineUpdate<MailboxStatus>('disable');
 /** Tests every direction against the mail server, enables those that pass, returns the results. */
@@ -126,6 +132,9 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
   let sending = false;
   let outgoingStopping = false;
   let outgoingRuns = 0;
+  let itemsRequested = input.itemsRequested ?? true;
+  let syncingItems = false;
+  let itemsRuns = 0;
   let latestPlan: CyclePlan | null = null;
   let runMappingVersion: number | undefined;
   let lastError: string | null = null;
@@ -149,6 +158,9 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
   });
   setHandler(outgoingPendingSignal, () => {
     sendRequested = true;
+  });
+  setHandler(itemsChangedSignal, () => {
+    itemsRequested = true;
   });
   setHandler(disableUpdate, async () => {
     changed = true;
@@ -239,14 +251,45 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     else if (waitMs > 0) await condition(woken, waitMs);
   }
 
-  /** Ends this run: waits for a send in progress, then lets the handlers finish. */
+  /**
+   * Syncs contacts, appointments and tasks while the mailbox has them enabled: when the CRM signals a
+   * change, and at the mailbox's interval for changes made in Exchange.
+   */
+  const itemsLoop = async () => {
+    await condition(() => latestPlan !== null);
+    let failuresInRow = 0;
+    let lostInRow = 0;
+    for (;;) {
+      if (outgoingStopping) return;
+      const plan = latestPlan!;
+      const enabledChanged = () => latestPlan!.itemsEnabled !== plan.itemsEnabled || latestPlan!.awaitingApproval !== plan.awaitingApproval;
+      if (!plan.itemsEnabled || plan.awaitingApproval) {
+        await condition(() => enabledChanged() || outgoingStopping);
+        continue;
+      }
+      itemsRequested = false;
+      syncingItems = true;
+      const outcome = await syncItemsOnce(plan, mailboxId);
+      syncingItems = false;
+      itemsRuns++;
+      let ran: ItemsRunOutcome;
+      if (outcome.status === 'lost') ran = { kind: 'lost', lostInRow: ++lostInRow };
+      else if (outcome.status === 'failed') ran = { kind: 'failed', failuresInRow: ++failuresInRow, retryAfterMs: outcome.retryAfterMs };
+      else ran = { kind: 'synced' };
+      if (outcome.status !== 'lost') lostInRow = 0;
+      if (outcome.status !== 'failed') failuresInRow = 0;
+      await condition(() => itemsRequested || enabledChanged() || outgoingStopping, nextItemsSyncDelay(ran, plan.intervals));
+    }
+  };
+
+  /** Ends this run: waits for a send or item sync in progress, then lets the handlers finish. */
   const quiesce = async () => {
     outgoingStopping = true;
-    await condition(() => !sending);
+    await condition(() => !sending && !syncingItems);
     await condition(allHandlersFinished);
   };
 
-  const runIsLong = (plan: CyclePlan) => status.cyclesThisRun + outgoingRuns >= plan.cyclesPerRun || workflowInfo().continueAsNewSuggested;
+  const runIsLong = (plan: CyclePlan) => status.cyclesThisRun + outgoingRuns + itemsRuns >= plan.cyclesPerRun || workflowInfo().continueAsNewSuggested;
 
   const continueWithState = async () => {
     await quiesce();
@@ -257,6 +300,7 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
       lostAttempts,
       sendRequested,
       nextSendAt,
+      itemsRequested,
     });
   };
 
@@ -268,6 +312,8 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
 
   // Runs started before sending existed replay without the sending loop.
   if (patched('outgoing-send')) void outgoingLoop();
+  // Runs started before item sync existed replay without it.
+  if (patched('items-sync')) void itemsLoop();
 
   for (;;) {
     changed = false;
@@ -384,6 +430,16 @@ async function syncOnce(plan: CyclePlan, mailboxId: string): Promise<SyncIncomin
     return await mailServer(plan).syncIncoming(mailboxId);
   } catch (err) {
     // An attempt cancelled by its worker's shutdown is lost like any other; only the workflow's own cancellation ends it.
+    if (!(err instanceof ActivityFailure) || CancellationScope.current().consideredCancelled) throw err;
+    return { status: 'lost', reason: err.cause?.message ?? err.message };
+  }
+}
+
+/** The item sync activity's outcome, or `lost` when the attempt did not complete. */
+async function syncItemsOnce(plan: CyclePlan, mailboxId: string): Promise<SyncItemsOutcome | { status: 'lost'; reason: string }> {
+  try {
+    return await mailServer(plan).syncItems(mailboxId);
+  } catch (err) {
     if (!(err instanceof ActivityFailure) || CancellationScope.current().consideredCancelled) throw err;
     return { status: 'lost', reason: err.cause?.message ?? err.message };
   }

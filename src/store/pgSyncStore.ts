@@ -147,7 +147,7 @@ export class PgSyncStore implements SyncStore {
 
   async describeMailbox(mailboxId: string): Promise<MailboxPlan | null> {
     const { rows } = await this.pool.query(
-      `SELECT m.id, m.email_address, m.profile_id, p.server_type, m.owner_user_id, coalesce(u.full_name, q.name) AS owner_name, m.incoming_enabled,
+      `SELECT m.id, m.email_address, m.profile_id, p.server_type, m.owner_user_id, coalesce(u.full_name, q.name) AS owner_name, m.incoming_enabled, m.items_enabled,
               m.incoming_status, m.mapping_version, m.consecutive_errors, m.last_error,
               NOT m.email_approved AND o.require_email_approval AS awaiting_approval,
               coalesce(m.min_polling_interval_seconds, p.min_polling_interval_seconds) AS min_polling_interval_seconds,
@@ -169,6 +169,7 @@ export class PgSyncStore implements SyncStore {
       ownerUserId: r.owner_user_id,
       ownerName: r.owner_name,
       incomingEnabled: r.incoming_enabled,
+      itemsEnabled: r.items_enabled,
       lastSyncFailed: r.incoming_status === 'failure',
       awaitingApproval: r.awaiting_approval,
       mappingVersion: r.mapping_version,
@@ -622,7 +623,7 @@ export class PgSyncStore implements SyncStore {
   async recordTestResults(mailboxId: string, results: ConnectivityResults): Promise<TestAndEnableResult> {
     return inTransaction(this.pool, async (db) => {
       const { rows } = await db.query(
-        `SELECT m.incoming_enabled, m.outgoing_enabled, m.email_approved OR NOT o.require_email_approval AS approved
+        `SELECT m.incoming_enabled, m.outgoing_enabled, m.items_enabled, m.email_approved OR NOT o.require_email_approval AS approved
            FROM mailboxes m CROSS JOIN organization_settings o WHERE m.id = $1 FOR UPDATE OF m`,
         [mailboxId],
       );
@@ -630,13 +631,14 @@ export class PgSyncStore implements SyncStore {
       if (!r) throw new Error(`Mailbox ${mailboxId} does not exist`);
       const incomingEnabled = enabledAfterTest(results.incoming, { enabled: r.incoming_enabled, approved: r.approved });
       const outgoingEnabled = enabledAfterTest(results.outgoing, { enabled: r.outgoing_enabled, approved: r.approved });
+      const itemsEnabled = enabledAfterTest(results.items, { enabled: r.items_enabled, approved: r.approved });
       const incomingPassed = results.incoming.status === 'success';
       await db.query(
         `UPDATE mailboxes SET
                 incoming_status = $2, incoming_tested_at = $3, incoming_test_message = $4,
                 outgoing_status = $5, outgoing_tested_at = $6, outgoing_test_message = $7,
                 items_status = $8, items_tested_at = $9, items_test_message = $10,
-                incoming_enabled = $11, outgoing_enabled = $12,
+                incoming_enabled = $11, outgoing_enabled = $12, items_enabled = $14,
                 consecutive_errors = CASE WHEN $13 THEN 0 ELSE consecutive_errors END,
                 own_errors_in_row = CASE WHEN $13 THEN 0 ELSE own_errors_in_row END,
                 last_error = CASE WHEN $13 THEN NULL ELSE last_error END,
@@ -650,6 +652,7 @@ export class PgSyncStore implements SyncStore {
           incomingEnabled,
           outgoingEnabled,
           incomingPassed,
+          itemsEnabled,
         ],
       );
       if (results.outgoing.status === 'success') await resolveAlerts(db, { mailboxId, conditionKey: 'outgoing_failure' });
@@ -666,7 +669,7 @@ export class PgSyncStore implements SyncStore {
           message: `Mailbox ${m[0].email_address} was tested but is not enabled: its email address is not approved`,
         });
       }
-      return { ...results, incomingEnabled, outgoingEnabled };
+      return { ...results, incomingEnabled, outgoingEnabled, itemsEnabled };
     });
   }
 }

@@ -19,6 +19,8 @@ export interface MailboxPlan {
   /** The owner's name (a user's full name, or the queue's name), for Temporal UI's details. */
   ownerName: string | null;
   incomingEnabled: boolean;
+  /** Appointments, contacts and tasks sync both ways (Exchange Online, once Test & Enable passed). */
+  itemsEnabled: boolean;
   /** The last incoming sync failed (and, if disabled, is why). */
   lastSyncFailed: boolean;
   /** The organisation processes approved addresses only, and this one is not approved. */
@@ -170,6 +172,7 @@ export interface TestAndEnableResult {
   items: DirectionResult;
   incomingEnabled: boolean;
   outgoingEnabled: boolean;
+  itemsEnabled: boolean;
 }
 
 export interface ConnectivityResults {

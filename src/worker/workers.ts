@@ -8,6 +8,7 @@ import {
   createMailServerActivities,
   createSendActivities,
   type ActivityConfig,
+  type ItemSyncServices,
 } from '../../activities';
 import type { AppConfig } from '../config';
 import type { Logger } from '../logger';
@@ -23,6 +24,11 @@ import { describeDatabaseError, isDatabaseUnavailable } from '../policy/database
 import { ConnectionSlots } from './connectionSlots';
 import { ParsePool } from '../mail/parsePool';
 import { PendingSendListener } from './pendingSendListener';
+import { ItemChangeListener } from './itemChangeListener';
+import { PgCrmItems } from '../crm/pgCrmItems';
+import { PgItemSyncStore } from '../store/itemSyncStore';
+import { mailboxWorkflowId } from '../temporal/names';
+import { itemsChangedSignal } from '../../workflows/mailboxSync';
 
 export interface WorkerSetOptions {
   connection: NativeConnection;
@@ -33,6 +39,10 @@ export interface WorkerSetOptions {
   slots: ConnectionSlots;
   /** Signals mailboxes whose owners' emails are queued in the database; stopped at shutdown. */
   pendingSendListener: PendingSendListener;
+  /** Signals mailboxes whose contacts, appointments or tasks changed in the CRM; stopped at shutdown. */
+  itemChangeListener: ItemChangeListener;
+  /** The two-way item engine's CRM side and state. */
+  items: ItemSyncServices;
   /** Parses for every mail server worker of the process; closed at shutdown. */
   parsePool: ParsePool;
   activityConfig: ActivityConfig;
@@ -99,6 +109,7 @@ export class WorkerSet {
     });
     this.sendWorker = { worker: sendWorker, running: this.watch(sendWorker, queues.send) };
     await this.opts.pendingSendListener.start();
+    await this.opts.itemChangeListener.start();
     await this.refreshProfiles();
     this.refreshTimer = setInterval(() => {
       this.refreshing = this.refreshing
@@ -132,7 +143,7 @@ export class WorkerSet {
       connection: this.opts.connection,
       namespace: this.opts.namespace,
       taskQueue: queue,
-      activities: createMailServerActivities(this.opts.store, this.opts.slots, this.opts.activityConfig, this.opts.parsePool),
+      activities: createMailServerActivities(this.opts.store, this.opts.slots, this.opts.activityConfig, this.opts.parsePool, this.opts.items),
       maxConcurrentActivityTaskExecutions: maxConnections,
       dataConverter: this.opts.dataConverter,
     });
@@ -168,6 +179,7 @@ export class WorkerSet {
     this.stopping = true;
     clearInterval(this.refreshTimer);
     await this.opts.pendingSendListener.stop();
+    await this.opts.itemChangeListener.stop();
     await this.refreshing;
     await Promise.all([...this.profileWorkers.keys()].map((id) => this.stopProfileWorker(id)));
     for (const w of [this.sendWorker, this.asyncWorker, this.workflowWorker]) {
@@ -278,5 +290,19 @@ export function workerSetFor(
     log: deps.log,
     dataConverter,
     pendingSendListener: new PendingSendListener(config.databaseUrl, deps.pool, temporal, deps.log),
+    itemChangeListener: new ItemChangeListener(config.databaseUrl, deps.pool, (ids) => signalItemsChanged(temporal, ids, deps.log), deps.log),
+    items: { crm: new PgCrmItems(deps.pool), store: new PgItemSyncStore(deps.pool) },
   });
+}
+
+/** Tells these mailboxes' workflows their CRM items changed; one not running syncs at its next start. */
+async function signalItemsChanged(temporal: Client, mailboxIds: string[], log: Logger): Promise<void> {
+  for (const id of mailboxIds) {
+    await temporal.workflow
+      .getHandle(mailboxWorkflowId(id))
+      .signal(itemsChangedSignal)
+      .catch((err: Error) => {
+        if (err.name !== 'WorkflowNotFoundError') log.warn({ mailboxId: id, err: err.message }, 'Could not signal a mailbox of a CRM item change');
+      });
+  }
 }

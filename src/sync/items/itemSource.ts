@@ -17,6 +17,8 @@ export interface RemoteItem {
   /** The CRM id stamped on the item (Graph extended property or linkedResource, DAV X- property), when it has one. */
   crmId: string | null;
   categories: string[];
+  /** When the server last changed it (Graph lastModifiedDateTime, DAV LAST-MODIFIED): later_wins compares it; absent: when it was read. */
+  modifiedAt?: Date;
   /** Keys for first-enable matching: iCalUId for events; for contacts the lower-cased email addresses. */
   matchKeys: string[];
   fields: ItemFields;

@@ -1,0 +1,69 @@
+import { PgCrmRecords } from '../src/crm/crmRecords';
+import { mailboxWorkflowId } from '../src/temporal/names';
+import { itemsChangedSignal } from '../workflows/mailboxSync';
+import { startGraphFake, type GraphFake } from './support/graphFake';
+import { exchangeMailbox } from './support/graphMailbox';
+import { eventually, TestBed } from './support/testBed';
+
+// Contacts through real Temporal: Test & Enable turns items on, a CRM change reaches Exchange by the
+// database notification and the itemsChanged signal (the interval is ten minutes, so nothing else
+// could), an Exchange change comes back when the mailbox is signalled, and neither echoes.
+let bed: TestBed;
+let fake: GraphFake;
+let records: PgCrmRecords;
+
+beforeAll(async () => {
+  fake = await startGraphFake({ users: [] });
+  bed = await TestBed.create({ SYNC_DEFAULT_INTERVAL_SECONDS: '600', SYNC_MAX_IDLE_INTERVAL_SECONDS: '1200' });
+  records = new PgCrmRecords(bed.pool);
+  await bed.startWorkers();
+});
+afterAll(async () => {
+  await bed?.close();
+  await fake?.close();
+});
+
+it('syncs contacts both ways in the mailbox workflow, woken by CRM changes, without echo', async () => {
+  const address = 'workflow.items@contoso.example';
+  fake.addUser({ mail: address });
+  const { mailboxId, userId } = await exchangeMailbox(bed, fake, address);
+  const graphUser = fake.users.find((u) => u.mail === address)!.id;
+  const graphWrites = () => fake.requestLog.filter((e) => e.userId === graphUser && e.method !== 'GET' && e.url.includes('/contacts'));
+  const syncOrigin = () => bed.query(`SELECT operation FROM crm_change_log WHERE origin = $1`, [`mailbox:${mailboxId}`]);
+
+  const tested = await bed.admin.testAndEnable(mailboxId);
+  expect(tested.itemsEnabled).toBe(true);
+  const [{ items_enabled }] = await bed.query<{ items_enabled: boolean }>(`SELECT items_enabled FROM mailboxes WHERE id = $1`, [mailboxId]);
+  expect(items_enabled).toBe(true);
+
+  const contact = await records.contacts.create({ fullName: 'Wendy Flow', email: 'wendy@fabrikam.example', jobTitle: 'Buyer', ownerUserId: userId });
+  const box = fake.mailbox(address);
+  await eventually('the contact in Exchange', async () => box.listContacts().find((c) => c.displayName === 'Wendy Flow'));
+  await eventually('its link', async () => (await bed.query(`SELECT 1 FROM item_links WHERE mailbox_id = $1 AND crm_record_id = $2`, [mailboxId, contact.id])).length === 1);
+
+  await records.contacts.update(contact.id, { jobTitle: 'Head buyer' });
+  await eventually('the change in Exchange', async () => box.listContacts()[0]?.jobTitle === 'Head buyer');
+
+  // Exchange -> CRM, picked up when the mailbox is told to look.
+  box.updateContact(box.listContacts()[0].id!, { department: 'Purchasing' });
+  await bed.temporal.workflow.getHandle(mailboxWorkflowId(mailboxId)).signal(itemsChangedSignal);
+  await eventually('the change in the CRM', async () => (await records.contacts.get(contact.id)).department === 'Purchasing');
+
+  // Settled: the CRM write woke the mailbox once more, which wrote nothing back.
+  await eventually('the mailbox idle again', async () => {
+    const [{ items_status }] = await bed.query<{ items_status: string }>(`SELECT items_status FROM mailboxes WHERE id = $1`, [mailboxId]);
+    return items_status === 'success';
+  });
+  await bed.temporal.workflow.getHandle(mailboxWorkflowId(mailboxId)).signal(itemsChangedSignal);
+  const settled = graphWrites().length;
+  await eventually('a quiet cycle', async () => {
+    const [{ processed }] = await bed.query<{ processed: number }>(
+      `SELECT items_processed_last_cycle AS processed FROM mailboxes WHERE id = $1 AND updated_at > now() - interval '5 seconds'`,
+      [mailboxId],
+    );
+    return processed === 0;
+  });
+  expect(graphWrites().map((w) => w.method)).toEqual(['POST', 'PATCH']);
+  expect(graphWrites().length).toBe(settled);
+  expect((await syncOrigin()).map((r) => r.operation)).toEqual(['update']);
+});

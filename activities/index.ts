@@ -29,8 +29,6 @@ import { graphOutbox } from '../src/mail/graph/graphOutbox';
 import { GraphContactSource } from '../src/mail/graph/graphContactSource';
 import { GraphEventSource } from '../src/mail/graph/graphEventSource';
 import { GraphTaskSource } from '../src/mail/graph/graphTaskSource';
-import { GRAPH_MAILBOX_CONCURRENCY, graphMailboxSlotKey } from '../src/mail/graph/graphEndpoint';
-import { GraphSession } from '../src/mail/graph/graphSession';
 import type { CrmItems } from '../src/crm/crmItems';
 import type { ItemSyncStore } from '../src/store/itemSyncStore';
 import { syncItems, type ItemSyncFigures } from '../src/sync/items/itemSync';
@@ -224,7 +222,8 @@ export function createMailServerActivities(
         if (!context) return { status: 'skipped', reason: 'The mailbox no longer exists' };
         if (!context.graph) return { status: 'skipped', reason: 'Appointments, contacts and tasks sync with Exchange Online only' };
         const graph = context.graph;
-        const session = new GraphSession(graph);
+        // Graph's waits (throttling, back-off) heartbeat like the incoming sync's.
+        const session = new GraphSession(graph, { onWaiting: () => ctx.heartbeat() });
         const figures = await slots.withSlot(graphMailboxSlotKey(graph), GRAPH_MAILBOX_CONCURRENCY, waiting, () =>
           syncItems(mailboxId, [new GraphContactSource(session), new GraphTaskSource(session), new GraphEventSource(session)], {
             crm: itemCrm,

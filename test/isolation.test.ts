@@ -1,3 +1,6 @@
+import { Worker } from '@temporalio/worker';
+import { mailboxWorkflowId } from '../src/temporal/names';
+import { createDataConverter } from '../src/temporal/dataConverter';
 import { DovecotServer } from './support/dovecot';
 import { makeMessage } from './support/messages';
 import { CountingTcpProxy } from './support/tcpProxy';
@@ -68,4 +71,19 @@ it(`keeps mailbox sync cycles within ${SYNC_LATENCY_BOUND_MS / 1000} s while ${F
   expect(tested).toBeLessThan(FLOOD / 2);
   expect(Math.max(...latencies)).toBeLessThan(SYNC_LATENCY_BOUND_MS);
   console.log(`sync latency during a flood of ${FLOOD} Test & Enable jobs: ${latencies.join(', ')} ms; jobs done by then: ${tested}`);
+
+  // The flooded workflows were evicted from the worker's cache and replayed: each history must replay
+  // to the same commands (Test & Enable's local activities ran beside the main loop's).
+  const histories = floodIds.slice(0, 100).map((id) => ({ workflowId: mailboxWorkflowId(id), history: bed.temporal.workflow.getHandle(mailboxWorkflowId(id)).fetchHistory() }));
+  const replayed: string[] = [];
+  for await (const result of Worker.runReplayHistories(
+    { workflowBundle: { codePath: process.env.WORKFLOW_BUNDLE_PATH! }, dataConverter: createDataConverter(bed.env.SECRET_KEYS) },
+    (async function* () {
+      for (const h of histories) yield { workflowId: h.workflowId, history: await h.history };
+    })(),
+  )) {
+    replayed.push(result.error ? `${result.workflowId}: ${result.error.message}` : 'ok');
+  }
+  expect(replayed.filter((r) => r !== 'ok')).toEqual([]);
+  expect(replayed).toHaveLength(100);
 }, 300_000);

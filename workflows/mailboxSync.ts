@@ -149,6 +149,19 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
   };
   const published = new Map<string, string | null>();
 
+  // Local activities one at a time. Concurrent ones (the main loop's and Test & Enable's) resolve in
+  // completion order when first run but in schedule order on replay (temporalio/sdk-rust#1075), so
+  // what follows them could be commanded in another order on replay: a nondeterminism error that
+  // leaves the mailbox's workflow stuck. Runs from before this change replay as they ran.
+  const oneLocalAtATime = patched('serial-local-activities');
+  let lastLocal: Promise<unknown> = Promise.resolve();
+  const local = <T>(run: () => Promise<T>): Promise<T> => {
+    if (!oneLocalAtATime) return run();
+    const next = lastLocal.then(run);
+    lastLocal = next.catch(() => undefined);
+    return next;
+  };
+
   setHandler(syncNowSignal, () => {
     syncRequested = true;
   });
@@ -168,10 +181,10 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     return { ...status, activity };
   });
   setHandler(testAndEnableUpdate, async () => {
-    const plan = await bookkeeping.describeMailbox(mailboxId);
+    const plan = await local(() => bookkeeping.describeMailbox(mailboxId));
     if (!plan) throw ApplicationFailure.nonRetryable('The mailbox no longer exists', 'MailboxDeleted');
     const results = await connectivityTests(plan).testConnectivity(mailboxId);
-    const outcome = await bookkeeping.recordTestResults(mailboxId, results);
+    const outcome = await local(() => bookkeeping.recordTestResults(mailboxId, results));
     changed = true;
     outgoingChanged = true;
     return outcome;
@@ -317,7 +330,7 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
 
   for (;;) {
     changed = false;
-    const plan = await bookkeeping.describeMailbox(mailboxId);
+    const plan = await local(() => bookkeeping.describeMailbox(mailboxId));
     if (!plan) {
       await quiesce();
       return; // The mailbox was deleted: nothing left to sync.
@@ -389,23 +402,23 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     const nextSyncAt = Date.now() + delayMs;
 
     if (outcome.status === 'failed') {
-      const { disabled } = await bookkeeping.recordCycle(mailboxId, {
+      const { disabled } = await local(() => bookkeeping.recordCycle(mailboxId, {
         kind: 'failure',
         errorClass: outcome.errorClass,
         message: outcome.message,
         unreachable: outcome.unreachable ?? false,
         consecutiveErrors: activity.consecutiveErrors,
         nextSyncAt,
-      });
+      }));
       if (disabled) continue; // describeMailbox now reports it disabled: park.
       lastError = outcome.message;
     } else {
-      await bookkeeping.recordCycle(mailboxId, {
+      await local(() => bookkeeping.recordCycle(mailboxId, {
         kind: 'success',
         itemsProcessed: outcome.itemsStored,
         itemsFailed: outcome.itemsFailed,
         nextSyncAt,
-      });
+      }));
       lastError = null;
     }
 

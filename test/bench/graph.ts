@@ -3,8 +3,8 @@
  * product (workflow, activity, delta paging, mapping, store) against a raw Graph client that pages
  * the same folder's delta with the same page size and stores nothing, in one run.
  *
- * Twice: with the fake answering at once, and with every Graph request taking at least
- * BENCH_GRAPH_LATENCY_MS (default 250: a delta page of Exchange Online takes a few hundred ms).
+ * Once per latency in BENCH_GRAPH_LATENCIES_MS (default 0,100,250): every Graph request takes at
+ * least that long (0: the fake answers at once; a delta page of Exchange Online takes a few hundred ms).
  *
  * BENCH_MESSAGES (default 5000); BENCH_BATCH_SIZE (default: the product's SYNC_BATCH_SIZE, 100)
  * is the page size of both. Messages have HTML bodies of a few KB and no attachments, so both
@@ -27,7 +27,7 @@ import { runBenchmark } from './run';
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 5000);
 const PAGE_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 100);
 const WARM_UP = 500;
-const LATENCIES = [0, Number(process.env.BENCH_GRAPH_LATENCY_MS ?? 250)];
+const LATENCIES = (process.env.BENCH_GRAPH_LATENCIES_MS ?? '0,100,250').split(',').map(Number);
 
 const paragraph = (n: number) =>
   `<p style="font-family:Calibri">Dear customer ${n}, thank you for your order. <a href="https://shop.example/orders/${n}">Order ${n}</a> ships this week; ` +

@@ -343,8 +343,14 @@ function outgoingRoute(context: OutgoingContext, store: OutgoingStore): Outgoing
 }
 
 /** Sending email, on its own queue and concurrency; its connections take the server's slots like any other. */
-export function createSendActivities(store: OutgoingStore, slots: ConnectionSlots, config: Pick<ActivityConfig, 'send' | 'heartbeatTimeoutMs'>) {
+export function createSendActivities(
+  store: OutgoingStore,
+  slots: ConnectionSlots,
+  config: Pick<ActivityConfig, 'send' | 'heartbeatTimeoutMs'>,
+  serverLoad: Pick<SyncStore, 'recordServerSample'>,
+) {
   const db = markingDatabaseErrors(store);
+  const load = markingDatabaseErrors(serverLoad);
   const heartbeatEveryMs = Math.min(SEND_HEARTBEAT_EVERY_MS, config.heartbeatTimeoutMs / 4);
   return {
     async sendOutgoing(mailboxId: string): Promise<SendOutgoingOutcome> {
@@ -354,7 +360,7 @@ export function createSendActivities(store: OutgoingStore, slots: ConnectionSlot
       try {
         // One run per mailbox at a time, across workers: an attempt Temporal gave up on for a missed
         // heartbeat may still be running, and two runs would both take the emails left `sending`.
-        return await slots.withSlot(sendRunKey(mailboxId), 1, waiting, () =>
+        const result = await slots.withSlot(sendRunKey(mailboxId), 1, waiting, () =>
           runOutgoingSend(mailboxId, {
             store: db,
             routeFor: (context) => outgoingRoute(context, db),
@@ -368,6 +374,9 @@ export function createSendActivities(store: OutgoingStore, slots: ConnectionSlot
             },
           }),
         );
+        // Throttling slows the whole server down, as the incoming side records it.
+        if (result.status === 'throttled' && result.profileId) await load.recordServerSample(result.profileId, { connectionFailed: false, throttledForMs: result.retryAfterMs ?? undefined });
+        return result;
       } catch (err) {
         if (isDatabaseUnavailable(err)) {
           log.warn('Sending waits for the database', { mailboxId, reason: describeDatabaseError(err) });
@@ -375,7 +384,7 @@ export function createSendActivities(store: OutgoingStore, slots: ConnectionSlot
         }
         // The Sent folder or the server failed outside a send: the emails wait for the next run.
         const classified = classifyMailError(err);
-        if (classified.throttled) return { status: 'throttled', retryAfterMs: classified.retryAfterMs ?? null, sent: 0 };
+        if (classified.throttled) return { status: 'throttled', retryAfterMs: classified.retryAfterMs ?? null, sent: 0, profileId: null };
         log.warn('Sending failed', { mailboxId, errorClass: classified.errorClass, reason: classified.message });
         return { status: 'unreachable', message: classified.message, sent: 0 };
       }

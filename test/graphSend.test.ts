@@ -186,7 +186,7 @@ it('asks again for a draft whose create was throttled (429: not carried out), ma
 it('waits out a Retry-After too long to wait inside the run on the workflow timer, with no failure shown', async () => {
   const address = 'long.throttle@contoso.example';
   fake.addUser({ mail: address });
-  const { userId, mailboxId } = await exchangeMailbox(bed, fake, address);
+  const { userId, mailboxId, profileId } = await exchangeMailbox(bed, fake, address);
   fake.script.failNext({ count: 1, status: 429, code: 'ApplicationThrottled', retryAfterSeconds: 12, path: new RegExp(`${encodeURIComponent(address)}/messages$`) });
   const emailId = await insertEmail(userId, { status: 'pending_send', subject: 'Throttled for a while', to: 'customer@fabrikam.example' });
   await eventually('the throttled draft create', async () => requestsOf(address, /^POST \/users\/[^/]+\/messages$/).length === 1);
@@ -195,6 +195,9 @@ it('waits out a Retry-After too long to wait inside the run on the workflow time
   expect((await bed.admin.getMailbox(mailboxId)).outgoing.status).not.toBe('failure');
   expect(await bed.query(`SELECT 1 FROM alerts WHERE mailbox_id = $1`, [mailboxId])).toHaveLength(0);
   expect((await emailRow(emailId)).status).toBe('pending_send');
+  // The server-load record knows, as it does from incoming sync.
+  const [health] = await bed.query<{ throttled: boolean }>(`SELECT throttled_until > now() AS throttled FROM server_health WHERE profile_id = $1`, [profileId]);
+  expect(health).toEqual({ throttled: true });
 
   await eventually('the email sent after the wait', async () => (await emailRow(emailId)).status === 'sent', 60_000);
   expect(requestsOf(address, /^POST \/users\/[^/]+\/messages$/).map((r) => r.status)).toEqual([429, 201]);

@@ -27,7 +27,7 @@ export type OutgoingSendResult =
   /** The server could not be reached: the emails wait, the run should be tried again later. */
   | { status: 'unreachable'; message: string; sent: number }
   /** The server asked to slow down: the emails wait `retryAfterMs` (null: not said); not a failure. */
-  | { status: 'throttled'; retryAfterMs: number | null; sent: number };
+  | { status: 'throttled'; retryAfterMs: number | null; sent: number; profileId: string | null };
 
 type Phase =
   | { stop: null }
@@ -81,7 +81,7 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
     const copies = await saveSentCopies(route, from, emails, accepted, phase.alreadySent, deps);
     totals.sent += copies.sent;
     if (phase.stop === 'disabled') return { status: 'disabled' };
-    if (phase.stop === 'throttled') return { status: 'throttled', retryAfterMs: phase.retryAfterMs, sent: totals.sent };
+    if (phase.stop === 'throttled') return { status: 'throttled', retryAfterMs: phase.retryAfterMs, sent: totals.sent, profileId: context.profileId };
     const unreachable = phase.stop === 'unreachable' ? phase.message : copies.unreachable;
     if (unreachable !== null) {
       await deps.store.recordOutgoingUnreachable(mailboxId, unreachable);

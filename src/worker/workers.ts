@@ -103,7 +103,7 @@ export class WorkerSet {
       connection: this.opts.connection,
       namespace: this.opts.namespace,
       taskQueue: queues.send,
-      activities: createSendActivities(this.opts.outgoingStore, this.opts.slots, this.opts.activityConfig),
+      activities: createSendActivities(this.opts.outgoingStore, this.opts.slots, this.opts.activityConfig, this.opts.store),
       maxConcurrentActivityTaskExecutions: this.opts.queues.sendConcurrency,
       dataConverter: this.opts.dataConverter,
     });

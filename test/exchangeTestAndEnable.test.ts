@@ -5,6 +5,7 @@
  * an unknown user and a user without an Exchange licence each named as such.
  */
 import type { NewProfileInput } from '../src/admin/schemas';
+import { exchangeProfile } from './support/exchange';
 import { startGraphFake, type GraphFake } from './support/graphFake';
 import { TestBed } from './support/testBed';
 
@@ -31,16 +32,7 @@ afterAll(async () => {
 });
 
 async function mailboxFor(address: string, app: Partial<NewProfileInput> = {}) {
-  const profile = await bed.admin.createProfile({
-    name: `Exchange ${++seq}`,
-    serverType: 'exchange_online',
-    tenantId: fake.tenantId,
-    clientId: fake.clientId,
-    clientSecret: fake.clientSecret,
-    graphBaseUrl: fake.graphBaseUrl,
-    authorityHost: fake.authorityHost,
-    ...app,
-  });
+  const profile = await bed.admin.createProfile(exchangeProfile(`Exchange ${++seq}`, fake, app));
   return bed.admin.createMailbox({ emailApproved: true, emailAddress: address, profileId: profile.id, incomingEnabled: false });
 }
 

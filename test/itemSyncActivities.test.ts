@@ -5,7 +5,7 @@ import { PgItemSyncStore } from '../src/store/itemSyncStore';
 import type { ItemSource } from '../src/sync/items/itemSource';
 import { syncItems } from '../src/sync/items/itemSync';
 import { startGraphFake, type GraphFake } from './support/graphFake';
-import { fakeSession } from './support/graphItems';
+import { changeLogSettled, fakeSession } from './support/graphItems';
 import { exchangeMailbox } from './support/graphMailbox';
 import { TestBed } from './support/testBed';
 
@@ -39,7 +39,10 @@ async function mailbox(sourceFor: (address: string) => ItemSource) {
     address,
     mailboxId,
     userId,
-    sync: () => syncItems(mailboxId, [source], { crm, store }),
+    sync: async () => {
+      await changeLogSettled(bed);
+      return syncItems(mailboxId, [source], { crm, store });
+    },
     /** Graph writes since the mailbox was made ("DELETE stamp": a To Do task's CRM id removed). */
     writes: () =>
       fake.requestLog

@@ -5,7 +5,7 @@ import type { DeleteRules } from '../src/policy/itemMerge';
 import { PgItemSyncStore } from '../src/store/itemSyncStore';
 import { syncItems } from '../src/sync/items/itemSync';
 import { startGraphFake, type GraphFake } from './support/graphFake';
-import { fakeSession } from './support/graphItems';
+import { changeLogSettled, fakeSession } from './support/graphItems';
 import { exchangeMailbox } from './support/graphMailbox';
 import { TestBed } from './support/testBed';
 
@@ -43,7 +43,11 @@ async function mailbox(): Promise<Box> {
   fake.addUser({ mail: address });
   const { mailboxId, userId } = await exchangeMailbox(bed, fake, address);
   const source = new GraphContactSource(fakeSession(fake, address));
-  return { address, mailboxId, userId, source, sync: async (deleteRules) => void (await syncItems(mailboxId, [source], { crm, store, deleteRules })) };
+  const sync = async (deleteRules?: DeleteRules) => {
+    await changeLogSettled(bed);
+    await syncItems(mailboxId, [source], { crm, store, deleteRules });
+  };
+  return { address, mailboxId, userId, source, sync };
 }
 
 /** The Graph writes (not reads) made for `address` from now on. */

@@ -33,5 +33,7 @@ it('continues as new so that a mailbox workflow history stays bounded over many 
   expect(longest).toBeLessThan(150);
   const status = await t.bed.temporal.workflow.getHandle(workflowId).query(statusQuery);
   expect(status.state === 'idle' || status.state === 'syncing').toBe(true);
-  expect(status.activity.idleCycles).toBeGreaterThanOrEqual(35);
+  // Seven runs of 5 had ended when the eighth was seen: 35 steps, one of them the first run's look
+  // at the outbox (it counts towards a run's length), the other 34 idle sync cycles.
+  expect(status.activity.idleCycles).toBeGreaterThanOrEqual(34);
 });

@@ -240,6 +240,32 @@ describe('change log', () => {
       await listener.stop();
     }
   });
+
+  it('wakes for a change held back by an older open transaction as soon as that transaction ends, not before', async () => {
+    const ann = await newUser('Ann');
+    const annMailbox = await mailboxOf(ann);
+    const woken: string[][] = [];
+    const listener = new ItemChangeListener(bed.env.DATABASE_URL, bed.pool, async (ids) => void woken.push(ids), createLogger('warn'));
+    await listener.start();
+    // An unrelated writer that began first: sync cannot read past it until it ends.
+    const older = await bed.pool.connect();
+    try {
+      await older.query('BEGIN');
+      await older.query('SELECT pg_current_xact_id()');
+      const cursor = await items.records.currentCursor();
+      await api({ method: 'POST', url: '/contacts', payload: { fullName: 'Held back', ownerUserId: ann.id } }, 201);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await items.records.changesSince(cursor)).changes).toEqual([]);
+      expect(woken.flat()).not.toContain(annMailbox);
+      await older.query('COMMIT');
+      await eventually('the owner woken once the change is readable', async () => woken.some((ids) => ids.includes(annMailbox)), 10_000);
+      expect((await items.records.changesSince(cursor)).changes.map((c) => c.entity)).toEqual(['contact']);
+    } finally {
+      await older.query('ROLLBACK').catch(() => undefined);
+      older.release();
+      await listener.stop();
+    }
+  });
 });
 
 describe('sync filters', () => {

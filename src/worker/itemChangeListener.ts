@@ -6,6 +6,8 @@ import { describeDatabaseError } from '../policy/databaseAvailability';
 export const ITEM_CHANGE_CHANNEL = 'crm_item_changes';
 // Notifications are gathered this long, so a burst of changes wakes each mailbox once.
 const FLUSH_MS = 100;
+// How often changes held back by an older open transaction are looked at again.
+const HELD_BACK_RECHECK_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 
 /** Wakes mailboxes: the engine plugs its workflow signal in. */
@@ -17,6 +19,11 @@ export type WakeMailboxes = (mailboxIds: string[]) => Promise<void>;
  * (crm_change_mailboxes: owners before and after, organizer and attendees who have mailboxes), so they
  * sync within seconds instead of at their next poll. Survives database restarts: it listens again and
  * wakes the mailboxes of every change made while it was not listening.
+ *
+ * A change is readable by sync only once every transaction older than its own has ended (the change
+ * log's horizon, src/crm/pgCrmItems.ts). One held back by an older open transaction, which need not
+ * touch the CRM and so never notifies, is kept and woken for as soon as it is readable: a wake before
+ * then would find nothing, and none would come after.
  */
 export class ItemChangeListener {
   private session: Client | null = null;
@@ -95,14 +102,34 @@ export class ItemChangeListener {
   private enqueue(position: number): void {
     this.positions.add(position);
     this.lastPosition = Math.max(this.lastPosition ?? 0, position);
+    this.scheduleFlush(FLUSH_MS);
+  }
+
+  private scheduleFlush(ms: number): void {
+    if (this.stopped) return;
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = null;
-      const positions = [...this.positions];
-      this.positions.clear();
-      this.pool
-        .query<{ mailbox_id: string }>(`SELECT mailbox_id FROM crm_change_mailboxes($1::bigint[]) ORDER BY mailbox_id`, [positions])
-        .then(({ rows }) => (rows.length > 0 ? this.wake(rows.map((r) => r.mailbox_id)) : undefined))
-        .catch((err: unknown) => this.log.warn(`Could not wake the mailboxes of CRM item changes (${describeDatabaseError(err)}); their next cycle syncs them`));
-    }, FLUSH_MS);
+      void this.flush();
+    }, ms);
+  }
+
+  private async flush(): Promise<void> {
+    const positions = [...this.positions];
+    this.positions.clear();
+    try {
+      const { rows: found } = await this.pool.query<{ position: string; readable: boolean }>(
+        `SELECT position, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS readable FROM crm_change_log WHERE position = ANY($1::bigint[])`,
+        [positions],
+      );
+      const ready = found.filter((r) => r.readable).map((r) => Number(r.position));
+      const held = found.filter((r) => !r.readable);
+      for (const r of held) this.positions.add(Number(r.position));
+      if (held.length > 0) this.scheduleFlush(HELD_BACK_RECHECK_MS);
+      if (ready.length === 0) return;
+      const { rows } = await this.pool.query<{ mailbox_id: string }>(`SELECT mailbox_id FROM crm_change_mailboxes($1::bigint[]) ORDER BY mailbox_id`, [ready]);
+      if (rows.length > 0) await this.wake(rows.map((r) => r.mailbox_id));
+    } catch (err) {
+      this.log.warn(`Could not wake the mailboxes of CRM item changes (${describeDatabaseError(err)}); their next cycle syncs them`);
+    }
   }
 }

@@ -7,6 +7,7 @@ import {
   getMany,
   ITEM_PREFER,
   changeKeyOf,
+  modifiedAtOf,
   deleteItem,
   deltaRound,
   expandProperties,
@@ -95,7 +96,7 @@ export class GraphContactSource implements ItemSource {
       url: `${this.base}/contacts/${pathId(remoteId)}`,
       body: contactPatch(all, Object.keys(fields)),
     });
-    return { ...current, changeKey: changeKeyOf(updated), categories: updated.categories ?? current.categories, matchKeys: contactMatchKeys(all), fields: all };
+    return { ...current, changeKey: changeKeyOf(updated), modifiedAt: modifiedAtOf(updated), categories: updated.categories ?? current.categories, matchKeys: contactMatchKeys(all), fields: all };
   }
 
   async stamp(container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<RemoteItem> {
@@ -120,6 +121,7 @@ export function remoteContact(contact: Contact): RemoteItem {
   return {
     remoteId: contact.id!,
     changeKey: changeKeyOf(contact),
+    modifiedAt: modifiedAtOf(contact),
     crmId: propertyValue(contact, CRM_ITEM_ID_PROPERTY) || null,
     categories: contact.categories ?? [],
     matchKeys: contactMatchKeys(fields),

@@ -14,6 +14,7 @@ import {
   CRM_ITEM_ID_PROPERTY,
   ITEM_PREFER,
   changeKeyOf,
+  modifiedAtOf,
   deleteItem,
   deltaRound,
   expandProperties,
@@ -109,6 +110,7 @@ export class GraphEventSource implements ItemSource {
     return {
       remoteId: event.id!,
       changeKey: changeKeyOf(event),
+      modifiedAt: modifiedAtOf(event),
       crmId: propertyValue(event, CRM_ITEM_ID_PROPERTY) || null,
       categories: event.categories ?? [],
       matchKeys: eventMatchKeys(event),

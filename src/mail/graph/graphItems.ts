@@ -149,6 +149,12 @@ export async function deleteItem(session: GraphSession, url: string): Promise<vo
 }
 
 /** The change key of an item: `changeKey` on Outlook items, the ETag on To Do tasks. */
+/** When Graph last changed the item: the later-wins conflict rule compares it with the CRM record's. */
+export function modifiedAtOf(item: { lastModifiedDateTime?: string | null }): Date | undefined {
+  const at = item.lastModifiedDateTime ? new Date(item.lastModifiedDateTime) : undefined;
+  return at && !Number.isNaN(at.getTime()) ? at : undefined;
+}
+
 export function changeKeyOf(item: object): string {
   const { changeKey, '@odata.etag': etagValue } = item as { changeKey?: string | null; '@odata.etag'?: unknown };
   if (changeKey) return changeKey;

@@ -1,7 +1,7 @@
 import type { LinkedResource, TodoTask, TodoTaskList } from '@microsoft/microsoft-graph-types';
 import type { SourceCursor } from '../mailSource';
 import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemSource, type RemoteItem } from '../../sync/items/itemSource';
-import { ITEM_PREFER, asListed, changeKeyOf, deleteItem, deltaRound, getOrNull, pathId, writeWithChangeKey } from './graphItems';
+import { ITEM_PREFER, asListed, changeKeyOf, deleteItem, deltaRound, getOrNull, modifiedAtOf, pathId, writeWithChangeKey } from './graphItems';
 import { taskFromGraph, taskToGraph } from './graphTaskMapper';
 import type { GraphSession } from './graphSession';
 
@@ -85,6 +85,7 @@ export function remoteTask(task: TodoTask): RemoteItem {
   return {
     remoteId: task.id!,
     changeKey: changeKeyOf(task),
+    modifiedAt: modifiedAtOf(task),
     crmId: (task.linkedResources ?? []).find(isCrmLink)?.externalId ?? null,
     categories: task.categories ?? [],
     matchKeys: [],

@@ -221,6 +221,7 @@ export function createMailServerActivities(
         const context = await db.loadSyncContext(mailboxId);
         if (!context) return { status: 'skipped', reason: 'The mailbox no longer exists' };
         if (!context.graph) return { status: 'skipped', reason: 'Appointments, contacts and tasks sync with Exchange Online only' };
+        if (!context.itemsEnabled) return { status: 'skipped', reason: 'Appointments, contacts and tasks are not enabled for the mailbox' };
         const graph = context.graph;
         // Graph's waits (throttling, back-off) heartbeat like the incoming sync's.
         const session = new GraphSession(graph, { onWaiting: () => ctx.heartbeat() });
@@ -244,7 +245,9 @@ export function createMailServerActivities(
         }
         const classified = classifyMailError(err);
         log.warn('Item sync failed', { mailboxId, errorClass: classified.errorClass, reason: classified.message });
-        await itemStore.recordRun(mailboxId, { ok: false, message: classified.message }).catch((recordErr: unknown) => {
+        const recorded =
+          classified.errorClass === 'permanent' ? itemStore.disableItems(mailboxId, classified.message) : itemStore.recordRun(mailboxId, { ok: false, message: classified.message });
+        await recorded.catch((recordErr: unknown) => {
           throw retryWhenDatabaseDown(recordErr);
         });
         return { status: 'failed', errorClass: classified.errorClass, message: classified.message, retryAfterMs: classified.retryAfterMs };

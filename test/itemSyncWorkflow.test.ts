@@ -67,3 +67,38 @@ it('syncs contacts both ways in the mailbox workflow, woken by CRM changes, with
   expect(graphWrites().length).toBe(settled);
   expect((await syncOrigin()).map((r) => r.operation)).toEqual(['update']);
 });
+
+it('stops item sync on a permanent failure with an alert saying what to do, and resumes after Test & Enable', async () => {
+  const address = 'denied.items@contoso.example';
+  fake.addUser({ mail: address });
+  const { mailboxId, userId } = await exchangeMailbox(bed, fake, address);
+  expect((await bed.admin.testAndEnable(mailboxId)).itemsEnabled).toBe(true);
+  const itemsState = async () =>
+    (await bed.query<{ items_enabled: boolean; items_status: string; items_last_error: string | null }>(
+      `SELECT items_enabled, items_status, items_last_error FROM mailboxes WHERE id = $1`,
+      [mailboxId],
+    ))[0];
+  const openAlerts = () => bed.query<{ level: string; message: string }>(`SELECT level, message FROM alerts WHERE mailbox_id = $1 AND condition_key = 'items_failure' AND resolved_at IS NULL`, [mailboxId]);
+
+  // The tenant withdrew the app's Contacts permission.
+  fake.script.failNext({ count: 1000, status: 403, code: 'ErrorAccessDenied', path: /contacts/i });
+  await bed.temporal.workflow.getHandle(mailboxWorkflowId(mailboxId)).signal(itemsChangedSignal);
+  await eventually('item sync disabled', async () => !(await itemsState()).items_enabled);
+  expect((await itemsState()).items_status).toBe('failure');
+  const [alert] = await openAlerts();
+  expect(alert.level).toBe('error');
+  expect(alert.message).toMatch(/no longer synced: .*ErrorAccessDenied.*grant Contacts\.ReadWrite .*Test & Enable/s);
+
+  // While disabled, a CRM change reaches nothing.
+  const contact = await records.contacts.create({ fullName: 'Waiting Contact', email: 'waiting@fabrikam.example', ownerUserId: userId });
+  fake.script.reset();
+  const box = fake.mailbox(address);
+  expect(box.listContacts().map((c) => c.displayName)).not.toContain('Waiting Contact');
+
+  const retested = await bed.admin.testAndEnable(mailboxId);
+  expect(retested.itemsEnabled).toBe(true);
+  expect(await openAlerts()).toEqual([]);
+  await eventually('the waiting contact in Exchange', async () => box.listContacts().some((c) => c.displayName === 'Waiting Contact'));
+  await eventually('its link', async () => (await bed.query(`SELECT 1 FROM item_links WHERE mailbox_id = $1 AND crm_record_id = $2`, [mailboxId, contact.id])).length === 1);
+  expect((await itemsState()).items_status).toBe('success');
+});

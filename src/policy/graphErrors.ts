@@ -20,6 +20,8 @@ export interface GraphFailureFacts {
   networkCode?: string;
   /** The request came from the token endpoint rather than Graph. */
   fromTokenEndpoint?: boolean;
+  /** The Graph URL or path asked for: which permission a refusal is about. */
+  path?: string;
 }
 
 export interface GraphFailure {
@@ -50,12 +52,11 @@ const PERMANENT_TOKEN_ERRORS = new Set(['invalid_client', 'unauthorized_client',
 
 const SYNC_STATE_CODES = new Set(['syncstatenotfound', 'resyncrequired', 'syncstateinvalid']);
 
+// Graph codes (compared lower-case) of a permission the app lacks.
+const ACCESS_DENIED_CODES = new Set(['erroraccessdenied', 'authorization_requestdenied', 'accessdenied']);
+
 // Graph codes (compared lower-case) that say the mailbox, not the moment, is the problem.
 const PERMANENT_GRAPH_CODES: Record<string, string> = {
-  erroraccessdenied:
-    'the app registration lacks a permission this needs: grant Mail.ReadWrite and Mail.Send (application permissions, with admin consent)',
-  authorization_requestdenied: 'the app registration lacks a permission this needs: grant it with admin consent',
-  accessdenied: 'the app registration lacks a permission this needs: grant it with admin consent',
   errorinvaliduser: 'the mailbox does not exist in the tenant: check its address or object id',
   request_resourcenotfound: 'the mailbox does not exist in the tenant: check its address or object id',
   resourcenotfound: 'the mailbox does not exist in the tenant: check its address or object id',
@@ -63,6 +64,18 @@ const PERMANENT_GRAPH_CODES: Record<string, string> = {
   mailboxnotsupportedforrestapi: 'the mailbox type is not supported by Graph (on-premises, or inactive)',
   errormailboxnotenabledforrestapi: 'the user has no Exchange Online mailbox (no licence, or an on-premises mailbox)',
 };
+
+/** The application permission a request to `path` needs (graph.md §1.3): what a refusal asks the admin to grant. */
+export function permissionFor(path: string | undefined): string {
+  const p = (path ?? '').toLowerCase();
+  if (/\/(contacts|contactfolders)\b/.test(p)) return 'Contacts.ReadWrite';
+  if (/\/(events|calendar|calendars|calendarview)\b/.test(p)) return 'Calendars.ReadWrite';
+  if (/\/todo\b/.test(p)) return 'Tasks.ReadWrite.All';
+  return 'Mail.ReadWrite and Mail.Send';
+}
+
+const lacksPermission = (path: string | undefined) =>
+  `the app registration lacks a permission this needs: grant ${permissionFor(path)} (application permissions, with admin consent)`;
 
 /** What a token or Graph failure means; see GraphFailureFacts. */
 export function classifyGraphFailure(facts: GraphFailureFacts): GraphFailure {
@@ -87,12 +100,12 @@ export function classifyGraphFailure(facts: GraphFailureFacts): GraphFailure {
   if (status === 410 || SYNC_STATE_CODES.has(lower)) {
     return { ...base, errorClass: 'transient', syncStateLost: true, message: `Graph no longer knows the folder's delta token${coded}; the folder syncs again from the start` };
   }
-  const permanent = PERMANENT_GRAPH_CODES[lower];
+  const permanent = ACCESS_DENIED_CODES.has(lower) ? lacksPermission(facts.path) : PERMANENT_GRAPH_CODES[lower];
   if (permanent && (status === 403 || status === 404 || status === 401 || status === 400)) {
     return { ...base, errorClass: 'permanent', message: `Microsoft Graph refused the request${coded}: ${permanent}` };
   }
   if (status === 403) {
-    return { ...base, errorClass: 'permanent', message: `Microsoft Graph refused access (HTTP 403${coded}): grant the app the permissions it needs${said}` };
+    return { ...base, errorClass: 'permanent', message: `Microsoft Graph refused access (HTTP 403${coded}): ${lacksPermission(facts.path)}${said}` };
   }
   if (status === 503 || status === 504 || status >= 500) {
     return { ...base, errorClass: 'transient', retryAfterMs, message: `Microsoft Graph is unavailable (HTTP ${status}${coded})` };

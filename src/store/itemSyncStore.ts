@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { inTransaction, raiseAlert } from './pgSyncStore';
 import type { ItemEntity } from '../crm/itemFields';
 import type { SourceCursor } from '../mail/mailSource';
 import type { DirectionOverride } from '../policy/fieldDirections';
@@ -73,6 +74,8 @@ export interface ItemSyncStore {
   inform(mailboxId: string, ownerUserId: string | null, message: string): Promise<void>;
   /** The run's outcome on the mailbox row (items status and last-cycle figures). */
   recordRun(mailboxId: string, run: { ok: true; figures: { crmWrites: number; remoteWrites: number; failed: number }[] } | { ok: false; message: string }): Promise<void>;
+  /** A permanent failure (a permission missing, the mailbox gone): item sync stops, with an alert saying what to do. */
+  disableItems(mailboxId: string, reason: string): Promise<void>;
 }
 
 /** item_links keeps links of every kind; an item's folder is its entity and container. */
@@ -195,6 +198,31 @@ export class PgItemSyncStore implements ItemSyncStore {
     } else {
       await this.pool.query(`UPDATE mailboxes SET items_status = 'failure', items_last_error = $2, updated_at = now() WHERE id = $1`, [mailboxId, run.message]);
     }
+  }
+
+  async disableItems(mailboxId: string, reason: string): Promise<void> {
+    await inTransaction(this.pool, async (db) => {
+      const { rows } = await db.query(
+        `UPDATE mailboxes SET items_enabled = false, items_status = 'failure', items_last_error = $2, items_tested_at = now(),
+                items_test_message = $2, updated_at = now()
+          WHERE id = $1 RETURNING email_address, profile_id, owner_user_id`,
+        [mailboxId, reason],
+      );
+      const m = rows[0];
+      if (!m) return;
+      await raiseAlert(db, {
+        conditionKey: 'items_failure',
+        level: 'error',
+        scope: 'mailbox',
+        audiences: m.owner_user_id ? ['mailbox_owner', 'admins'] : ['admins'],
+        mailboxId,
+        profileId: m.profile_id,
+        userId: m.owner_user_id,
+        message:
+          `Appointments, contacts and tasks of ${m.email_address} are no longer synced: ${reason}. Nothing was lost; ` +
+          'fix the cause (for Exchange Online, grant the app Contacts.ReadWrite, Calendars.ReadWrite and Tasks.ReadWrite.All), then run Test & Enable.',
+      });
+    });
   }
 
   async inform(mailboxId: string, ownerUserId: string | null, message: string): Promise<void> {

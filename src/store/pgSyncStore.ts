@@ -204,7 +204,7 @@ export class PgSyncStore implements SyncStore {
 
   async loadSyncContext(mailboxId: string): Promise<MailboxSyncContext | null> {
     const { rows } = await this.pool.query(
-      `SELECT m.id, m.owner_user_id, m.owner_queue_id, m.mapping_version, m.folders, m.incoming_enabled,
+      `SELECT m.id, m.owner_user_id, m.owner_queue_id, m.mapping_version, m.folders, m.incoming_enabled, m.items_enabled,
               m.profile_id, p.max_concurrent_connections, ${ENDPOINT_COLUMNS},
               coalesce(u.tracking_option, q.tracking_option, 'all') AS tracking_option,
               coalesce(u.create_contacts_for_unknown_senders, false) AS create_contacts_for_unknown_senders,
@@ -241,6 +241,7 @@ export class PgSyncStore implements SyncStore {
       trackSentFolder: r.track_sent_folder,
       sentFolder: r.sent_folder,
       incomingEnabled: r.incoming_enabled,
+      itemsEnabled: r.items_enabled,
       serverType: r.server_type,
       endpoint: incoming,
       outgoing,
@@ -656,6 +657,7 @@ export class PgSyncStore implements SyncStore {
         ],
       );
       if (results.outgoing.status === 'success') await resolveAlerts(db, { mailboxId, conditionKey: 'outgoing_failure' });
+      if (results.items.status === 'success') await resolveAlerts(db, { mailboxId, conditionKey: 'items_failure' });
       if (!r.approved) {
         const { rows: m } = await db.query(`SELECT email_address, profile_id FROM mailboxes WHERE id = $1`, [mailboxId]);
         await raiseAlert(db, {
@@ -689,7 +691,7 @@ async function insertQueueItems(db: PoolClient, queueId: string, mailboxId: stri
 
 export interface NewAlert {
   /** What the alert is about: while an alert with this key and subject is open, a repeat only bumps it. */
-  conditionKey: 'mailbox_failure' | 'server_unreachable' | 'profile_failing' | 'awaiting_approval' | 'outgoing_failure';
+  conditionKey: 'mailbox_failure' | 'server_unreachable' | 'profile_failing' | 'awaiting_approval' | 'outgoing_failure' | 'items_failure';
   level: 'error' | 'warning' | 'information';
   scope: 'mailbox' | 'server_profile';
   audiences: AlertAudience[];
@@ -715,8 +717,8 @@ export async function raiseAlert(db: PoolClient, a: NewAlert): Promise<void> {
 }
 
 /**
- * Resolves open alerts: a mailbox's incoming conditions (all but outgoing_failure, which only
- * outgoing's own success or test resolves), one condition of a mailbox, or one of a profile.
+ * Resolves open alerts: a mailbox's incoming conditions (all but outgoing_failure and items_failure,
+ * which only their own direction's success or test resolves), one condition of a mailbox, or one of a profile.
  * Kept, with resolved_at.
  */
 export async function resolveAlerts(
@@ -727,7 +729,7 @@ export async function resolveAlerts(
     await db.query(
       `UPDATE alerts SET resolved_at = now()
         WHERE mailbox_id = $1 AND resolved_at IS NULL
-          AND CASE WHEN $2::text IS NULL THEN condition_key IS NOT NULL AND condition_key <> 'outgoing_failure' ELSE condition_key = $2 END`,
+          AND CASE WHEN $2::text IS NULL THEN condition_key IS NOT NULL AND condition_key NOT IN ('outgoing_failure', 'items_failure') ELSE condition_key = $2 END`,
       [of.mailboxId, of.conditionKey ?? null],
     );
   } else {

@@ -51,6 +51,8 @@ export interface MailboxSyncContext {
   trackSentFolder: boolean;
   sentFolder: string | null;
   incomingEnabled: boolean;
+  /** Appointments, contacts and tasks: off until tested, and again after a permanent failure. */
+  itemsEnabled: boolean;
   serverType: ServerType;
   /** exchange_online: the Graph host (443, tls) and the tenant user, no password: for messages and server-load records. */
   endpoint: MailServerEndpoint;

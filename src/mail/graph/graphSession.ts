@@ -228,7 +228,7 @@ export class GraphSession {
         this.token = await acquireToken(this.endpoint);
         return await this.send<T>(req);
       } catch (err) {
-        const failure = err instanceof GraphRequestError ? err : this.classify(err);
+        const failure = err instanceof GraphRequestError ? err : this.classify(err, req.url);
         if (failure.throttled) this.options.onThrottled?.(failure.retryAfterMs);
         const decision = decideGraphRetry(failure, attempt, req.repeatable ?? req.method !== 'POST', this.retry);
         if (!decision.retry) throw failure;
@@ -245,8 +245,8 @@ export class GraphSession {
     }
   }
 
-  private classify(err: unknown): GraphRequestError {
-    const facts = factsOfGraphError(err);
+  private classify(err: unknown, path: string): GraphRequestError {
+    const facts = { ...factsOfGraphError(err), path };
     return new GraphRequestError(classifyGraphFailure(facts), facts.statusCode ?? -1, facts.code ?? facts.networkCode ?? null);
   }
 

@@ -82,6 +82,8 @@ export type SyncIncomingOutcome =
 export type SyncItemsOutcome =
   | { status: 'skipped'; reason: string }
   | { status: 'synced'; figures: ItemSyncFigures[] }
+  /** Graph asked for a longer pause than is worth holding the slots for. */
+  | { status: 'throttled'; message: string; retryAfterMs?: number }
   | { status: 'failed'; errorClass: ErrorClass; message: string; retryAfterMs?: number };
 
 /** A completed cycle, for the mailbox row. Times are epoch ms (the workflow's clock). */
@@ -210,22 +212,29 @@ export function createMailServerActivities(
   const heartbeatEveryMs = Math.min(SEND_HEARTBEAT_EVERY_MS, config.heartbeatTimeoutMs / 4);
   return {
     /**
-     * Contacts, tasks and appointments both ways, holding one of the Graph mailbox's request slots
-     * like every other Graph activity.
+     * Contacts, tasks and appointments both ways, holding one of the server's connection slots and
+     * one of the Graph mailbox's request slots, like every other Graph activity.
      */
     async syncItems(mailboxId: string): Promise<SyncItemsOutcome> {
       const ctx = Context.current();
-      const waiting = { onWait: () => ctx.heartbeat(), signal: ctx.cancellationSignal };
       let lastHeartbeat = 0;
+      let profileId: string | null = null;
+      // The longest pause Graph asked for during the run (each waited out in the session).
+      let throttledForMs = 0;
       try {
         const context = await db.loadSyncContext(mailboxId);
         if (!context) return { status: 'skipped', reason: 'The mailbox no longer exists' };
         if (!context.graph) return { status: 'skipped', reason: 'Appointments, contacts and tasks sync with Exchange Online only' };
         if (!context.itemsEnabled) return { status: 'skipped', reason: 'Appointments, contacts and tasks are not enabled for the mailbox' };
-        const graph = context.graph;
+        profileId = context.profileId;
         // Graph's waits (throttling, back-off) heartbeat like the incoming sync's.
-        const session = new GraphSession(graph, { onWaiting: () => ctx.heartbeat() });
-        const figures = await slots.withSlot(graphMailboxSlotKey(graph), GRAPH_MAILBOX_CONCURRENCY, waiting, () =>
+        const session = new GraphSession(context.graph, {
+          onWaiting: () => ctx.heartbeat(),
+          onThrottled: (retryAfterMs) => {
+            throttledForMs = Math.max(throttledForMs, retryAfterMs ?? 0);
+          },
+        });
+        const figures = await slotFor(slots)(context, () =>
           syncItems(mailboxId, [new GraphContactSource(session), new GraphTaskSource(session), new GraphEventSource(session)], {
             crm: itemCrm,
             store: itemStore,
@@ -237,11 +246,22 @@ export function createMailServerActivities(
           }),
         );
         await itemStore.recordRun(mailboxId, { ok: true, figures });
+        if (throttledForMs > 0) await db.recordServerSample(profileId, { connectionFailed: false, throttledForMs });
         return { status: 'synced', figures };
       } catch (err) {
         if (isDatabaseUnavailable(err)) {
           log.warn('Item sync waits for the database', { mailboxId, reason: describeDatabaseError(err) });
           throw retryWhenDatabaseDown(err);
+        }
+        // Throttling is Graph's load, not the mailbox's failure: no failure status, the server-load record notes it.
+        if (err instanceof GraphRequestError && err.throttled) {
+          log.info('Microsoft Graph throttles the mailbox: item sync waits on its timer', { mailboxId, retryAfterMs: err.retryAfterMs });
+          if (profileId) {
+            await db.recordServerSample(profileId, { connectionFailed: false, throttledForMs: err.retryAfterMs ?? (throttledForMs || undefined) }).catch((sampleErr: unknown) => {
+              throw retryWhenDatabaseDown(sampleErr);
+            });
+          }
+          return { status: 'throttled', message: err.message, retryAfterMs: err.retryAfterMs };
         }
         const classified = classifyMailError(err);
         log.warn('Item sync failed', { mailboxId, errorClass: classified.errorClass, reason: classified.message });

@@ -162,12 +162,17 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     return next;
   };
 
+  // A changed or tested mailbox may have items turned on again (after a permanent failure turned them
+  // off in the activity, which the loop's plan may not have seen): its item sync looks at once.
+  const itemsWakeOnChange = patched('items-wake-on-change');
+
   setHandler(syncNowSignal, () => {
     syncRequested = true;
   });
   setHandler(mailboxChangedSignal, () => {
     changed = true;
     outgoingChanged = true;
+    if (itemsWakeOnChange) itemsRequested = true;
   });
   setHandler(outgoingPendingSignal, () => {
     sendRequested = true;
@@ -187,6 +192,7 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
     const outcome = await local(() => bookkeeping.recordTestResults(mailboxId, results));
     changed = true;
     outgoingChanged = true;
+    if (itemsWakeOnChange) itemsRequested = true;
     return outcome;
   });
   setHandler(statusQuery, () => ({ ...status, activity }));
@@ -288,6 +294,7 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
       let ran: ItemsRunOutcome;
       if (outcome.status === 'lost') ran = { kind: 'lost', lostInRow: ++lostInRow };
       else if (outcome.status === 'failed') ran = { kind: 'failed', failuresInRow: ++failuresInRow, retryAfterMs: outcome.retryAfterMs };
+      else if (outcome.status === 'throttled') ran = { kind: 'throttled', retryAfterMs: outcome.retryAfterMs };
       else ran = { kind: 'synced' };
       if (outcome.status !== 'lost') lostInRow = 0;
       if (outcome.status !== 'failed') failuresInRow = 0;

@@ -12,6 +12,11 @@ describe('the wait before the next item sync', () => {
     expect(nextItemsSyncDelay({ kind: 'failed', failuresInRow: 1, retryAfterMs: 300_000 }, intervals)).toBe(300_000);
   });
 
+  it('waits what Graph asked when it throttles, the error base when it did not say, without doubling', () => {
+    expect(nextItemsSyncDelay({ kind: 'throttled', retryAfterMs: 45_000 }, intervals)).toBe(45_000);
+    expect(nextItemsSyncDelay({ kind: 'throttled' }, intervals)).toBe(60_000);
+  });
+
   it('tries a lost attempt again soon', () => {
     expect(nextItemsSyncDelay({ kind: 'lost', lostInRow: 1 }, intervals)).toBe(1000);
   });

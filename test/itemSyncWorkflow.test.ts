@@ -110,22 +110,28 @@ it('waits out a long Retry-After on the timer without a failure status, noting t
   expect((await bed.admin.testAndEnable(mailboxId)).itemsEnabled).toBe(true);
   await eventually('a first item sync', async () => (await bed.query(`SELECT 1 FROM mailboxes WHERE id = $1 AND items_status = 'success'`, [mailboxId])).length === 1);
 
-  // Longer than the session waits inline: the run hands the wait to the workflow's timer.
-  fake.script.failNext({ count: 1, status: 429, code: 'ApplicationThrottled', path: /contacts/i, retryAfterSeconds: 120 });
+  // Longer than the session waits inline (10 s): the run hands the wait to the workflow's timer.
+  fake.script.failNext({ count: 1, status: 429, code: 'ApplicationThrottled', path: /contacts/i, retryAfterSeconds: 15 });
   const contact = await records.contacts.create({ fullName: 'After The Throttle', email: 'after@fabrikam.example', ownerUserId: userId });
   await eventually('the throttle noted for the server', async () => {
     const [h] = await bed.query<{ throttled_until: Date | null }>(
       `SELECT h.throttled_until FROM server_health h JOIN mailboxes m ON m.profile_id = h.profile_id WHERE m.id = $1`,
       [mailboxId],
     );
-    return h?.throttled_until !== null && h?.throttled_until !== undefined && h.throttled_until.getTime() > Date.now() + 60_000;
+    return h?.throttled_until !== null && h?.throttled_until !== undefined && h.throttled_until.getTime() > Date.now() + 5_000;
   });
   const [row] = await bed.query<{ items_status: string; items_enabled: boolean }>(`SELECT items_status, items_enabled FROM mailboxes WHERE id = $1`, [mailboxId]);
   expect(row).toEqual({ items_status: 'success', items_enabled: true });
   expect(await bed.query(`SELECT 1 FROM alerts WHERE mailbox_id = $1 AND resolved_at IS NULL`, [mailboxId])).toEqual([]);
   expect(fake.mailbox(address).listContacts().map((c) => c.displayName)).not.toContain('After The Throttle');
 
-  // A CRM change still wakes it; Graph answers again.
+  // A CRM change during the pause waits for its end; then Graph answers again.
   await records.contacts.update(contact.id, { jobTitle: 'Patient' });
-  await eventually('the contact in Exchange', async () => fake.mailbox(address).listContacts().some((c) => c.displayName === 'After The Throttle' && c.jobTitle === 'Patient'));
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  expect(fake.mailbox(address).listContacts().map((c) => c.displayName)).not.toContain('After The Throttle');
+  await eventually(
+    'the contact in Exchange once the pause is over',
+    async () => fake.mailbox(address).listContacts().some((c) => c.displayName === 'After The Throttle' && c.jobTitle === 'Patient'),
+    30_000,
+  );
 });

@@ -298,7 +298,9 @@ export async function mailboxSyncWorkflow(input: MailboxSyncInput): Promise<void
       else ran = { kind: 'synced' };
       if (outcome.status !== 'lost') lostInRow = 0;
       if (outcome.status !== 'failed') failuresInRow = 0;
-      await condition(() => itemsRequested || enabledChanged() || outgoingStopping, nextItemsSyncDelay(ran, plan.intervals));
+      // Graph asked for a pause: a CRM change waits it out too, rather than asking again at once.
+      if (ran.kind === 'throttled') await condition(() => outgoingStopping, nextItemsSyncDelay(ran, plan.intervals));
+      else await condition(() => itemsRequested || enabledChanged() || outgoingStopping, nextItemsSyncDelay(ran, plan.intervals));
     }
   };
 

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { inTransaction, raiseAlert } from './pgSyncStore';
+import { disableDirection } from './pgSyncStore';
 import type { ItemEntity } from '../crm/itemFields';
 import type { SourceCursor } from '../mail/mailSource';
 import type { DirectionOverride } from '../policy/fieldDirections';
@@ -201,28 +201,15 @@ export class PgItemSyncStore implements ItemSyncStore {
   }
 
   async disableItems(mailboxId: string, reason: string): Promise<void> {
-    await inTransaction(this.pool, async (db) => {
-      const { rows } = await db.query(
-        `UPDATE mailboxes SET items_enabled = false, items_status = 'failure', items_last_error = $2, items_tested_at = now(),
-                items_test_message = $2, updated_at = now()
-          WHERE id = $1 RETURNING email_address, profile_id, owner_user_id`,
-        [mailboxId, reason],
-      );
-      const m = rows[0];
-      if (!m) return;
-      await raiseAlert(db, {
-        conditionKey: 'items_failure',
-        level: 'error',
-        scope: 'mailbox',
-        audiences: m.owner_user_id ? ['mailbox_owner', 'admins'] : ['admins'],
-        mailboxId,
-        profileId: m.profile_id,
-        userId: m.owner_user_id,
-        message:
-          `Appointments, contacts and tasks of ${m.email_address} are no longer synced: ${reason}. Nothing was lost; ` +
-          'fix the cause (for Exchange Online, grant the app Contacts.ReadWrite, Calendars.ReadWrite and Tasks.ReadWrite.All), then run Test & Enable.',
-      });
-    });
+    await disableDirection(
+      this.pool,
+      mailboxId,
+      { name: 'items', conditionKey: 'items_failure' },
+      reason,
+      (address) =>
+        `Appointments, contacts and tasks of ${address} are no longer synced: ${reason}. Nothing was lost; ` +
+        'fix the cause (for Exchange Online, grant the app Contacts.ReadWrite, Calendars.ReadWrite and Tasks.ReadWrite.All), then run Test & Enable.',
+    );
   }
 
   async inform(mailboxId: string, ownerUserId: string | null, message: string): Promise<void> {

@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { formatTrackingToken, normaliseSubject, withTrackingToken } from '../policy/trackingToken';
 import type { SecretBox } from '../secrets/secretBox';
 import type { OutgoingContext, OutgoingEmail, OutgoingParty, OutgoingStore } from './outgoingStore';
-import { ENDPOINT_COLUMNS, inTransaction, MAILBOX_WITH_OWNER, mailboxEndpoints, raiseAlert, resolveAlerts } from './pgSyncStore';
+import { disableDirection, ENDPOINT_COLUMNS, inTransaction, MAILBOX_WITH_OWNER, mailboxEndpoints, resolveAlerts } from './pgSyncStore';
 
 // The emails of a mailbox are those of its owner, a user or a queue.
 const OWNED_BY_MAILBOX = `(e.owner_user_id = m.owner_user_id OR e.owner_queue_id = m.owner_queue_id)`;
@@ -171,26 +171,13 @@ export class PgOutgoingStore implements OutgoingStore {
   }
 
   async disableOutgoing(mailboxId: string, reason: string): Promise<void> {
-    await inTransaction(this.pool, async (db) => {
-      const { rows } = await db.query(
-        `UPDATE mailboxes SET outgoing_enabled = false, outgoing_status = 'failure', outgoing_test_message = $2,
-                outgoing_tested_at = now(), updated_at = now()
-          WHERE id = $1 RETURNING email_address, profile_id, owner_user_id`,
-        [mailboxId, reason],
-      );
-      const m = rows[0];
-      if (!m) return;
-      await raiseAlert(db, {
-        conditionKey: 'outgoing_failure',
-        level: 'error',
-        scope: 'mailbox',
-        audiences: m.owner_user_id ? ['mailbox_owner', 'admins'] : ['admins'],
-        mailboxId,
-        profileId: m.profile_id,
-        userId: m.owner_user_id,
-        message: `Sending from ${m.email_address} is disabled: ${reason}. Its emails wait; fix the credentials, then run Test & Enable.`,
-      });
-    });
+    await disableDirection(
+      this.pool,
+      mailboxId,
+      { name: 'outgoing', conditionKey: 'outgoing_failure' },
+      reason,
+      (address) => `Sending from ${address} is disabled: ${reason}. Its emails wait; fix the credentials, then run Test & Enable.`,
+    );
   }
 
   async recordOutgoingUnreachable(mailboxId: string, reason: string): Promise<void> {

@@ -702,6 +702,40 @@ export interface NewAlert {
   message: string;
 }
 
+/**
+ * Turns one direction of a mailbox off after a failure no retry fixes: its status, test message and
+ * an error alert for the owner and admins, worded by `alertMessage` from the mailbox's address.
+ */
+export async function disableDirection(
+  pool: Pool,
+  mailboxId: string,
+  direction: { name: 'outgoing' | 'items'; conditionKey: 'outgoing_failure' | 'items_failure' },
+  reason: string,
+  alertMessage: (emailAddress: string) => string,
+): Promise<void> {
+  const d = direction.name;
+  await inTransaction(pool, async (db) => {
+    const { rows } = await db.query(
+      `UPDATE mailboxes SET ${d}_enabled = false, ${d}_status = 'failure', ${d}_test_message = $2, ${d}_tested_at = now(),
+              ${d === 'items' ? 'items_last_error = $2,' : ''} updated_at = now()
+        WHERE id = $1 RETURNING email_address, profile_id, owner_user_id`,
+      [mailboxId, reason],
+    );
+    const m = rows[0];
+    if (!m) return;
+    await raiseAlert(db, {
+      conditionKey: direction.conditionKey,
+      level: 'error',
+      scope: 'mailbox',
+      audiences: m.owner_user_id ? ['mailbox_owner', 'admins'] : ['admins'],
+      mailboxId,
+      profileId: m.profile_id,
+      userId: m.owner_user_id,
+      message: alertMessage(m.email_address),
+    });
+  });
+}
+
 /** Raises the alert, or bumps the open one for the same condition and subject (an error outranks a warning). */
 export async function raiseAlert(db: PoolClient, a: NewAlert): Promise<void> {
   await db.query(

@@ -7,7 +7,6 @@ import { effectiveDirections, flowsTo } from '../../policy/fieldDirections';
 import {
   contactMatchKey,
   crmDeleted,
-  DEFAULT_DELETE_RULES,
   exchangeDeleted,
   filterOut,
   hasCategory,
@@ -17,7 +16,6 @@ import {
   snapshot,
   untracked,
   type DeleteAction,
-  type DeleteRules,
   type MergeField,
   type Values,
 } from '../../policy/itemMerge';
@@ -31,7 +29,6 @@ const CHANGE_PAGE = 500;
 export interface ItemSyncDeps {
   crm: CrmItems;
   store: ItemSyncStore;
-  deleteRules?: DeleteRules;
   /** Called between items, so a long initial sync heartbeats. */
   progress?: () => void;
   now?: () => Date;
@@ -76,7 +73,6 @@ class EntitySync {
   private readonly byRemote = new Map<string, ItemLink>();
   private readonly byCrm = new Map<string, ItemLink>();
   private readonly figures: ItemSyncFigures;
-  private readonly rules: DeleteRules;
   private readonly now: () => Date;
 
   constructor(
@@ -88,7 +84,6 @@ class EntitySync {
     this.entity = source.entity;
     this.origin = mailboxOrigin(settings.mailboxId);
     this.figures = { entity: this.entity, crmWrites: 0, remoteWrites: 0, linked: 0, unlinked: 0, failed: 0, conflicts: 0 };
-    this.rules = deps.deleteRules ?? DEFAULT_DELETE_RULES;
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -325,7 +320,7 @@ class EntitySync {
     batch.unlinks.push(link);
     if (link.state === 'untracked') return;
     const record = records.get(link.crmId) ?? null;
-    const action: DeleteAction = exchangeDeleted(this.deleteContext(link, record), this.rules);
+    const action: DeleteAction = exchangeDeleted(this.deleteContext(link, record), this.settings.deleteRules);
     if (action === 'delete') {
       batch.writes.push({ entity: this.entity, operation: 'delete', id: link.crmId });
       this.figures.crmWrites++;
@@ -484,7 +479,7 @@ class EntitySync {
     if (link) {
       if (!record || !matches) {
         const context = this.deleteContext(link, record, ownerBefore);
-        const action = record ? filterOut(this.settings.unlinkOnly, context) : crmDeleted(context, this.rules);
+        const action = record ? filterOut(this.settings.unlinkOnly, context) : crmDeleted(context, this.settings.deleteRules);
         if (action === 'delete') {
           await this.source.delete(link.container, link.remoteId);
           this.figures.remoteWrites++;

@@ -75,8 +75,8 @@ export function snapshot(values: Values, fields: MergeField[], carried?: Readonl
 /**
  * Per synced field: changed on one side only -> that side's value goes to the other; changed on
  * both to different values -> the rule (later_wins: the side modified later; crm_wins) and the field
- * is named as a conflict. A one-way field is overwritten from its owning side whenever the two differ,
- * and never written to that side. A field the provider does not carry is left alone. On a first link
+ * is named as a conflict. A one-way field is overwritten from its owning side when the two differ and
+ * either side changed it since the last sync (or on a first link), and never written to that side. A field the provider does not carry is left alone. On a first link
  * (no snapshots) the CRM's value wins, except that an empty CRM field takes the item's value.
  */
 export function mergeItem(input: MergeInput): MergeResult {
@@ -91,21 +91,19 @@ export function mergeItem(input: MergeInput): MergeResult {
     const remoteWins = () => names.forEach((n) => (result.toCrm[n] = normalize(input.remote[n], n)));
     const toRemote = flowsTo(f.direction, 'exchange');
     const toCrm = flowsTo(f.direction, 'crm');
-    if (!toCrm) {
-      crmWins();
+    const firstLink = input.crmBase === null || input.remoteBase === null;
+    const crmChanged = !firstLink && names.some((n) => !same(input.crm[n], input.crmBase![n], n));
+    const remoteChanged = !firstLink && names.some((n) => !same(input.remote[n], input.remoteBase![n], n));
+    if (!toCrm || !toRemote) {
+      // Overwritten once either side changes it: an item tracked with its own value keeps it until then.
+      if (firstLink || crmChanged || remoteChanged) (toCrm ? remoteWins : crmWins)();
       continue;
     }
-    if (!toRemote) {
-      remoteWins();
-      continue;
-    }
-    if (input.crmBase === null || input.remoteBase === null) {
+    if (firstLink) {
       if (names.every((n) => normalize(input.crm[n], n) === null)) remoteWins();
       else crmWins();
       continue;
     }
-    const crmChanged = names.some((n) => !same(input.crm[n], input.crmBase![n], n));
-    const remoteChanged = names.some((n) => !same(input.remote[n], input.remoteBase![n], n));
     if (crmChanged && !remoteChanged) crmWins();
     else if (remoteChanged && !crmChanged) remoteWins();
     else {

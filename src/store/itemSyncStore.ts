@@ -20,8 +20,9 @@ export interface ItemLink {
   /** The item's fields at the last sync, as the provider carries them. */
   remoteSnapshot: Values | null;
   /**
-   * tracked: entered the CRM by the tracking category; untracked: its category was removed, so
-   * neither side syncs it until the category returns (the filters do not push its record back).
+   * tracked: entered the CRM by the tracking category; untracked: its category was removed (until it
+   * returns), or its item was deleted in Exchange and the delete rule kept the record: neither side
+   * syncs it, and the filters do not push its record back.
    */
   state: 'synced' | 'tracked' | 'untracked';
 }

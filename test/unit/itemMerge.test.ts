@@ -86,6 +86,14 @@ describe('three-way merge of an item', () => {
     expect(mergeItem(input({}, { nickname: 'C' }))).toEqual({ toCrm: { nickname: 'C' }, toRemote: {}, conflicts: [] });
   });
 
+  it('leaves a one-way field that differs alone until a side changes it (an Exchange item tracked with its own value)', () => {
+    const tracked = { crmBase: { ...base, pager: null, nickname: null }, remoteBase: { ...base, pager: '9', nickname: 'Z' } };
+    expect(mergeItem(input({ pager: null, nickname: null }, { pager: '9', nickname: 'Z' }, tracked))).toEqual({ toCrm: {}, toRemote: {}, conflicts: [] });
+    expect(mergeItem(input({ pager: null, nickname: null }, { pager: '8', nickname: 'Z' }, tracked))).toEqual({ toCrm: {}, toRemote: { pager: null }, conflicts: [] });
+    // A first link has no snapshots: the owning side's value goes over.
+    expect(mergeItem(input({}, { pager: '9' }, { crmBase: null, remoteBase: null }))).toEqual(expect.objectContaining({ toRemote: { pager: '1' } }));
+  });
+
   it('leaves fields that are not synced, or that the provider does not carry, alone', () => {
     expect(mergeItem(input({ website: 'b.example' }, { website: 'c.example' }))).toEqual({ toCrm: {}, toRemote: {}, conflicts: [] });
     const { department: _, ...withoutDepartment } = base;

@@ -317,10 +317,17 @@ class EntitySync {
   private removedRemote(container: string, remoteId: string, records: Map<string, Rec>, batch: Batch): void {
     const link = this.byRemote.get(remoteKey(container, remoteId));
     if (!link) return;
-    batch.unlinks.push(link);
-    if (link.state === 'untracked') return;
     const record = records.get(link.crmId) ?? null;
-    const action: DeleteAction = exchangeDeleted(this.deleteContext(link, record), this.settings.deleteRules);
+    const action: DeleteAction | null = link.state === 'untracked' ? null : exchangeDeleted(this.deleteContext(link, record), this.settings.deleteRules);
+    if (action === 'unlink' && record) {
+      // The record stays, and so does the user's delete: a resting link keeps the filters from putting it back.
+      const resting: ItemLink = { ...link, state: 'untracked' };
+      this.remember(resting);
+      batch.linksToSave.push(resting);
+      this.figures.unlinked++;
+      return;
+    }
+    batch.unlinks.push(link);
     if (action === 'delete') {
       batch.writes.push({ entity: this.entity, operation: 'delete', id: link.crmId });
       this.figures.crmWrites++;
@@ -547,7 +554,9 @@ class EntitySync {
         ...current,
         changeKey: written.changeKey,
         crmSnapshot: { ...current.crmSnapshot, ...snapshot(record, this.fieldsFor(record)) },
-        remoteSnapshot: this.remoteSnapshot(written.fields, record),
+        // Only what was written moves the base: what the server changed on its own (To Do's completion
+        // time) is an Exchange change the next pull merges, not a difference the CRM overwrites.
+        remoteSnapshot: { ...current.remoteSnapshot, ...this.remoteSnapshot(pickFields(written.fields, Object.keys(values)), record) },
       };
       this.remember(saved);
       await this.deps.store.saveLink(saved);
@@ -617,6 +626,7 @@ function stillPending(next: Values, base: Values | null, toRemote: Values): Valu
   return out;
 }
 
+const pickFields = (fields: ItemFields, names: string[]): ItemFields => Object.fromEntries(names.filter((n) => Object.hasOwn(fields, n)).map((n) => [n, fields[n]]));
 const emptyBatch = (): Batch => ({ writes: [], linksToSave: [], unlinks: [], after: [] });
 const remoteKey = (container: string, remoteId: string) => `${container}\n${remoteId}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { FieldDirectionService } from '../src/admin/fieldDirectionService';
 import { PgCrmRecords } from '../src/crm/crmRecords';
 import { ITEM_FIELDS, type ItemEntity } from '../src/crm/itemFields';
 import { PgCrmItems } from '../src/crm/pgCrmItems';
@@ -242,11 +243,12 @@ async function exchangeUpdate(box: Box, remoteId: string, values: Values): Promi
 
 // Directions -----------------------------------------------------------------------------------
 
+/** Every settable field of the entity to this direction, as an admin sets it; a fixed field refuses any other. */
 async function setDirections(entity: DirectionEntity, direction: Direction | 'default'): Promise<void> {
-  await bed.query(`DELETE FROM item_field_directions WHERE entity = $1`, [entity]);
-  if (direction === 'default') return;
-  for (const f of fieldsOf(entity).filter((x) => !x.fixed)) {
-    await bed.query(`INSERT INTO item_field_directions (entity, field, direction) VALUES ($1, $2, $3)`, [entity, f.field, direction]);
+  const service = new FieldDirectionService(bed.pool);
+  for (const f of fieldsOf(entity)) {
+    if (!f.fixed) await service.set({ entity, field: f.field, direction });
+    else if (direction !== 'default' && direction !== f.default) await expect(service.set({ entity, field: f.field, direction })).rejects.toThrow(/is fixed at/);
   }
 }
 const fieldsOf = (entity: DirectionEntity, overrides: { entity: string; field: string; direction: string }[] = []) =>

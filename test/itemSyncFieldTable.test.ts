@@ -506,6 +506,22 @@ describe('deleted on either side', () => {
     expect(await deleteBoth('appointment')).toEqual({ crmDeleted: exchangeCopyDeleted, exchangeDeleted: crmRecordDeleted });
   });
 
+  it('keeps a past appointment deleted in Exchange in the CRM, and does not put it back in the calendar', async () => {
+    const box = await boxOf('appointment');
+    const start = new Date(Date.now() - 2 * dayMs);
+    const id = await crmCreate(box, { subject: 'Last week', startsAt: start.toISOString(), endsAt: new Date(start.getTime() + 3_600_000).toISOString(), organizerAddress: box.address });
+    await box.sync();
+    const remoteId = await remoteOf(box, id);
+    await box.sync();
+    fake.mailbox(box.address).deleteEvent(remoteId);
+    const written = await box.mark();
+    await box.sync();
+    await box.sync();
+    expect(await written()).toEqual({ graph: [], crm: [] });
+    expect(await crmRead(box, id)).toEqual(expect.objectContaining({ subject: 'Last week' }));
+    expect(fake.mailbox(box.address).listEvents().filter((e) => e.subject === 'Last week')).toEqual([]);
+  });
+
   it("follows the organisation's delete settings: each rule turns its outcome around", async () => {
     await bed.admin.updateOrganizationSettings({
       itemsDeleteContactFromCrm: 'delete',

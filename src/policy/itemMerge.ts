@@ -76,8 +76,9 @@ export function snapshot(values: Values, fields: MergeField[], carried?: Readonl
  * Per synced field: changed on one side only -> that side's value goes to the other; changed on
  * both to different values -> the rule (later_wins: the side modified later; crm_wins) and the field
  * is named as a conflict. A one-way field is overwritten from its owning side when the two differ and
- * either side changed it since the last sync (or on a first link), and never written to that side. A field the provider does not carry is left alone. On a first link
- * (no snapshots) the CRM's value wins, except that an empty CRM field takes the item's value.
+ * either side changed it since the last sync (or on a first link), and never written to that side. A
+ * field the provider does not carry is left alone. On a first link (no snapshots) the CRM's value
+ * wins, except that an empty CRM field takes the item's value.
  */
 export function mergeItem(input: MergeInput): MergeResult {
   const result: MergeResult = { toCrm: {}, toRemote: {}, conflicts: [] };

@@ -698,6 +698,11 @@ const TABLE: Record<string, Row> = {
         message: /trackingTokenBaseNumber: .*trackingTokenUserDigits: .*trackingTokenCounterDigits/,
       },
       { what: 'an unknown default option and a bad domain', body: { defaultTrackingOption: 'some', ownDomains: ['not a domain'] }, message: /defaultTrackingOption: .*ownDomains\.0: A domain name such as example\.com/ },
+      {
+        what: 'an unknown delete rule',
+        body: { itemsDeleteTaskFromExchange: 'sometimes' },
+        message: /itemsDeleteTaskFromExchange: Invalid option: expected one of "dynamics"\|"delete"\|"unlink"/,
+      },
       extra({ maxAttachmentBytes: 1 }),
     ],
   },

@@ -76,11 +76,19 @@ describe('help', () => {
       ['--token-prefix', 'MY CRM'],
       ['--token-counter-digits', '10'],
       ['--default-tracking', 'most'],
+      ['--delete-task-from-exchange', 'sometimes'],
     ]) {
       const bad = await cli(['organization', 'set', flag, value]);
       expect({ flag, code: bad.code }).toEqual({ flag, code: 2 });
       expect(bad.stderr).toMatch(new RegExp(flag));
     }
+    expect((await cli(['organization', 'set', '--delete-contact-from-crm', 'always'])).stderr).toMatch(/"dynamics"\|"delete"\|"unlink"/);
+    expect(await ok(['organization', 'set', '--delete-contact-from-crm', 'unlink', '--delete-task-from-exchange', 'unlink'])).toMatchObject({
+      itemsDeleteContactFromCrm: 'unlink',
+      itemsDeleteContactFromExchange: 'dynamics',
+      itemsDeleteTaskFromExchange: 'unlink',
+    });
+    await ok(['organization', 'set', '--delete-contact-from-crm', 'dynamics', '--delete-task-from-exchange', 'dynamics']);
     expect(
       await ok(['organization', 'set', '--own-domains', 'crm.test, Partner.test', '--smart-matching', 'yes', '--token-prefix', 'ACME', '--default-tracking', 'crm_records']),
     ).toMatchObject({ ownDomains: ['crm.test', 'partner.test'], smartMatching: true, trackingTokenPrefix: 'ACME', defaultTrackingOption: 'crm_records' });

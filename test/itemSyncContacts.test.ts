@@ -1,7 +1,6 @@
 import { PgCrmItems } from '../src/crm/pgCrmItems';
 import { PgCrmRecords } from '../src/crm/crmRecords';
 import { GraphContactSource } from '../src/mail/graph/graphContactSource';
-import type { DeleteRules } from '../src/policy/itemMerge';
 import { PgItemSyncStore } from '../src/store/itemSyncStore';
 import { syncItems } from '../src/sync/items/itemSync';
 import { startGraphFake, type GraphFake } from './support/graphFake';
@@ -34,7 +33,7 @@ interface Box {
   mailboxId: string;
   userId: string;
   source: GraphContactSource;
-  sync: (deleteRules?: DeleteRules) => Promise<void>;
+  sync: () => Promise<void>;
 }
 
 let boxes = 0;
@@ -43,9 +42,9 @@ async function mailbox(): Promise<Box> {
   fake.addUser({ mail: address });
   const { mailboxId, userId } = await exchangeMailbox(bed, fake, address);
   const source = new GraphContactSource(fakeSession(fake, address));
-  const sync = async (deleteRules?: DeleteRules) => {
+  const sync = async () => {
     await changeLogSettled(bed);
-    await syncItems(mailboxId, [source], { crm, store, deleteRules });
+    await syncItems(mailboxId, [source], { crm, store });
   };
   return { address, mailboxId, userId, source, sync };
 }
@@ -116,10 +115,16 @@ describe('contacts, CRM -> Exchange', () => {
     await box.sync();
     expect(contactsOf(box).map((c) => c.displayName)).toEqual(expect.arrayContaining(['Kept Copy', 'Gone Copy']));
     expect((await linksOf(box)).map((l) => l.crm_record_id)).toEqual([gone.id]);
-    await records.contacts.delete(gone.id);
-    await box.sync({ contactFromCrm: 'delete', contactFromExchange: 'dynamics', taskFromExchange: 'delete' });
-    expect(contactsOf(box).map((c) => c.displayName)).toEqual(['Kept Copy']);
-    expect(await linksOf(box)).toEqual([]);
+    // The organisation's setting: a contact deleted in the CRM leaves every mailbox, the owner's too.
+    await bed.admin.updateOrganizationSettings({ itemsDeleteContactFromCrm: 'delete' });
+    try {
+      await records.contacts.delete(gone.id);
+      await box.sync();
+      expect(contactsOf(box).map((c) => c.displayName)).toEqual(['Kept Copy']);
+      expect(await linksOf(box)).toEqual([]);
+    } finally {
+      await bed.admin.updateOrganizationSettings({ itemsDeleteContactFromCrm: 'dynamics' });
+    }
   });
 
   it('with "unlink only", a contact that stops matching stays in Exchange, unlinked', async () => {

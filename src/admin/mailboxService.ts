@@ -151,6 +151,12 @@ const ORGANIZATION_COLUMNS: Record<keyof OrganizationSettings, string> = {
   itemsUnlinkOnly: 'items_unlink_only',
   itemsTrackingCategory: 'items_tracking_category',
   itemsConflictRule: 'items_conflict_rule',
+  itemsDeleteContactFromCrm: 'items_delete_contact_from_crm',
+  itemsDeleteContactFromExchange: 'items_delete_contact_from_exchange',
+  itemsDeleteAppointmentFromCrm: 'items_delete_appointment_from_crm',
+  itemsDeleteAppointmentFromExchange: 'items_delete_appointment_from_exchange',
+  itemsDeleteTaskFromCrm: 'items_delete_task_from_crm',
+  itemsDeleteTaskFromExchange: 'items_delete_task_from_exchange',
 };
 
 const USER_SELECT = `SELECT id, full_name AS "fullName", email, tracking_option AS "trackingOption",

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DELETE_RULES } from '../policy/itemMerge';
 import { SERVER_TYPES } from '../policy/serverProfiles';
 import { TRACKING_OPTIONS } from '../policy/tracking';
 import { trackingTokenPrefixProblem } from '../policy/trackingToken';
@@ -143,6 +144,8 @@ export const MapRequest = z.object({
   path: ['userId'],
 });
 
+const deleteRule = z.enum(DELETE_RULES);
+
 /** The organisation's sync settings; a patch changes what it names. */
 export const OrganizationSettingsPatch = z
   .object({
@@ -175,6 +178,16 @@ export const OrganizationSettingsPatch = z
     itemsTrackingCategory: z.string().trim().min(1).max(255),
     /** A field changed on both sides since the last sync: the later change wins, or the CRM's. */
     itemsConflictRule: z.enum(['later_wins', 'crm_wins']),
+    /**
+     * What a delete on one side does to the linked copy on the other, per entity and direction
+     * (src/policy/itemMerge.ts): dynamics (Dynamics' rule), delete, or unlink.
+     */
+    itemsDeleteContactFromCrm: deleteRule,
+    itemsDeleteContactFromExchange: deleteRule,
+    itemsDeleteAppointmentFromCrm: deleteRule,
+    itemsDeleteAppointmentFromExchange: deleteRule,
+    itemsDeleteTaskFromCrm: deleteRule,
+    itemsDeleteTaskFromExchange: deleteRule,
   })
   .partial()
   .strict();

@@ -75,9 +75,10 @@ export function snapshot(values: Values, fields: MergeField[], carried?: Readonl
 /**
  * Per synced field: changed on one side only -> that side's value goes to the other; changed on
  * both to different values -> the rule (later_wins: the side modified later; crm_wins) and the field
- * is named as a conflict. A one-way field is overwritten from its owning side whenever the two differ,
- * and never written to that side. A field the provider does not carry is left alone. On a first link
- * (no snapshots) the CRM's value wins, except that an empty CRM field takes the item's value.
+ * is named as a conflict. A one-way field is overwritten from its owning side when the two differ and
+ * either side changed it since the last sync (or on a first link), and never written to that side. A
+ * field the provider does not carry is left alone. On a first link (no snapshots) the CRM's value
+ * wins, except that an empty CRM field takes the item's value.
  */
 export function mergeItem(input: MergeInput): MergeResult {
   const result: MergeResult = { toCrm: {}, toRemote: {}, conflicts: [] };
@@ -91,21 +92,19 @@ export function mergeItem(input: MergeInput): MergeResult {
     const remoteWins = () => names.forEach((n) => (result.toCrm[n] = normalize(input.remote[n], n)));
     const toRemote = flowsTo(f.direction, 'exchange');
     const toCrm = flowsTo(f.direction, 'crm');
-    if (!toCrm) {
-      crmWins();
+    const firstLink = input.crmBase === null || input.remoteBase === null;
+    const crmChanged = !firstLink && names.some((n) => !same(input.crm[n], input.crmBase![n], n));
+    const remoteChanged = !firstLink && names.some((n) => !same(input.remote[n], input.remoteBase![n], n));
+    if (!toCrm || !toRemote) {
+      // Overwritten once either side changes it: an item tracked with its own value keeps it until then.
+      if (firstLink || crmChanged || remoteChanged) (toCrm ? remoteWins : crmWins)();
       continue;
     }
-    if (!toRemote) {
-      remoteWins();
-      continue;
-    }
-    if (input.crmBase === null || input.remoteBase === null) {
+    if (firstLink) {
       if (names.every((n) => normalize(input.crm[n], n) === null)) remoteWins();
       else crmWins();
       continue;
     }
-    const crmChanged = names.some((n) => !same(input.crm[n], input.crmBase![n], n));
-    const remoteChanged = names.some((n) => !same(input.remote[n], input.remoteBase![n], n));
     if (crmChanged && !remoteChanged) crmWins();
     else if (remoteChanged && !crmChanged) remoteWins();
     else {
@@ -122,25 +121,34 @@ export function mergeItem(input: MergeInput): MergeResult {
 export type DeleteAction = 'delete' | 'unlink';
 
 /**
- * Deletes per entity (dynamics-sss.md §6.2, §6.3), each a setting with Dynamics' behaviour as default:
- * - contact, CRM -> Exchange (`contactFromCrm`): 'dynamics' deletes the Exchange contact only when the
- *   syncing user is not the record's owner (the owner keeps an unlinked copy); 'delete'; 'unlink'.
- * - contact, Exchange -> CRM (`contactFromExchange`): 'dynamics' deletes the CRM record only when the
- *   syncing user owns it, else unlinks; 'delete'; 'unlink'.
- * - task, CRM -> Exchange: deleted unless already completed in Exchange (then unlinked).
- * - task, Exchange -> CRM (`taskFromExchange`): 'delete' (Dynamics' SSSTaskDeletionSyncBehaviorFromExchange) or 'unlink'.
+ * Deletes per entity and direction (dynamics-sss.md §6.2, §6.3), each an organisation setting:
+ * 'dynamics' (the default) follows Dynamics' rule below, 'delete' always deletes the other side's
+ * copy, 'unlink' always keeps it, unlinked.
+ * - contact, CRM -> Exchange: deleted in Exchange only when the syncing user is not the record's owner
+ *   (the owner keeps an unlinked copy).
+ * - contact, Exchange -> CRM: deletes the CRM record only when the syncing user owns it.
+ * - task, CRM -> Exchange: deleted unless already completed in Exchange.
+ * - task, Exchange -> CRM: deletes the CRM task (Dynamics' SSSTaskDeletionSyncBehaviorFromExchange).
  * - appointment, either way: deleted only when the syncing user organises it, it is still to come
- *   and it is not completed or cancelled; otherwise unlinked.
- * A record that stops matching the filters (a logical delete) is removed from Exchange, or only
- * unlinked with the organisation's "unlink only" (filterOut below).
+ *   and it is not completed or cancelled.
+ * Where Dynamics' rule does not delete, the copy is unlinked. A record that stops matching the
+ * filters (a logical delete) is removed from Exchange, or only unlinked with the organisation's
+ * "unlink only" (filterOut below).
  */
-export interface DeleteRules {
-  contactFromCrm: 'dynamics' | DeleteAction;
-  contactFromExchange: 'dynamics' | DeleteAction;
-  taskFromExchange: DeleteAction;
-}
+export const DELETE_RULES = ['dynamics', 'delete', 'unlink'] as const;
+export type DeleteRule = (typeof DELETE_RULES)[number];
+/** Where the delete happened: `fromCrm` rules say what Exchange's copy becomes, `fromExchange` the CRM record. */
+export type DeleteRuleKey = `${ItemEntity}From${'Crm' | 'Exchange'}`;
+export type DeleteRules = Record<DeleteRuleKey, DeleteRule>;
 
-export const DEFAULT_DELETE_RULES: DeleteRules = { contactFromCrm: 'dynamics', contactFromExchange: 'dynamics', taskFromExchange: 'delete' };
+export const DEFAULT_DELETE_RULES: DeleteRules = {
+  contactFromCrm: 'dynamics',
+  contactFromExchange: 'dynamics',
+  appointmentFromCrm: 'dynamics',
+  appointmentFromExchange: 'dynamics',
+  taskFromCrm: 'dynamics',
+  taskFromExchange: 'dynamics',
+};
 
 export interface DeleteContext {
   entity: ItemEntity;
@@ -159,12 +167,15 @@ export interface DeleteContext {
 
 const appointmentDelete = (c: DeleteContext): DeleteAction =>
   c.organizedByUser && c.startsAt != null && c.startsAt > c.now && c.status !== 'completed' && c.status !== 'canceled' ? 'delete' : 'unlink';
+const ownedByUser = (c: DeleteContext) => c.ownerUserId !== null && c.ownerUserId === c.userId;
 
 /** The CRM record was deleted: what happens to its Exchange copy. */
 export function crmDeleted(c: DeleteContext, rules: DeleteRules = DEFAULT_DELETE_RULES): DeleteAction {
+  const rule = rules[`${c.entity}FromCrm`];
+  if (rule !== 'dynamics') return rule;
   switch (c.entity) {
     case 'contact':
-      return rules.contactFromCrm === 'dynamics' ? (c.ownerUserId !== null && c.ownerUserId === c.userId ? 'unlink' : 'delete') : rules.contactFromCrm;
+      return ownedByUser(c) ? 'unlink' : 'delete';
     case 'task':
       return c.completedInExchange ? 'unlink' : 'delete';
     case 'appointment':
@@ -174,11 +185,13 @@ export function crmDeleted(c: DeleteContext, rules: DeleteRules = DEFAULT_DELETE
 
 /** The Exchange item was deleted: what happens to its CRM record. */
 export function exchangeDeleted(c: DeleteContext, rules: DeleteRules = DEFAULT_DELETE_RULES): DeleteAction {
+  const rule = rules[`${c.entity}FromExchange`];
+  if (rule !== 'dynamics') return rule;
   switch (c.entity) {
     case 'contact':
-      return rules.contactFromExchange === 'dynamics' ? (c.ownerUserId !== null && c.ownerUserId === c.userId ? 'delete' : 'unlink') : rules.contactFromExchange;
+      return ownedByUser(c) ? 'delete' : 'unlink';
     case 'task':
-      return rules.taskFromExchange;
+      return 'delete';
     case 'appointment':
       return appointmentDelete(c);
   }

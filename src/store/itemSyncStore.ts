@@ -3,7 +3,7 @@ import { disableDirection } from './pgSyncStore';
 import type { ItemEntity } from '../crm/itemFields';
 import type { SourceCursor } from '../mail/mailSource';
 import type { DirectionOverride } from '../policy/fieldDirections';
-import type { ConflictRule, Values } from '../policy/itemMerge';
+import type { ConflictRule, DeleteRules, Values } from '../policy/itemMerge';
 
 /** A transaction to write in (CrmItems.apply's `alongside`), or the store's own pool. */
 export type Db = Pool | PoolClient;
@@ -21,8 +21,9 @@ export interface ItemLink {
   /** The item's fields at the last sync, as the provider carries them. */
   remoteSnapshot: Values | null;
   /**
-   * tracked: entered the CRM by the tracking category; untracked: its category was removed, so
-   * neither side syncs it until the category returns (the filters do not push its record back).
+   * tracked: entered the CRM by the tracking category; untracked: its category was removed (until it
+   * returns), or its item was deleted in Exchange and the delete rule kept the record: neither side
+   * syncs it, and the filters do not push its record back.
    */
   state: 'synced' | 'tracked' | 'untracked';
 }
@@ -35,6 +36,8 @@ export interface ItemSyncSettings {
   unlinkOnly: boolean;
   trackingCategory: string;
   conflictRule: ConflictRule;
+  /** What a delete on one side does to the other's copy, per entity and direction. */
+  deleteRules: DeleteRules;
   directionOverrides: DirectionOverride[];
 }
 
@@ -85,6 +88,9 @@ export class PgItemSyncStore implements ItemSyncStore {
   async settings(mailboxId: string): Promise<ItemSyncSettings | null> {
     const { rows } = await this.pool.query(
       `SELECT m.id, m.email_address, m.owner_user_id, o.items_unlink_only, o.items_tracking_category, o.items_conflict_rule,
+              json_build_object('contactFromCrm', o.items_delete_contact_from_crm, 'contactFromExchange', o.items_delete_contact_from_exchange,
+                'appointmentFromCrm', o.items_delete_appointment_from_crm, 'appointmentFromExchange', o.items_delete_appointment_from_exchange,
+                'taskFromCrm', o.items_delete_task_from_crm, 'taskFromExchange', o.items_delete_task_from_exchange) AS delete_rules,
               coalesce((SELECT json_agg(json_build_object('entity', d.entity, 'field', d.field, 'direction', d.direction)) FROM item_field_directions d), '[]') AS overrides
          FROM mailboxes m CROSS JOIN organization_settings o WHERE m.id = $1`,
       [mailboxId],
@@ -98,6 +104,7 @@ export class PgItemSyncStore implements ItemSyncStore {
       unlinkOnly: r.items_unlink_only,
       trackingCategory: r.items_tracking_category,
       conflictRule: r.items_conflict_rule,
+      deleteRules: r.delete_rules,
       directionOverrides: r.overrides,
     };
   }

@@ -1,6 +1,8 @@
 import {
   contactMatchKey,
   crmDeleted,
+  DEFAULT_DELETE_RULES,
+  DELETE_RULES,
   exchangeDeleted,
   filterOut,
   mergeItem,
@@ -84,6 +86,14 @@ describe('three-way merge of an item', () => {
     expect(mergeItem(input({}, { nickname: 'C' }))).toEqual({ toCrm: { nickname: 'C' }, toRemote: {}, conflicts: [] });
   });
 
+  it('leaves a one-way field that differs alone until a side changes it (an Exchange item tracked with its own value)', () => {
+    const tracked = { crmBase: { ...base, pager: null, nickname: null }, remoteBase: { ...base, pager: '9', nickname: 'Z' } };
+    expect(mergeItem(input({ pager: null, nickname: null }, { pager: '9', nickname: 'Z' }, tracked))).toEqual({ toCrm: {}, toRemote: {}, conflicts: [] });
+    expect(mergeItem(input({ pager: null, nickname: null }, { pager: '8', nickname: 'Z' }, tracked))).toEqual({ toCrm: {}, toRemote: { pager: null }, conflicts: [] });
+    // A first link has no snapshots: the owning side's value goes over.
+    expect(mergeItem(input({}, { pager: '9' }, { crmBase: null, remoteBase: null }))).toEqual(expect.objectContaining({ toRemote: { pager: '1' } }));
+  });
+
   it('leaves fields that are not synced, or that the provider does not carry, alone', () => {
     expect(mergeItem(input({ website: 'b.example' }, { website: 'c.example' }))).toEqual({ toCrm: {}, toRemote: {}, conflicts: [] });
     const { department: _, ...withoutDepartment } = base;
@@ -119,7 +129,6 @@ describe('deletes per entity', () => {
   it("follows Dynamics for contacts: the owner keeps a CRM-deleted contact; only the owner's Exchange delete reaches the CRM", () => {
     expect(crmDeleted({ entity: 'contact', userId: 'u', ownerUserId: 'u', now })).toBe('unlink');
     expect(crmDeleted({ entity: 'contact', userId: 'u', ownerUserId: 'v', now })).toBe('delete');
-    expect(crmDeleted({ entity: 'contact', userId: 'u', ownerUserId: 'u', now }, { contactFromCrm: 'delete', contactFromExchange: 'dynamics', taskFromExchange: 'delete' })).toBe('delete');
     expect(exchangeDeleted({ entity: 'contact', userId: 'u', ownerUserId: 'u', now })).toBe('delete');
     expect(exchangeDeleted({ entity: 'contact', userId: 'u', ownerUserId: 'v', now })).toBe('unlink');
   });
@@ -128,7 +137,6 @@ describe('deletes per entity', () => {
     expect(crmDeleted({ entity: 'task', userId: 'u', ownerUserId: 'u', completedInExchange: true, now })).toBe('unlink');
     expect(crmDeleted({ entity: 'task', userId: 'u', ownerUserId: 'u', completedInExchange: false, now })).toBe('delete');
     expect(exchangeDeleted({ entity: 'task', userId: 'u', ownerUserId: 'u', now })).toBe('delete');
-    expect(exchangeDeleted({ entity: 'task', userId: 'u', ownerUserId: 'u', now }, { contactFromCrm: 'dynamics', contactFromExchange: 'dynamics', taskFromExchange: 'unlink' })).toBe('unlink');
   });
 
   it('deletes appointments only when organised by the user, to come, and not closed', () => {
@@ -139,6 +147,41 @@ describe('deletes per entity', () => {
     expect(crmDeleted({ ...ok, organizedByUser: false })).toBe('unlink');
     expect(crmDeleted({ ...ok, startsAt: t0 })).toBe('unlink');
     expect(exchangeDeleted({ ...ok, status: 'canceled' })).toBe('unlink');
+  });
+
+  it("defaults every rule to Dynamics' own", () => {
+    expect(Object.keys(DEFAULT_DELETE_RULES).sort()).toEqual(
+      ['appointmentFromCrm', 'appointmentFromExchange', 'contactFromCrm', 'contactFromExchange', 'taskFromCrm', 'taskFromExchange'],
+    );
+    expect(new Set(Object.values(DEFAULT_DELETE_RULES))).toEqual(new Set(['dynamics']));
+  });
+
+  it('lets each rule, per entity and direction, be set to delete or unlink whatever Dynamics would do', () => {
+    const future = new Date(now.getTime() + 3600_000);
+    // Per entity, cases where Dynamics deletes and where it unlinks.
+    const owner = { entity: 'contact' as const, userId: 'u', ownerUserId: 'u', now };
+    const completedTask = { entity: 'task' as const, userId: 'u', ownerUserId: 'u', completedInExchange: true, now };
+    const pastMeeting = { entity: 'appointment' as const, userId: 'u', ownerUserId: 'u', organizedByUser: true, startsAt: t0, status: 'open', now };
+    const meetingToCome = { ...pastMeeting, startsAt: future };
+    const all = [owner, completedTask, pastMeeting, meetingToCome];
+    for (const c of all) {
+      for (const rule of DELETE_RULES) {
+        const rules = { ...DEFAULT_DELETE_RULES, [`${c.entity}FromCrm`]: rule, [`${c.entity}FromExchange`]: rule };
+        if (rule !== 'dynamics') {
+          expect({ c, rule, crm: crmDeleted(c, rules) }).toEqual({ c, rule, crm: rule });
+          expect({ c, rule, exchange: exchangeDeleted(c, rules) }).toEqual({ c, rule, exchange: rule });
+        } else {
+          expect(crmDeleted(c, rules)).toBe(crmDeleted(c));
+          expect(exchangeDeleted(c, rules)).toBe(exchangeDeleted(c));
+        }
+      }
+    }
+    // A rule changes its own entity and direction only.
+    expect(crmDeleted(owner, { ...DEFAULT_DELETE_RULES, contactFromExchange: 'unlink' })).toBe('unlink');
+    expect(exchangeDeleted(owner, { ...DEFAULT_DELETE_RULES, contactFromCrm: 'unlink' })).toBe('delete');
+    expect(exchangeDeleted({ ...owner, entity: 'task' }, { ...DEFAULT_DELETE_RULES, contactFromExchange: 'unlink', taskFromCrm: 'unlink' })).toBe('delete');
+    expect(exchangeDeleted({ ...owner, entity: 'task' }, { ...DEFAULT_DELETE_RULES, taskFromExchange: 'unlink' })).toBe('unlink');
+    expect(crmDeleted(meetingToCome, { ...DEFAULT_DELETE_RULES, appointmentFromExchange: 'unlink' })).toBe('delete');
   });
 
   it('removes a filtered-out record from Exchange unless "unlink only"', () => {

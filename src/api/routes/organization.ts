@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { OrganizationSettingsPatch } from '../../admin/schemas';
+import { DELETE_RULES } from '../../policy/itemMerge';
 import { TRACKING_OPTIONS } from '../../policy/tracking';
 import { errors } from '../responses';
 import type { RouteContext } from './context';
+
+const deleteRule = (what: string) =>
+  z.string().describe(`${what}; delete: always deletes the other side's copy; unlink: always keeps it, unlinked. One of ${DELETE_RULES.join(' | ')}`);
 
 const OrganizationSettingsResponse = z.object({
   requireEmailApproval: z.boolean().describe('Sync only mailboxes whose email address an admin approved'),
@@ -21,6 +25,12 @@ const OrganizationSettingsResponse = z.object({
     .describe("A contact, appointment or task that stops matching a user's filters only loses its link; its Exchange copy stays (Dynamics' DistinctPhysicalAndLogicalDeletesForExchangeSync)"),
   itemsTrackingCategory: z.string().describe('The Outlook category that marks an Exchange item for tracking into the CRM'),
   itemsConflictRule: z.string().describe('later_wins | crm_wins: which value a field changed on both sides since the last sync takes'),
+  itemsDeleteContactFromCrm: deleteRule("A contact deleted in the CRM: dynamics deletes the Exchange copy unless the syncing user owns the record (the owner keeps it, unlinked)"),
+  itemsDeleteContactFromExchange: deleteRule('A contact deleted in Exchange: dynamics deletes the CRM record only when the syncing user owns it'),
+  itemsDeleteAppointmentFromCrm: deleteRule('An appointment deleted in the CRM: dynamics deletes the Exchange copy only when the syncing user organises it, it is to come and not completed or cancelled'),
+  itemsDeleteAppointmentFromExchange: deleteRule('An appointment deleted in Exchange: dynamics deletes the CRM record only when the syncing user organises it, it is to come and not completed or cancelled'),
+  itemsDeleteTaskFromCrm: deleteRule('A task deleted in the CRM: dynamics deletes the Exchange copy unless it is completed there'),
+  itemsDeleteTaskFromExchange: deleteRule("A task deleted in Exchange: dynamics deletes the CRM task (Dynamics' SSSTaskDeletionSyncBehaviorFromExchange)"),
 });
 
 /** The organisation's sync settings. */

@@ -1,7 +1,15 @@
 import { OrganizationSettingsPatch } from '../../admin/schemas';
+import { DELETE_RULES } from '../../policy/itemMerge';
 import { TRACKING_OPTIONS } from '../../policy/tracking';
 import { command } from '../command';
 import { list, yesNo } from '../input';
+
+const deleteRule = (description: string, field: string) => ({
+  type: 'string' as const,
+  placeholder: DELETE_RULES.join('|'),
+  description: `${description}; delete, unlink: always that (new organisations: dynamics)`,
+  field,
+});
 
 export const organizationCommands = [
   command({
@@ -60,6 +68,19 @@ export const organizationCommands = [
         description: 'which value a field changed on both sides since the last sync takes (new organisations: later_wins)',
         field: 'itemsConflictRule',
       },
+      // What a delete on one side does to the linked copy on the other (src/policy/itemMerge.ts).
+      'delete-contact-from-crm': deleteRule('a contact deleted in the CRM; dynamics: its Exchange copy goes unless the syncing user owns it', 'itemsDeleteContactFromCrm'),
+      'delete-contact-from-exchange': deleteRule('a contact deleted in Exchange; dynamics: its CRM record goes only if the syncing user owns it', 'itemsDeleteContactFromExchange'),
+      'delete-appointment-from-crm': deleteRule(
+        'an appointment deleted in the CRM; dynamics: its Exchange copy goes only if the user organises it, it is to come and open',
+        'itemsDeleteAppointmentFromCrm',
+      ),
+      'delete-appointment-from-exchange': deleteRule(
+        'an appointment deleted in Exchange; dynamics: its CRM record goes only if the user organises it, it is to come and open',
+        'itemsDeleteAppointmentFromExchange',
+      ),
+      'delete-task-from-crm': deleteRule('a task deleted in the CRM; dynamics: its Exchange copy goes unless completed there', 'itemsDeleteTaskFromCrm'),
+      'delete-task-from-exchange': deleteRule('a task deleted in Exchange; dynamics: its CRM task goes', 'itemsDeleteTaskFromExchange'),
     },
     run: async ({ opts }, ctx) => ({
       output: await (await ctx.admin()).updateOrganizationSettings({
@@ -77,6 +98,12 @@ export const organizationCommands = [
         itemsUnlinkOnly: yesNo(opts['items-unlink-only']) as never,
         itemsTrackingCategory: opts['tracking-category'],
         itemsConflictRule: opts['conflict-rule'] as never,
+        itemsDeleteContactFromCrm: opts['delete-contact-from-crm'] as never,
+        itemsDeleteContactFromExchange: opts['delete-contact-from-exchange'] as never,
+        itemsDeleteAppointmentFromCrm: opts['delete-appointment-from-crm'] as never,
+        itemsDeleteAppointmentFromExchange: opts['delete-appointment-from-exchange'] as never,
+        itemsDeleteTaskFromCrm: opts['delete-task-from-crm'] as never,
+        itemsDeleteTaskFromExchange: opts['delete-task-from-exchange'] as never,
       }),
     }),
   }),

@@ -39,7 +39,8 @@ export class GraphTaskSource implements ItemSource {
   }
 
   async create(container: string, fields: ItemFields, crmId: string): Promise<RemoteItem> {
-    const body: TodoTask = { ...taskToGraph(fields), linkedResources: [crmLink(crmId, fields.subject)] };
+    // To Do refuses a task without a title: a subject that does not flow to Exchange leaves it empty.
+    const body: TodoTask = { title: '', ...taskToGraph(fields), linkedResources: [crmLink(crmId, fields.subject)] };
     const created = await this.session.request<TodoTask>({ method: 'POST', url: this.tasks(container), body, prefer: ITEM_PREFER, repeatable: false });
     return remoteTask({ ...created, linkedResources: created.linkedResources ?? body.linkedResources });
   }

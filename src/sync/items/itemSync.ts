@@ -7,7 +7,6 @@ import { effectiveDirections, flowsTo } from '../../policy/fieldDirections';
 import {
   contactMatchKey,
   crmDeleted,
-  DEFAULT_DELETE_RULES,
   exchangeDeleted,
   filterOut,
   hasCategory,
@@ -17,7 +16,6 @@ import {
   snapshot,
   untracked,
   type DeleteAction,
-  type DeleteRules,
   type MergeField,
   type Values,
 } from '../../policy/itemMerge';
@@ -31,7 +29,6 @@ const CHANGE_PAGE = 500;
 export interface ItemSyncDeps {
   crm: CrmItems;
   store: ItemSyncStore;
-  deleteRules?: DeleteRules;
   /** Called between items, so a long initial sync heartbeats. */
   progress?: () => void;
   now?: () => Date;
@@ -76,7 +73,6 @@ class EntitySync {
   private readonly byRemote = new Map<string, ItemLink>();
   private readonly byCrm = new Map<string, ItemLink>();
   private readonly figures: ItemSyncFigures;
-  private readonly rules: DeleteRules;
   private readonly now: () => Date;
 
   constructor(
@@ -88,7 +84,6 @@ class EntitySync {
     this.entity = source.entity;
     this.origin = mailboxOrigin(settings.mailboxId);
     this.figures = { entity: this.entity, crmWrites: 0, remoteWrites: 0, linked: 0, unlinked: 0, failed: 0, conflicts: 0 };
-    this.rules = deps.deleteRules ?? DEFAULT_DELETE_RULES;
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -322,10 +317,17 @@ class EntitySync {
   private removedRemote(container: string, remoteId: string, records: Map<string, Rec>, batch: Batch): void {
     const link = this.byRemote.get(remoteKey(container, remoteId));
     if (!link) return;
-    batch.unlinks.push(link);
-    if (link.state === 'untracked') return;
     const record = records.get(link.crmId) ?? null;
-    const action: DeleteAction = exchangeDeleted(this.deleteContext(link, record), this.rules);
+    const action: DeleteAction | null = link.state === 'untracked' ? null : exchangeDeleted(this.deleteContext(link, record), this.settings.deleteRules);
+    if (action === 'unlink' && record) {
+      // The record stays, and so does the user's delete: a resting link keeps the filters from putting it back.
+      const resting: ItemLink = { ...link, state: 'untracked' };
+      this.remember(resting);
+      batch.linksToSave.push(resting);
+      this.figures.unlinked++;
+      return;
+    }
+    batch.unlinks.push(link);
     if (action === 'delete') {
       batch.writes.push({ entity: this.entity, operation: 'delete', id: link.crmId });
       this.figures.crmWrites++;
@@ -484,7 +486,7 @@ class EntitySync {
     if (link) {
       if (!record || !matches) {
         const context = this.deleteContext(link, record, ownerBefore);
-        const action = record ? filterOut(this.settings.unlinkOnly, context) : crmDeleted(context, this.rules);
+        const action = record ? filterOut(this.settings.unlinkOnly, context) : crmDeleted(context, this.settings.deleteRules);
         if (action === 'delete') {
           await this.source.delete(link.container, link.remoteId);
           this.figures.remoteWrites++;
@@ -552,7 +554,9 @@ class EntitySync {
         ...current,
         changeKey: written.changeKey,
         crmSnapshot: { ...current.crmSnapshot, ...snapshot(record, this.fieldsFor(record)) },
-        remoteSnapshot: this.remoteSnapshot(written.fields, record),
+        // Only what was written moves the base: what the server changed on its own (To Do's completion
+        // time) is an Exchange change the next pull merges, not a difference the CRM overwrites.
+        remoteSnapshot: { ...current.remoteSnapshot, ...this.remoteSnapshot(pickFields(written.fields, Object.keys(values)), record) },
       };
       this.remember(saved);
       await this.deps.store.saveLink(saved);
@@ -622,6 +626,7 @@ function stillPending(next: Values, base: Values | null, toRemote: Values): Valu
   return out;
 }
 
+const pickFields = (fields: ItemFields, names: string[]): ItemFields => Object.fromEntries(names.filter((n) => Object.hasOwn(fields, n)).map((n) => [n, fields[n]]));
 const emptyBatch = (): Batch => ({ writes: [], linksToSave: [], unlinks: [], after: [] });
 const remoteKey = (container: string, remoteId: string) => `${container}\n${remoteId}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,6 +1,6 @@
 import type { ItemEntity } from '../crm/itemFields';
 import { flowsTo, type Direction } from './fieldDirections';
-import { normalizeExceptions } from './seriesExceptions';
+import { mergeExceptions, normalizeExceptions } from './seriesExceptions';
 
 /**
  * The two-way item engine's pure rules: the per-field three-way merge between a CRM record and its
@@ -111,7 +111,15 @@ export function mergeItem(input: MergeInput): MergeResult {
     const remoteChanged = names.some((n) => !same(input.remote[n], input.remoteBase![n], n));
     if (crmChanged && !remoteChanged) crmWins();
     else if (remoteChanged && !crmChanged) remoteWins();
-    else {
+    else if (f.crmFields.length === 1 && f.crmFields[0] === 'exceptions') {
+      // A series' exceptions changed on both sides: merged occurrence by occurrence.
+      const asList = (v: unknown) => (Array.isArray(v) ? v : []);
+      const crmFirst = input.rule === 'crm_wins' || input.crmModifiedAt >= input.remoteModifiedAt;
+      const { merged, conflict } = mergeExceptions(asList(input.crm.exceptions), asList(input.crmBase.exceptions), asList(input.remote.exceptions), asList(input.remoteBase.exceptions), crmFirst);
+      if (conflict) result.conflicts.push(f.field);
+      if (!same(merged, input.crm.exceptions, 'exceptions')) result.toCrm.exceptions = merged;
+      if (!same(merged, input.remote.exceptions, 'exceptions')) result.toRemote.exceptions = merged;
+    } else {
       // Both changed (or neither, yet they differ: a write that did not land): the rule decides.
       if (crmChanged) result.conflicts.push(f.field);
       if (input.rule === 'crm_wins' || input.crmModifiedAt >= input.remoteModifiedAt) crmWins();

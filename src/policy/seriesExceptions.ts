@@ -112,8 +112,42 @@ export function exceptionWrites(series: SeriesValues, current: readonly (SeriesE
     const times = e.cancelled ? { startsAt: e.originalStart, endsAt: new Date(Date.parse(e.originalStart) + Math.max(0, duration || 0)).toISOString() } : {};
     const zone = typeof series.timeZone === 'string' ? { timeZone: series.timeZone } : {};
     const allDay = typeof series.allDay === 'boolean' ? { allDay: series.allDay } : {};
-    writes.push({ entity: 'appointment', operation: 'create', values: { seriesMasterId: series.id, originalStart: e.originalStart, ...zone, ...allDay, ...times, ...values } });
+    // A new record is created without its empty fields (null only clears a field of one that exists).
+    const given = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== null));
+    writes.push({ entity: 'appointment', operation: 'create', values: { seriesMasterId: series.id, originalStart: e.originalStart, ...zone, ...allDay, ...times, ...given } });
   }
   for (const gone of have.values()) writes.push({ entity: 'appointment', operation: 'delete', id: gone.id });
   return writes;
+}
+
+/**
+ * The three-way merge of a series' exceptions when both sides changed them: occurrence by
+ * occurrence (by original start), so an occurrence moved in the CRM and another cancelled in
+ * Outlook both survive. Only the same occurrence changed on both sides, differently, is a conflict,
+ * which `crmWins` decides.
+ */
+export function mergeExceptions(
+  crm: readonly unknown[],
+  crmBase: readonly unknown[],
+  remote: readonly unknown[],
+  remoteBase: readonly unknown[],
+  crmWins: boolean,
+): { merged: SeriesException[]; conflict: boolean } {
+  const byStart = (list: readonly unknown[]) => new Map(normalizeExceptions(list).map((e) => [e.originalStart, JSON.stringify(e)]));
+  const [c, cb, r, rb] = [crm, crmBase, remote, remoteBase].map(byStart);
+  const merged: SeriesException[] = [];
+  let conflict = false;
+  for (const start of new Set([...c.keys(), ...cb.keys(), ...r.keys(), ...rb.keys()])) {
+    const crmChanged = c.get(start) !== cb.get(start);
+    const remoteChanged = r.get(start) !== rb.get(start);
+    let pick: string | undefined;
+    if (crmChanged && !remoteChanged) pick = c.get(start);
+    else if (remoteChanged && !crmChanged) pick = r.get(start);
+    else {
+      if (crmChanged && c.get(start) !== r.get(start)) conflict = true;
+      pick = crmWins ? c.get(start) : r.get(start);
+    }
+    if (pick !== undefined) merged.push(JSON.parse(pick) as SeriesException);
+  }
+  return { merged: normalizeExceptions(merged), conflict };
 }

@@ -1,5 +1,5 @@
-import { normalize } from '../../src/policy/itemMerge';
-import { crmExceptions, exceptionWrites, normalizeExceptions } from '../../src/policy/seriesExceptions';
+import { mergeItem, normalize } from '../../src/policy/itemMerge';
+import { crmExceptions, exceptionWrites, mergeExceptions, normalizeExceptions } from '../../src/policy/seriesExceptions';
 
 const series = {
   id: '00000000-0000-4000-8000-000000000001',
@@ -48,7 +48,7 @@ describe('CRM writes of exceptions', () => {
     expect(exceptionWrites(series, [], [moved, cancelled])).toEqual([
       {
         entity: 'appointment', operation: 'create',
-        values: { seriesMasterId: series.id, originalStart: moved.originalStart, timeZone: 'Europe/Paris', allDay: false, cancelled: false, startsAt: moved.startsAt, endsAt: moved.endsAt, subject: 'Weekly (moved)', location: 'Room 1', description: null },
+        values: { seriesMasterId: series.id, originalStart: moved.originalStart, timeZone: 'Europe/Paris', allDay: false, cancelled: false, startsAt: moved.startsAt, endsAt: moved.endsAt, subject: 'Weekly (moved)', location: 'Room 1' },
       },
       {
         entity: 'appointment', operation: 'create',
@@ -65,5 +65,34 @@ describe('CRM writes of exceptions', () => {
       { entity: 'appointment', operation: 'update', id: 'a', values: { cancelled: false, startsAt: moved.startsAt, endsAt: moved.endsAt, subject: 'Moved again', location: 'Room 1', description: null } },
       { entity: 'appointment', operation: 'update', id: 'c', values: { cancelled: true } },
     ]);
+  });
+});
+
+describe('exceptions changed on both sides', () => {
+  const third = { originalStart: '2026-12-28T08:00:00.000Z', cancelled: true };
+  const fourth = { ...moved, originalStart: '2027-01-04T08:00:00.000Z', startsAt: '2027-01-05T08:00:00.000Z', endsAt: '2027-01-05T08:30:00.000Z' };
+
+  it('merge occurrence by occurrence: a move in the CRM and a cancellation in Outlook both survive, no conflict', () => {
+    expect(mergeExceptions([moved, fourth], [moved], [moved, third], [moved], false)).toEqual({ merged: [moved, third, fourth], conflict: false });
+  });
+
+  it('a removal on one side is a change of that occurrence too', () => {
+    expect(mergeExceptions([third], [moved, third], [moved, third, fourth], [moved, third], true)).toEqual({ merged: [third, fourth], conflict: false });
+  });
+
+  it('the same occurrence changed differently on both sides is a conflict the rule decides', () => {
+    const inCrm = { ...moved, subject: 'CRM' };
+    expect(mergeExceptions([inCrm], [moved], [cancelled, { ...moved, subject: 'Outlook' }], [moved], true)).toEqual({ merged: [inCrm, cancelled], conflict: true });
+    expect(mergeExceptions([inCrm], [moved], [{ ...moved, subject: 'Outlook' }], [moved], false).merged).toEqual([{ ...moved, subject: 'Outlook' }]);
+  });
+
+  it('mergeItem merges the exceptions field this way, and writes the result to each side that lacks it', () => {
+    const fields = [{ field: 'exceptions', crmFields: ['exceptions'], direction: 'two_way' as const }];
+    const at = new Date('2026-12-01T00:00:00Z');
+    expect(mergeItem({ fields, crm: { exceptions: [moved, fourth] }, crmBase: { exceptions: [moved] }, remote: { exceptions: [moved, third] }, remoteBase: { exceptions: [moved] }, rule: 'later_wins', crmModifiedAt: at, remoteModifiedAt: at })).toEqual({
+      toCrm: { exceptions: [moved, third, fourth] },
+      toRemote: { exceptions: [moved, third, fourth] },
+      conflicts: [],
+    });
   });
 });

@@ -232,6 +232,32 @@ describe('a weekly series with one moved and one cancelled occurrence', () => {
   });
 });
 
+describe('a series begun before the calendar window (30 days back)', () => {
+  it('keeps the exceptions of its past occurrences on both sides, and settles', async () => {
+    const box = await mailbox();
+    const firstDay = dayAhead(-63, 3);
+    // 15:00 Chicago time each Wednesday, across the end of summer time.
+    const week = (n: number) => zoned(dateOf(firstDay + n * 7 * dayMs), '15:00:00', 'America/Chicago');
+    const first = week(0);
+    const series = await crm.appointments.create(<never>{
+      subject: 'Old standing call', startsAt: iso(first), endsAt: iso(first + 3_600_000), timeZone: 'America/Chicago',
+      organizerAddress: box.address, ownerUserId: box.userId,
+      recurrence: { pattern: { type: 'weekly', interval: 1, daysOfWeek: ['wednesday'] }, range: { type: 'numbered', startDate: dateOf(first), numberOfOccurrences: 16 } },
+    });
+    // Long past (before the window), and to come.
+    await crm.appointments.create(<never>{ seriesMasterId: series.id, originalStart: iso(week(1)), startsAt: iso(week(1) + 7_200_000), endsAt: iso(week(1) + 10_800_000) });
+    await crm.appointments.create(<never>{ seriesMasterId: series.id, originalStart: iso(week(2)), startsAt: iso(week(2)), endsAt: iso(week(2) + 3_600_000), cancelled: true });
+    await crm.appointments.create(<never>{ seriesMasterId: series.id, originalStart: iso(week(12)), startsAt: iso(week(12)), endsAt: iso(week(12) + 3_600_000), cancelled: true });
+    await box.sync();
+    const master = box.master('Old standing call');
+    const sides = await bothSides(box, master.id!, series.id);
+    expect(sides.exchange).toEqual(sides.crm);
+    expect(sides.crm.exceptions.map((e) => [e.originalStart, e.cancelled])).toEqual([[iso(week(1)), false], [iso(week(2)), true], [iso(week(12)), true]]);
+    await box.settle();
+    expect(await bed.query(`SELECT count(*)::int AS n FROM appointments WHERE series_master_id = $1`, [series.id])).toEqual([{ n: 3 }]);
+  });
+});
+
 /** Each pattern type and range, in a zone of its own, starting on a day the pattern gives. */
 function patterns(): { name: string; startsAt: number; endsAt: number; timeZone: string; allDay?: boolean; recurrence: RecurrenceInput; count?: number }[] {
   const out: ReturnType<typeof patterns> = [];

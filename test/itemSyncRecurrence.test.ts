@@ -258,6 +258,30 @@ describe('a series begun before the calendar window (30 days back)', () => {
   });
 });
 
+describe('the Graph fake', () => {
+  it('expands relative monthly, absolute and relative yearly series at the wall-clock time of their zone', async () => {
+    const box = await mailbox();
+    const starts = (event: Partial<Event>) => box.instances(box.mb.addEvent(event).id!).map((i) => `${i.start!.dateTime!.slice(0, 16)}Z`);
+    const at = (date: string, time: string, timeZone: string) => ({ start: graphTime(date, time, timeZone), end: graphTime(date, time.replace(/^(\d\d)/, (h) => String(Number(h) + 1).padStart(2, '0')), timeZone) });
+    // The first Monday of each second month, 09:00 Paris time: winter and summer time.
+    expect(starts({ ...at('2027-01-04', '09:00:00', 'Europe/Paris'), recurrence: { pattern: { type: 'relativeMonthly', interval: 2, daysOfWeek: ['monday'], index: 'first' }, range: { type: 'numbered', startDate: '2027-01-04', numberOfOccurrences: 4, recurrenceTimeZone: 'Europe/Paris' } } })).toEqual([
+      '2027-01-04T08:00Z', '2027-03-01T08:00Z', '2027-05-03T07:00Z', '2027-07-05T07:00Z',
+    ]);
+    // The last weekday of each month (index over several days of the week), until a date.
+    expect(starts({ ...at('2027-01-29', '17:00:00', 'UTC'), recurrence: { pattern: { type: 'relativeMonthly', interval: 1, daysOfWeek: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'], index: 'last' }, range: { type: 'endDate', startDate: '2027-01-29', endDate: '2027-04-30' } } })).toEqual([
+      '2027-01-29T17:00Z', '2027-02-26T17:00Z', '2027-03-31T17:00Z', '2027-04-30T17:00Z',
+    ]);
+    // 29 February every year: leap years only.
+    expect(starts({ ...at('2028-02-29', '12:00:00', 'UTC'), recurrence: { pattern: { type: 'absoluteYearly', interval: 1, month: 2, dayOfMonth: 29 }, range: { type: 'numbered', startDate: '2028-02-29', numberOfOccurrences: 2 } } })).toEqual([
+      '2028-02-29T12:00Z', '2032-02-29T12:00Z',
+    ]);
+    // The third Thursday of November every other year, New York time.
+    expect(starts({ ...at('2026-11-19', '10:00:00', 'America/New_York'), recurrence: { pattern: { type: 'relativeYearly', interval: 2, month: 11, daysOfWeek: ['thursday'], index: 'third' }, range: { type: 'numbered', startDate: '2026-11-19', numberOfOccurrences: 3 } } })).toEqual([
+      '2026-11-19T15:00Z', '2028-11-16T15:00Z', '2030-11-21T15:00Z',
+    ]);
+  });
+});
+
 /** Each pattern type and range, in a zone of its own, starting on a day the pattern gives. */
 function patterns(): { name: string; startsAt: number; endsAt: number; timeZone: string; allDay?: boolean; recurrence: RecurrenceInput; count?: number }[] {
   const out: ReturnType<typeof patterns> = [];

@@ -190,6 +190,15 @@ describe('a weekly series with one moved and one cancelled occurrence', () => {
     expect(sides.exchange).toEqual(sides.crm);
     expect(sides.crm.exceptions.map((e) => [e.originalStart, e.cancelled])).toEqual([1, 2, 3, 4, 5, 6].map((n) => [iso(week(n)), n % 2 === 0]));
     await box.settle();
+
+    // In the CRM: the sixth Monday put back into the series (its exception row deleted).
+    const [sixth] = await bed.query<{ id: string }>(`SELECT id FROM appointments WHERE series_master_id = $1 AND original_start = $2`, [series.id, new Date(week(5))]);
+    await crm.appointments.delete(sixth.id);
+    await box.sync();
+    expect(box.instances(master.id!).map((i) => Date.parse(`${i.start!.dateTime}Z`))).toEqual([week(0), week(1) + dayMs + 3_600_000, week(3) + 5 * 3_600_000, week(5), week(7)]);
+    sides = await bothSides(box, master.id!, series.id);
+    expect(sides.exchange).toEqual(sides.crm);
+    await box.settle();
     // One event in Exchange, one record (and its exception rows) in the CRM, all along.
     expect(await bed.query(`SELECT count(*)::int AS n FROM appointments WHERE owner_user_id = $1 AND series_master_id IS NULL`, [box.userId])).toEqual([{ n: 1 }]);
   });

@@ -241,6 +241,42 @@ describe('a weekly series with one moved and one cancelled occurrence', () => {
   });
 });
 
+describe('an all-day series', () => {
+  it('keeps whole days in its zone for its moved and cancelled occurrences, both ways', async () => {
+    const box = await mailbox();
+    const zone = 'Pacific/Auckland';
+    const monday = dayAhead(7, 1);
+    // Midnight to midnight in Auckland, Mondays, five times.
+    const day = (n: number) => zoned(dateOf(monday + n * dayMs), '00:00:00', zone);
+    const series = await crm.appointments.create(<never>{
+      subject: 'Site visit', startsAt: iso(day(0)), endsAt: iso(day(1)), timeZone: zone, allDay: true,
+      organizerAddress: box.address, ownerUserId: box.userId,
+      recurrence: { pattern: { type: 'weekly', interval: 1, daysOfWeek: ['monday'] }, range: { type: 'numbered', startDate: dateOf(monday), numberOfOccurrences: 5 } },
+    });
+    // The second Monday moved to the Tuesday, the third cancelled.
+    await crm.appointments.create(<never>{ seriesMasterId: series.id, originalStart: iso(day(7)), startsAt: iso(day(8)), endsAt: iso(day(9)), allDay: true, timeZone: zone });
+    await crm.appointments.create(<never>{ seriesMasterId: series.id, originalStart: iso(day(14)), startsAt: iso(day(14)), endsAt: iso(day(15)), cancelled: true });
+    await box.sync();
+    const master = box.master('Site visit');
+    expect(box.instances(master.id!).map((i) => [Date.parse(`${i.start!.dateTime}Z`), i.isAllDay])).toEqual([[day(0), true], [day(8), true], [day(21), true], [day(28), true]]);
+    let sides = await bothSides(box, master.id!, series.id);
+    expect(sides.exchange).toEqual(sides.crm);
+    await box.settle();
+
+    // Outlook moves the fourth Monday to the Wednesday, still all day.
+    const fourth = box.instances(master.id!).find((i) => Date.parse(`${i.start!.dateTime}Z`) === day(21))!;
+    box.mb.updateEvent(fourth.id!, { isAllDay: true, start: graphTime(dateOf(monday + 23 * dayMs), '00:00:00', zone), end: graphTime(dateOf(monday + 24 * dayMs), '00:00:00', zone) });
+    await box.sync();
+    expect(await bed.query(`SELECT original_start, starts_at, ends_at, all_day, time_zone FROM appointments WHERE series_master_id = $1 AND NOT cancelled ORDER BY original_start`, [series.id])).toEqual([
+      { original_start: new Date(day(7)), starts_at: new Date(day(8)), ends_at: new Date(day(9)), all_day: true, time_zone: zone },
+      { original_start: new Date(day(21)), starts_at: new Date(day(23)), ends_at: new Date(day(24)), all_day: true, time_zone: zone },
+    ]);
+    sides = await bothSides(box, master.id!, series.id);
+    expect(sides.exchange).toEqual(sides.crm);
+    await box.settle();
+  });
+});
+
 describe('a series begun before the calendar window (30 days back)', () => {
   it('keeps the exceptions of its past occurrences on both sides, and settles', async () => {
     const box = await mailbox();

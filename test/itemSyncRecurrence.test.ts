@@ -62,7 +62,7 @@ async function mailbox() {
     writes: () => fake.requestLog.slice(start).filter((e) => e.userId === graphUser && e.method !== 'GET').map((e) => `${e.method} ${e.url.replace(/\?.*$/, '')}`),
     /** CRM writes by this mailbox's sync. */
     crmWrites: async () => (await bed.query<{ operation: string }>(`SELECT operation FROM crm_change_log WHERE origin = $1 ORDER BY position`, [`mailbox:${mailboxId}`])).length,
-    /** Syncs twice more and expects neither side written: nothing echoes. */
+    /** Syncs once more, then twice expecting neither side written: nothing echoes. */
     settle: async () => {
       await box.sync();
       start = fake.requestLog.length;
@@ -433,16 +433,21 @@ describe('first enable', () => {
     const box = await mailbox();
     const base = dayAhead(5);
     const made: string[] = [];
+    // Three single appointments and a daily series with its second day cancelled.
     for (let n = 0; n < 4; n++) {
+      const startsAt = base + n * dayMs + 9 * 3_600_000;
+      const recurrence = n === 3 ? { pattern: { type: 'daily', interval: 1 }, range: { type: 'numbered', startDate: dateOf(startsAt), numberOfOccurrences: 3 } } : undefined;
       const record = await crm.appointments.create(<never>{
-        subject: `Visit ${n}`, startsAt: iso(base + n * dayMs + 9 * 3_600_000), endsAt: iso(base + n * dayMs + 10 * 3_600_000),
-        organizerAddress: box.address, ownerUserId: box.userId,
+        subject: `Visit ${n}`, startsAt: iso(startsAt), endsAt: iso(startsAt + 3_600_000), organizerAddress: box.address, ownerUserId: box.userId, recurrence,
       });
+      if (recurrence) await crm.appointments.create(<never>{ seriesMasterId: record.id, originalStart: iso(startsAt + dayMs), startsAt: iso(startsAt + dayMs), endsAt: iso(startsAt + dayMs + 3_600_000), cancelled: true });
       made.push(record.id);
     }
     await box.sync();
-    const events = box.mb.listEvents();
+    const eventsNow = () => box.mb.listEvents().filter((e) => e.type !== 'occurrence' && e.type !== 'exception');
+    const events = eventsNow();
     expect(events).toHaveLength(4);
+    expect(box.instances(box.master('Visit 3').id!)).toHaveLength(2);
     // Sync kept each event's iCalUId with its record.
     const uids = await bed.query<{ id: string; ical_uid: string }>(`SELECT id, ical_uid FROM appointments WHERE id = ANY($1)`, [made]);
     expect(new Set(uids.map((u) => u.ical_uid))).toEqual(new Set(events.map((e) => e.iCalUId)));
@@ -454,23 +459,25 @@ describe('first enable', () => {
       organizerAddress: box.address, ownerUserId: box.userId, iCalUId: invited.iCalUId,
     });
 
-    // The mailbox enabled afresh: its links and cursors gone, two events' CRM ids lost (one of them tracked by its category).
+    // The mailbox enabled afresh: its links and cursors gone, two events' CRM ids lost (the series', and one tracked by its category).
     await bed.query(`DELETE FROM item_links WHERE mailbox_id = $1`, [box.mailboxId]);
     await bed.query(`DELETE FROM item_cursors WHERE mailbox_id = $1`, [box.mailboxId]);
-    for (const [i, event] of events.slice(0, 2).entries()) {
+    for (const event of events.filter((e) => e.subject === 'Visit 0' || e.subject === 'Visit 3')) {
       await box.session.request({
         method: 'PATCH', url: `${box.session.userPath}/events/${event.id}`,
-        body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: '' }], ...(i === 0 ? { categories: [TRACKED] } : {}) },
+        body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: '' }], ...(event.subject === 'Visit 0' ? { categories: [TRACKED] } : {}) },
       });
     }
     const before = fake.requestLog.length;
     const figures = await box.sync();
     expect(figures[0]).toMatchObject({ linked: 5, failed: 0 });
     expect(fake.requestLog.slice(before).filter((e) => e.method === 'POST' && e.url.includes('/events'))).toEqual([]);
-    expect(box.mb.listEvents()).toHaveLength(5);
-    expect(await bed.query(`SELECT count(*)::int AS n FROM appointments WHERE owner_user_id = $1`, [box.userId])).toEqual([{ n: 5 }]);
+    expect(eventsNow()).toHaveLength(5);
+    expect(box.instances(box.master('Visit 3').id!)).toHaveLength(2);
+    expect(await bed.query(`SELECT count(*)::int AS n FROM appointments WHERE owner_user_id = $1 AND series_master_id IS NULL`, [box.userId])).toEqual([{ n: 5 }]);
+    expect(await crmSide(made[3])).toEqual([{ originalStart: iso(base + 3 * dayMs + 9 * 3_600_000 + dayMs), cancelled: true }]);
     const links = await bed.query<{ crm_record_id: string; remote_id: string }>(`SELECT crm_record_id, remote_id FROM item_links WHERE mailbox_id = $1 AND item_type = 'appointment'`, [box.mailboxId]);
-    const byUid = new Map(box.mb.listEvents().map((e) => [e.id!, e.iCalUId!]));
+    const byUid = new Map(eventsNow().map((e) => [e.id!, e.iCalUId!]));
     const recordUid = new Map([...uids.map((u) => [u.id, u.ical_uid] as const), [invitation.id, invited.iCalUId!] as const]);
     expect(links).toHaveLength(5);
     for (const l of links) expect(byUid.get(l.remote_id)).toBe(recordUid.get(l.crm_record_id));

@@ -177,6 +177,8 @@ export function expandSeries(core: FakeCore, master: ItemRecord): void {
     if (exceptions.has(at) || master.cancelledStarts?.has(at)) continue;
     core.store.insert(calendar, {
       ...shared, type: 'occurrence', seriesMasterId: master.core, recurrence: null, originalStart: new Date(at).toISOString().replace('.000Z', 'Z'),
+      // Each instance has an iCalUId of its own (graph.md §8.3).
+      iCalUId: `${String(master.data.iCalUId)}${at.toString(16).toUpperCase()}`,
       start: graphDateTime(at), end: graphDateTime(at + duration),
     });
   }

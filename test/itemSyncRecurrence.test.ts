@@ -137,8 +137,9 @@ async function crmIdOf(box: Box, remoteId: string): Promise<string> {
 describe('a weekly series with one moved and one cancelled occurrence', () => {
   // Mondays 09:00 Paris time, eight times, from a Monday at least a week ahead.
   const monday = dayAhead(7, 1);
-  const first = zoned(dateOf(monday), '09:00:00', 'Europe/Paris');
-  const week = (n: number) => first + n * 7 * dayMs;
+  // Each Monday at 09:00 Paris time, whatever the offset that day.
+  const week = (n: number) => zoned(dateOf(monday + n * 7 * dayMs), '09:00:00', 'Europe/Paris');
+  const first = week(0);
   const recurrence = {
     pattern: { type: 'weekly', interval: 1, daysOfWeek: ['monday'], firstDayOfWeek: 'monday' },
     range: { type: 'numbered', startDate: dateOf(monday), numberOfOccurrences: 8 },

@@ -3,7 +3,7 @@ import type { RecurrenceInput } from '../src/admin/itemSchemas';
 import { PgCrmItems } from '../src/crm/pgCrmItems';
 import { GraphEventSource } from '../src/mail/graph/graphEventSource';
 import { CRM_ITEM_ID_PROPERTY } from '../src/mail/graph/graphItems';
-import { instantToZoned } from '../src/mail/graph/graphTime';
+import { instantToZoned, zonedToInstant } from '../src/mail/graph/graphTime';
 import { normalize } from '../src/policy/itemMerge';
 import { crmExceptions, normalizeExceptions, type SeriesException } from '../src/policy/seriesExceptions';
 import { PgItemSyncStore } from '../src/store/itemSyncStore';
@@ -107,12 +107,7 @@ function dayAhead(days: number, weekday?: number): number {
   return at;
 }
 const dateOf = (at: number) => iso(at).slice(0, 10);
-/** The instant of a wall-clock time in a zone (the other way of instantToZoned). */
-function zoned(date: string, time: string, zone: string): number {
-  const guess = Date.parse(`${date}T${time}Z`);
-  const offset = (at: number) => Date.parse(`${instantToZoned(at, zone)}Z`) - at;
-  return guess - offset(guess - offset(guess));
-}
+const zoned = (date: string, time: string, zone: string) => zonedToInstant(`${date}T${time}`, zone);
 const graphTime = (date: string, time: string, timeZone: string) => ({ dateTime: `${date}T${time}`, timeZone });
 
 /** Moves an occurrence in Outlook (the fake's mailbox API does what Graph does). */

@@ -132,9 +132,9 @@ describe('appointments', () => {
     expect((await crm.appointments.get(appointment.id)).location).toBe('Room 2');
     await box.sync();
     expect(box.writes()).toEqual(['POST', 'PATCH']);
-    // Exchange names the organizer of the event it was given: the CRM learns the name once; then the location.
+    // The record keeps the event's iCalUId; Exchange names the organizer of the event it was given: the CRM learns the name once; then the location.
     const logged = await bed.query<{ changed_columns: string[] }>(`SELECT changed_columns FROM crm_change_log WHERE origin = $1 ORDER BY position`, [`mailbox:${box.mailboxId}`]);
-    expect(logged.map((r) => r.changed_columns)).toEqual([['organizer_name'], ['location']]);
+    expect(logged.map((r) => r.changed_columns)).toEqual([['ical_uid'], ['organizer_name'], ['location']]);
   });
 
   it('send a weekly series as one series, its CRM exceptions never as events of their own, and settle', async () => {

@@ -115,6 +115,7 @@ export const APPOINTMENT_FIELDS: Record<string, ItemField> = {
   status: { column: 'status', type: 'enum', values: ACTIVITY_STATUSES, notNull: true, filterable: true },
   organizerAddress: { column: 'organizer_address', type: 'email', filterable: true, description: "the organizer's address (resolved to a CRM record)" },
   organizerName: text('organizer_name'),
+  iCalUId: { column: 'ical_uid', type: 'text', description: 'the iCalUId of the Exchange event sync made of it: a first enable links that event by it' },
   ...regarding,
   ...ownership,
   ...timestamps,

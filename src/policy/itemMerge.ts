@@ -1,5 +1,6 @@
 import type { ItemEntity } from '../crm/itemFields';
 import { flowsTo, type Direction } from './fieldDirections';
+import { mergeExceptions, normalizeExceptions } from './seriesExceptions';
 
 /**
  * The two-way item engine's pure rules: the per-field three-way merge between a CRM record and its
@@ -45,7 +46,8 @@ const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{
 /**
  * A value as it is compared and stored in a snapshot: an instant as its ISO string in UTC, however
  * written; an empty string as empty; attendees as role, lower-cased address and name, in order
- * (the CRM's resolved record is its own, not the mail server's).
+ * (the CRM's resolved record is its own, not the mail server's); a series' exceptions as
+ * src/policy/seriesExceptions.ts compares them.
  */
 export function normalize(value: unknown, field?: string): unknown {
   if (value === undefined || value === '') return null;
@@ -56,6 +58,7 @@ export function normalize(value: unknown, field?: string): unknown {
       .map((a: { role?: unknown; address?: unknown; name?: unknown }) => ({ role: a.role, address: String(a.address ?? '').toLowerCase(), name: normalize(a.name) }))
       .sort((a, b) => `${a.role} ${a.address}`.localeCompare(`${b.role} ${b.address}`));
   }
+  if (field === 'exceptions' && Array.isArray(value)) return normalizeExceptions(value);
   if (value !== null && typeof value === 'object') return JSON.parse(JSON.stringify(value));
   return value;
 }
@@ -107,7 +110,15 @@ export function mergeItem(input: MergeInput): MergeResult {
     }
     if (crmChanged && !remoteChanged) crmWins();
     else if (remoteChanged && !crmChanged) remoteWins();
-    else {
+    else if (f.crmFields.length === 1 && f.crmFields[0] === 'exceptions') {
+      // A series' exceptions changed on both sides: merged occurrence by occurrence.
+      const asList = (v: unknown) => (Array.isArray(v) ? v : []);
+      const crmFirst = input.rule === 'crm_wins' || input.crmModifiedAt >= input.remoteModifiedAt;
+      const { merged, conflict } = mergeExceptions(asList(input.crm.exceptions), asList(input.crmBase.exceptions), asList(input.remote.exceptions), asList(input.remoteBase.exceptions), crmFirst);
+      if (conflict) result.conflicts.push(f.field);
+      if (!same(merged, input.crm.exceptions, 'exceptions')) result.toCrm.exceptions = merged;
+      if (!same(merged, input.remote.exceptions, 'exceptions')) result.toRemote.exceptions = merged;
+    } else {
       // Both changed (or neither, yet they differ: a write that did not land): the rule decides.
       if (crmChanged) result.conflicts.push(f.field);
       if (input.rule === 'crm_wins' || input.crmModifiedAt >= input.remoteModifiedAt) crmWins();

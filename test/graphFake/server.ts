@@ -9,7 +9,7 @@ import { render } from './render';
 import type { Container, ItemRecord, Mailbox } from './state';
 import { registerMailFolderRoutes, requireMailFolder } from './routes/mailFolders';
 import { insertMessage, messageData, registerMessageRoutes, registerUserListRoute } from './routes/messages';
-import { contactData, eventData, expandSeries, registerOrganizerRoutes, requireContactFolder, taskData } from './routes/organizer';
+import { applyExtendedProperties, changeEvent, contactData, eventData, expandSeries, registerOrganizerRoutes, removeEvent, requireContactFolder, taskData } from './routes/organizer';
 import { registerSubscriptionRoutes } from './routes/subscriptions';
 import { registerUploadRoutes } from './routes/uploads';
 
@@ -374,20 +374,16 @@ function createMailboxApi(core: FakeCore, user: FakeUser, mailbox: Mailbox): Fak
     listContacts: (folder) => [...requireContactFolder(mailbox, folder ?? 'contacts').items.values()].map((r) => view<Contact>(r)),
     addEvent: (event) => {
       const record = core.store.insert(mailbox.calendar, eventData(event as Record<string, unknown>, user));
+      applyExtendedProperties(record, event.singleValueExtendedProperties);
       if (record.data.recurrence) expandSeries(core, record);
       return view<Event>(record);
     },
     updateEvent: (id, patch) => {
       const record = find(id, 'event');
-      core.store.touch(record, eventData(patch as Record<string, unknown>, user, false));
-      if (record.data.recurrence || record.data.type === 'seriesMaster') expandSeries(core, record);
+      changeEvent(core, record, eventData(patch as Record<string, unknown>, user, false));
       return view<Event>(record);
     },
-    deleteEvent: (id) => {
-      const record = find(id, 'event');
-      core.store.remove(record);
-      if (record.data.type === 'seriesMaster') expandSeries(core, record);
-    },
+    deleteEvent: (id) => removeEvent(core, find(id, 'event')),
     listEvents: () => [...mailbox.calendar.items.values()].map((r) => view<Event>(r)),
     taskLists: () => [...mailbox.todoLists.items.values()].map((r) => view<TodoTaskList>(r)),
     addTaskList: (displayName) => view<TodoTaskList>(core.store.addTaskList(mailbox, displayName).listRecord!),

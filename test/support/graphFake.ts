@@ -64,8 +64,9 @@
  * - Prefer: outlook.body-content-type="text" turns HTML bodies into text.
  * - Large attachments: createUploadSession → uploadUrl `https://localhost:PORT/api/v2.0/…?authtoken=…`, PUT ≤ 4 MB
  *   per request; request bodies over 4 MB get 413.
- * - Series (daily, weekly, absoluteMonthly) expand into occurrences (in UTC: a series across a change of daylight
- *   saving time drifts an hour, unlike Exchange); calendarView/delta lists the master (when one of its instances is
+ * - Series (daily, weekly, absolute and relative monthly and yearly) expand into occurrences at the first start's
+ *   wall-clock time in the range's recurrenceTimeZone (else the zone the start was written in; Windows names read
+ *   as UTC), so daylight saving time moves none; calendarView/delta lists the master (when one of its instances is
  *   in the window) and the occurrences trimmed to id, type, seriesMasterId, start, end. Occurrences carry
  *   originalStart; a changed occurrence becomes an exception, a deleted one is cancelled, and either changes the
  *   master (new changeKey, listed by delta); re-expanding the master keeps exceptions and cancellations whose

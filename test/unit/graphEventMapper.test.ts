@@ -26,8 +26,8 @@ const meeting = {
 };
 
 describe('event mapper', () => {
-  it('carries the synced appointment fields but status, regarding, owner and state', () => {
-    const crmOnly = ['status', 'regardingType', 'regardingId', 'ownerUserId', 'state', 'createdAt', 'modifiedAt'];
+  it('carries the synced appointment fields but status, regarding, owner and state (and the iCalUId, a match key)', () => {
+    const crmOnly = ['status', 'regardingType', 'regardingId', 'ownerUserId', 'state', 'createdAt', 'modifiedAt', 'iCalUId'];
     const expected = [...Object.keys(APPOINTMENT_FIELDS).filter((f) => !crmOnly.includes(f)), 'attendees', 'recurrence', 'exceptions'];
     expect(new Set(GRAPH_APPOINTMENT_FIELDS)).toEqual(new Set(expected));
     expect(new Set(Object.keys(meeting))).toEqual(new Set(GRAPH_APPOINTMENT_FIELDS));

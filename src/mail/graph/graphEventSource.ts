@@ -106,7 +106,7 @@ export class GraphEventSource implements ItemSource {
   /** The item of an event: a series with its exceptions; an occurrence or exception stands for its series. */
   private async remoteEvent(event: Event): Promise<RemoteItem | null> {
     if (event.seriesMasterId && event.type !== 'seriesMaster') return this.get('', event.seriesMasterId);
-    const exceptions = event.type === 'seriesMaster' ? seriesExceptions(event, await this.instances(event), this.span().from, this.seriesEnd(event)) : [];
+    const exceptions = event.type === 'seriesMaster' ? seriesExceptions(event, await this.instances(event), this.seriesStart(event), this.seriesEnd(event)) : [];
     return {
       remoteId: event.id!,
       changeKey: changeKeyOf(event),
@@ -118,6 +118,16 @@ export class GraphEventSource implements ItemSource {
     };
   }
 
+  /**
+   * The first instant whose occurrences are read: the series' first, before the window too, so the
+   * exceptions of occurrences that have left the window stay exceptions rather than vanish (the CRM
+   * would take that for their removal).
+   */
+  private seriesStart(master: Event): number {
+    const first = Date.parse(fromGraphDateTime(master.start) ?? '');
+    return Number.isNaN(first) ? this.span().from : first;
+  }
+
   /** The last instant whose occurrences are read: the series' end date, or the window's end. */
   private seriesEnd(master: Event): number {
     const { until } = this.span();
@@ -126,7 +136,7 @@ export class GraphEventSource implements ItemSource {
   }
 
   private async instances(master: Event): Promise<Event[]> {
-    const from = Math.max(this.span().from, Date.parse(fromGraphDateTime(master.start) ?? '') || 0);
+    const from = this.seriesStart(master);
     const until = this.seriesEnd(master);
     if (until <= from) return [];
     let url: string | undefined =

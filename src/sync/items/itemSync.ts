@@ -19,6 +19,7 @@ import {
   type MergeField,
   type Values,
 } from '../../policy/itemMerge';
+import { crmExceptions, exceptionWrites, type ExceptionRow, type SeriesException, type SeriesValues } from '../../policy/seriesExceptions';
 import { containerScope, CRM_SCOPE, type ItemLink, type ItemSyncSettings, type ItemSyncStore } from '../../store/itemSyncStore';
 import { StaleChangeKeyError, type ItemFields, type ItemSource, type RemoteItem } from './itemSource';
 
@@ -108,7 +109,25 @@ class EntitySync {
 
   /** Records as plain values: the engine reads fields by name. */
   private async read(ids: string[]): Promise<Rec[]> {
-    return (await this.deps.crm.read(this.entity, ids)) as unknown as Rec[];
+    const records = (await this.deps.crm.read(this.entity, ids)) as unknown as Rec[];
+    return this.entity === 'appointment' ? this.withExceptions(records) : records;
+  }
+
+  /** A series with its exceptions' own values: CrmItems lists only their ids, the rows are read alongside. */
+  private async withExceptions(records: Rec[]): Promise<Rec[]> {
+    const idsOf = (r: Rec) => ((r.recurrence ? r.exceptions : []) as { id: string }[]).map((e) => e.id);
+    const ids = records.flatMap(idsOf);
+    const rows = new Map(ids.length ? ((await this.deps.crm.read('appointment', ids)) as unknown as ExceptionRow[]).map((r) => [r.id, r]) : []);
+    return records.map((r) => (r.recurrence ? { ...r, exceptions: crmExceptions(r as SeriesValues, idsOf(r).flatMap((id) => rows.get(id) ?? [])) } : r));
+  }
+
+  /** A series' exceptions are CRM rows of their own: `exceptions` among a write's values becomes writes of those rows. */
+  private crmWrites(write: ItemWrite & { id: string; values: Values }, series: Rec | null): ItemWrite[] {
+    if (this.entity !== 'appointment' || !Object.hasOwn(write.values, 'exceptions')) return [write];
+    const { exceptions, ...values } = write.values;
+    const own = write.operation === 'create' || Object.keys(values).length > 0 ? [{ ...write, values }] : [];
+    const current = (series?.exceptions ?? []) as (SeriesException & { id: string })[];
+    return [...own, ...exceptionWrites({ ...series, ...values, id: write.id }, current, (exceptions as unknown[] | null) ?? [])];
   }
 
   // Links ----------------------------------------------------------------------------------------
@@ -126,9 +145,12 @@ class EntitySync {
   /** The synced fields of the record (a series has its own table of directions). */
   private fieldsFor(record: Values | null): MergeField[] {
     const directionEntity = this.entity === 'appointment' && record?.recurrence ? 'recurringAppointment' : this.entity;
-    return effectiveDirections(this.settings.directionOverrides)
+    const fields: MergeField[] = effectiveDirections(this.settings.directionOverrides)
       .filter((d) => d.entity === directionEntity)
       .map((d) => ({ field: d.field, crmFields: d.crmFields, direction: d.direction }));
+    // A series' moved and cancelled occurrences go where its pattern goes, merged apart from it.
+    const pattern = directionEntity === 'recurringAppointment' ? fields.find((f) => f.crmFields.includes('recurrence')) : undefined;
+    return pattern ? [...fields, { field: 'exceptions', crmFields: ['exceptions'], direction: pattern.direction }] : fields;
   }
 
   /** The record's values that flow to the mail server (a create). */
@@ -158,7 +180,7 @@ class EntitySync {
     const scope = containerScope(this.entity, container);
     const cursor = (await this.deps.store.cursor(this.settings.mailboxId, scope)) as SourceCursor | null;
     const firstRound = firstEnable || cursor === null;
-    const matches = firstRound && this.entity === 'contact' ? await this.contactMatches() : new Map<string, string>();
+    const matches = !firstRound ? new Map<string, string>() : this.entity === 'contact' ? await this.contactMatches() : this.entity === 'appointment' ? await this.appointmentMatches() : new Map<string, string>();
     const seen = new Set<string>();
     let reset = false;
     for await (const page of this.source.pull(container, cursor)) {
@@ -206,6 +228,18 @@ class EntitySync {
     return out;
   }
 
+  /** First enable: the user's appointments not linked yet, by the iCalUId of the event sync once made of them. */
+  private async appointmentMatches(): Promise<Map<string, string>> {
+    const ids = (await this.deps.crm.matchingIds(this.userId, 'appointment')).filter((id) => !this.byCrm.has(id));
+    const out = new Map<string, string>();
+    for (let i = 0; i < ids.length; i += 1000) {
+      for (const r of (await this.deps.crm.read('appointment', ids.slice(i, i + 1000))) as unknown as Rec[]) {
+        if (typeof r.iCalUId === 'string' && r.iCalUId !== '' && !out.has(r.iCalUId)) out.set(r.iCalUId, r.id);
+      }
+    }
+    return out;
+  }
+
   private fromRemote(container: string, item: RemoteItem, records: Map<string, Rec>, matches: Map<string, string>, batch: Batch): void {
     const link = this.byRemote.get(remoteKey(container, item.remoteId));
     if (link) {
@@ -240,6 +274,11 @@ class EntitySync {
       const crmId = item.matchKeys.map((k) => matches.get(contactMatchKey(k, name) ?? '')).find((id) => id !== undefined && !this.byCrm.has(id));
       if (crmId) decision = { kind: 'link', crmId };
     }
+    if (decision.kind !== 'link' && this.entity === 'appointment') {
+      // The event sync made of a record before (its iCalUId kept with the record), tracked or not: linked, never made twice.
+      const crmId = item.matchKeys.map((k) => matches.get(k)).find((id) => id !== undefined && !this.byCrm.has(id));
+      if (crmId) decision = { kind: 'link', crmId };
+    }
     if (decision.kind === 'ignore') return;
     if (decision.kind === 'link') {
       const fresh: ItemLink = { mailboxId: this.settings.mailboxId, entity: this.entity, container, remoteId: item.remoteId, crmId: decision.crmId, changeKey: item.changeKey, crmSnapshot: null, remoteSnapshot: null, state: 'synced' };
@@ -253,7 +292,7 @@ class EntitySync {
     }
     // Tracked by the category: a new record, linked both ways from now on.
     const crmId = randomUUID();
-    const values = { ...this.toCrmValues(item), ownerUserId: this.userId };
+    const values: Values = { ...this.toCrmValues(item), ownerUserId: this.userId };
     const tracked: ItemLink = {
       mailboxId: this.settings.mailboxId,
       entity: this.entity,
@@ -266,7 +305,8 @@ class EntitySync {
       state: 'tracked',
     };
     this.remember(tracked);
-    batch.writes.push({ entity: this.entity, operation: 'create', id: crmId, values });
+    const uid = this.entity === 'appointment' && item.matchKeys[0] ? { iCalUId: item.matchKeys[0] } : {};
+    batch.writes.push(...this.crmWrites({ entity: this.entity, operation: 'create', id: crmId, values: { ...values, ...uid } }, null));
     batch.linksToSave.push(tracked);
     this.figures.linked++;
     batch.after.push(() => this.stampLink(tracked));
@@ -300,7 +340,7 @@ class EntitySync {
     });
     if (merged.conflicts.length > 0) batch.after.push(() => this.informConflict(record, merged.conflicts));
     if (Object.keys(merged.toCrm).length > 0) {
-      batch.writes.push({ entity: this.entity, operation: 'update', id: record.id, values: merged.toCrm });
+      batch.writes.push(...this.crmWrites({ entity: this.entity, operation: 'update', id: record.id, values: merged.toCrm }, record));
       this.figures.crmWrites++;
     }
     const updated: ItemLink = {
@@ -511,7 +551,7 @@ class EntitySync {
       });
       const batch = emptyBatch();
       if (Object.keys(merged.toCrm).length > 0) {
-        batch.writes.push({ entity: this.entity, operation: 'update', id, values: merged.toCrm });
+        batch.writes.push(...this.crmWrites({ entity: this.entity, operation: 'update', id, values: merged.toCrm }, record));
         this.figures.crmWrites++;
       }
       const updated = { ...link, crmSnapshot: stillPending(snapshot({ ...record, ...merged.toCrm }, this.fieldsFor(record)), link.crmSnapshot, merged.toRemote) };
@@ -537,7 +577,9 @@ class EntitySync {
     };
     this.remember(fresh);
     this.figures.linked++;
-    await this.deps.store.saveLink(fresh);
+    // The event's iCalUId kept with the record: a later first enable of this mailbox finds the event by it.
+    const uid = this.entity === 'appointment' && !record.iCalUId && created.matchKeys[0];
+    await this.commit(uid ? [{ entity: 'appointment', operation: 'update', id, values: { iCalUId: uid } }] : [], [fresh], []);
   }
 
   /**

@@ -78,39 +78,71 @@ export function eventData(input: Record<string, unknown>, owner: FakeUser, full 
 
 const dayMs = 24 * 3600 * 1000;
 const weekDays = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
-/** Series are expanded this far (and at most this many occurrences): enough for any test window. */
+const indexes = ['first', 'second', 'third', 'fourth', 'last'];
+/** Series are expanded at most this many occurrences, and over at most this many years: enough for any test window. */
 const maxOccurrences = 400;
+const maxYears = 12;
 
 interface Recurrence {
-  pattern?: { type?: string; interval?: number; daysOfWeek?: string[]; dayOfMonth?: number };
-  range?: { type?: string; startDate?: string; endDate?: string; numberOfOccurrences?: number };
+  pattern?: { type?: string; interval?: number; daysOfWeek?: string[]; dayOfMonth?: number; month?: number; index?: string; firstDayOfWeek?: string };
+  range?: { type?: string; startDate?: string; endDate?: string; numberOfOccurrences?: number; recurrenceTimeZone?: string };
 }
 
-/** Start times of a series (daily, weekly, absoluteMonthly patterns; endDate, numbered or noEnd ranges). */
-function occurrenceStarts(firstStart: number, recurrence: Recurrence): number[] {
-  const interval = Math.max(1, recurrence.pattern?.interval ?? 1);
-  const type = recurrence.pattern?.type ?? 'daily';
-  const rangeEnd = recurrence.range?.type === 'endDate' && recurrence.range.endDate ? Date.parse(`${recurrence.range.endDate}T23:59:59Z`) : Infinity;
-  const count = recurrence.range?.type === 'numbered' ? recurrence.range.numberOfOccurrences ?? 1 : maxOccurrences;
+/** The wall-clock date and time (`YYYY-MM-DD`, `HH:mm:ss`) of an instant in an IANA zone (UTC when the zone is unknown). */
+function wallClock(at: number, timeZone: string): { date: string; time: string } {
+  const local = at + (at - wallClockInstant(new Date(at).toISOString().slice(0, 19), timeZone));
+  const text = new Date(Number.isNaN(local) ? at : local).toISOString();
+  return { date: text.slice(0, 10), time: text.slice(11, 19) };
+}
+
+/** Whether a pattern's weekday is the index-th (first ... last) of the pattern's weekdays in the day's month (relative patterns). */
+function isIndexedDay(pattern: NonNullable<Recurrence['pattern']>, day: Date): boolean {
+  const days = (pattern.daysOfWeek ?? []).map((d) => d.toLowerCase());
+  const hits: number[] = [];
+  for (let d = new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), 1)); d.getUTCMonth() === day.getUTCMonth(); d = new Date(d.getTime() + dayMs)) {
+    if (days.includes(weekDays[d.getUTCDay()])) hits.push(d.getUTCDate());
+  }
+  const index = indexes.indexOf((pattern.index ?? 'first').toLowerCase());
+  return (index === 4 ? hits[hits.length - 1] : hits[index]) === day.getUTCDate();
+}
+
+/**
+ * Start times of a series (the six pattern types of graph.md §8.3; endDate, numbered or noEnd ranges):
+ * each on a date the pattern gives, at the first start's wall-clock time in the series' time zone
+ * (the range's recurrenceTimeZone, else the zone the start was written in), so daylight saving time
+ * moves no occurrence. Intervals count from the range's start date; the first start is the earliest.
+ */
+function occurrenceStarts(firstStart: number, recurrence: Recurrence, writtenIn: string): number[] {
+  const pattern = recurrence.pattern ?? {};
+  const interval = Math.max(1, pattern.interval ?? 1);
+  const type = pattern.type ?? 'daily';
+  if (!['daily', 'weekly', 'absoluteMonthly', 'relativeMonthly', 'absoluteYearly', 'relativeYearly'].includes(type)) {
+    throw faults.badRequest(`Unknown recurrence pattern type '${type}'.`, 'ErrorInvalidRequest');
+  }
+  const zone = recurrence.range?.recurrenceTimeZone ?? writtenIn;
+  const first = wallClock(firstStart, zone);
+  const startDate = Date.parse(`${recurrence.range?.startDate ?? first.date}T00:00:00Z`);
+  const start = new Date(startDate);
+  const rangeEnd = recurrence.range?.type === 'endDate' && recurrence.range.endDate ? Date.parse(`${recurrence.range.endDate}T00:00:00Z`) : Infinity;
+  const count = Math.min(recurrence.range?.type === 'numbered' ? recurrence.range.numberOfOccurrences ?? 1 : maxOccurrences, maxOccurrences);
+  const firstDayOfWeek = Math.max(0, weekDays.indexOf((pattern.firstDayOfWeek ?? 'sunday').toLowerCase()));
+  const weekOf = (day: number) => day - ((new Date(day).getUTCDay() - firstDayOfWeek + 7) % 7) * dayMs;
+  const days = (pattern.daysOfWeek ?? [weekDays[start.getUTCDay()]]).map((d) => d.toLowerCase());
   const starts: number[] = [];
-  const timeOfDay = firstStart % dayMs;
-  const firstDay = firstStart - timeOfDay;
-  for (let day = firstDay; starts.length < Math.min(count, maxOccurrences) && day <= rangeEnd && day < firstDay + 3 * 365 * dayMs; day += dayMs) {
+  for (let day = startDate; starts.length < count && day <= rangeEnd && day < startDate + maxYears * 366 * dayMs; day += dayMs) {
     const date = new Date(day);
-    const daysSince = Math.round((day - firstDay) / dayMs);
-    let hit = false;
-    if (type === 'daily') hit = daysSince % interval === 0;
-    else if (type === 'weekly') {
-      const days = recurrence.pattern?.daysOfWeek?.map((d) => d.toLowerCase()) ?? [weekDays[new Date(firstDay).getUTCDay()]];
-      const weekIndex = Math.floor((daysSince + new Date(firstDay).getUTCDay()) / 7);
-      hit = weekIndex % interval === 0 && days.includes(weekDays[date.getUTCDay()]);
-    } else if (type === 'absoluteMonthly') {
-      const months = (date.getUTCFullYear() - new Date(firstDay).getUTCFullYear()) * 12 + date.getUTCMonth() - new Date(firstDay).getUTCMonth();
-      hit = months % interval === 0 && date.getUTCDate() === (recurrence.pattern?.dayOfMonth ?? new Date(firstDay).getUTCDate());
-    } else {
-      throw faults.badRequest(`The Graph fake expands daily, weekly and absoluteMonthly series only (got ${type}).`, 'ErrorInvalidRequest');
-    }
-    if (hit && day + timeOfDay >= firstStart) starts.push(day + timeOfDay);
+    const months = (date.getUTCFullYear() - start.getUTCFullYear()) * 12 + date.getUTCMonth() - start.getUTCMonth();
+    const inMonth = pattern.month === undefined || date.getUTCMonth() + 1 === pattern.month;
+    let hit: boolean;
+    if (type === 'daily') hit = Math.round((day - startDate) / dayMs) % interval === 0;
+    else if (type === 'weekly') hit = Math.round((weekOf(day) - weekOf(startDate)) / (7 * dayMs)) % interval === 0 && days.includes(weekDays[date.getUTCDay()]);
+    else if (type === 'absoluteMonthly') hit = months % interval === 0 && date.getUTCDate() === (pattern.dayOfMonth ?? start.getUTCDate());
+    else if (type === 'relativeMonthly') hit = months % interval === 0 && isIndexedDay(pattern, date);
+    else if (type === 'absoluteYearly') hit = inMonth && months % (12 * interval) === 0 && date.getUTCDate() === (pattern.dayOfMonth ?? start.getUTCDate());
+    else hit = inMonth && (date.getUTCFullYear() - start.getUTCFullYear()) % interval === 0 && isIndexedDay(pattern, date);
+    if (!hit) continue;
+    const at = wallClockInstant(`${date.toISOString().slice(0, 10)}T${first.time}`, zone);
+    if (at >= firstStart) starts.push(at);
   }
   return starts;
 }
@@ -127,7 +159,7 @@ export function expandSeries(core: FakeCore, master: ItemRecord): void {
   const calendar = master.container;
   const recurrence = master.data.recurrence as Recurrence | null | undefined;
   const live = Boolean(recurrence) && calendar.items.has(master.core);
-  const starts = live ? occurrenceStarts(eventTime(master.data.start), recurrence!) : [];
+  const starts = live ? occurrenceStarts(eventTime(master.data.start), recurrence!, String(master.data.originalStartTimeZone ?? 'UTC')) : [];
   // Exceptions (moved or changed occurrences) and cancellations of occurrences the series still has survive.
   const exceptions = new Map<number, ItemRecord>();
   for (const record of [...calendar.items.values()]) {
@@ -145,6 +177,8 @@ export function expandSeries(core: FakeCore, master: ItemRecord): void {
     if (exceptions.has(at) || master.cancelledStarts?.has(at)) continue;
     core.store.insert(calendar, {
       ...shared, type: 'occurrence', seriesMasterId: master.core, recurrence: null, originalStart: new Date(at).toISOString().replace('.000Z', 'Z'),
+      // Each instance has an iCalUId of its own (graph.md §8.3).
+      iCalUId: `${String(master.data.iCalUId)}${at.toString(16).toUpperCase()}`,
       start: graphDateTime(at), end: graphDateTime(at + duration),
     });
   }
@@ -156,6 +190,21 @@ function touchMaster(core: FakeCore, instance: ItemRecord, cancelled: boolean): 
   if (!master) return;
   if (cancelled) (master.cancelledStarts ??= new Set()).add(Date.parse(String(instance.data.originalStart)));
   core.store.touch(master);
+}
+
+/** An event changed (through Graph or the fake's mailbox API): a changed occurrence becomes an exception; a changed master re-expands its series. */
+export function changeEvent(core: FakeCore, record: ItemRecord, patch: Record<string, unknown>): void {
+  if (record.data.type === 'occurrence') patch.type = 'exception';
+  core.store.touch(record, patch);
+  if (record.data.type === 'exception') touchMaster(core, record, false);
+  if (record.data.type === 'seriesMaster' || record.data.recurrence) expandSeries(core, record);
+}
+
+/** An event deleted: a master takes its instances with it; a deleted occurrence is a cancelled one of its series. */
+export function removeEvent(core: FakeCore, record: ItemRecord): void {
+  core.store.remove(record);
+  if (record.data.type === 'seriesMaster') expandSeries(core, record);
+  if (record.data.type === 'occurrence' || record.data.type === 'exception') touchMaster(core, record, true);
 }
 
 function truncateDue(value: unknown): unknown {
@@ -199,7 +248,7 @@ function checkIfMatch(context: RouteContext, record: ItemRecord): void {
   if (ifMatch && ifMatch !== '*' && ifMatch.replace(/^W\//, '').replace(/"/g, '') !== record.changeKey) throw faults.staleChangeKey();
 }
 
-function applyExtendedProperties(record: ItemRecord, input: unknown): void {
+export function applyExtendedProperties(record: ItemRecord, input: unknown): void {
   if (!Array.isArray(input)) return;
   for (const p of input as Array<{ id: string; value: string }>) record.extendedProperties.set(p.id, String(p.value));
 }
@@ -295,19 +344,15 @@ export function registerOrganizerRoutes(core: FakeCore): void {
       const body = (c.request.body ?? {}) as Record<string, unknown>;
       applyExtendedProperties(record, body.singleValueExtendedProperties);
       const patch = data(body, c.user);
-      // A changed occurrence becomes an exception; a changed master re-expands its series.
-      if (record.data.type === 'occurrence') patch.type = 'exception';
-      core.store.touch(record, patch);
-      if (record.data.type === 'exception') touchMaster(core, record, false);
-      if (record.data.type === 'seriesMaster' || (kind === 'event' && record.data.recurrence)) expandSeries(core, record);
+      if (kind === 'event') changeEvent(core, record, patch);
+      else core.store.touch(record, patch);
       return json(200, render(record, { immutableIds: c.immutableIds }));
     });
     core.route('DELETE', `/users/:user/${segment}/:id`, write, (c) => {
       const record = requireItem(core, c.mailbox, c.params.id, kind);
       checkIfMatch(c, record);
-      core.store.remove(record);
-      if (record.data.type === 'seriesMaster') expandSeries(core, record);
-      if (record.data.type === 'occurrence' || record.data.type === 'exception') touchMaster(core, record, true);
+      if (kind === 'event') removeEvent(core, record);
+      else core.store.remove(record);
       return empty(204);
     });
   }

@@ -100,14 +100,18 @@ class EntitySync {
     const startCursor = storedCrmCursor ?? (await this.deps.crm.currentCursor());
     const containers = await this.source.containers();
     for (const container of containers) await this.pullContainer(container, storedCrmCursor === null);
+    // Asked for by a person: Exchange-side items are retried below anyway, CRM-side ones only here (else at their record's next change).
+    const retries = await this.deps.store.retryRequests(this.settings.mailboxId, this.entity);
     await this.retryFailed();
     if (storedCrmCursor === null) {
       await this.pushRecords(await this.deps.crm.matchingIds(this.userId, this.entity), containers[0], new Map());
       await this.deps.store.saveCursor(this.settings.mailboxId, crmScope, startCursor);
     } else {
+      await this.pushRecords(retries.filter((r) => r.side === 'crm').map((r) => r.itemKey), containers[0], new Map());
       await this.pushChanges(storedCrmCursor, crmScope, containers[0]);
       await this.reconcileMembership(containers[0]);
     }
+    await this.deps.store.retried(this.settings.mailboxId, retries);
     return this.figures;
   }
 

@@ -173,7 +173,7 @@ it('lists an Exchange item the CRM refused, and a retry of it that still fails s
   await eventually('the item error', async () => (await api('GET', `/mailboxes/${mailboxId}/item-errors`)).body.length === 1);
   const [failed] = (await api('GET', `/mailboxes/${mailboxId}/item-errors`)).body;
   expect(failed).toEqual(
-    expect.objectContaining({ entity: 'contact', side: 'exchange', itemKey: bad.id, label: null, container: expect.any(String), reason: expect.stringMatching(/CRM refused the create/) }),
+    expect.objectContaining({ entity: 'contact', side: 'exchange', itemKey: bad.id, label: null, container: expect.any(String), reason: 'The CRM refused the create of this contact: email: Invalid email address' }),
   );
   const figures = (await api('GET', `/mailboxes/${mailboxId}/statistics`)).body.itemSync.contact;
   expect(counts(figures)).toEqual({ linked: 0, pending: 0, failed: 1 });

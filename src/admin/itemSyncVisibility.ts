@@ -104,6 +104,22 @@ export class ItemSyncVisibility {
     return out;
   }
 
+  /** Every mailbox that syncs items, with its figures, and the newest failed items of all (for the dashboard). */
+  async overview(limit = 50): Promise<{ mailboxes: ({ id: string; emailAddress: string } & ItemSyncStatus)[]; failed: (ItemErrorView & { mailboxId: string; emailAddress: string })[] }> {
+    const { rows } = await this.pool.query(`SELECT id, email_address FROM mailboxes WHERE items_enabled ORDER BY email_address`);
+    const mailboxes = [];
+    for (const r of rows) mailboxes.push({ id: r.id as string, emailAddress: r.email_address as string, ...(await this.status(r.id)) });
+    const { rows: failing } = await this.pool.query(
+      `SELECT e.mailbox_id, m.email_address, max(e.occurred_at) AS newest
+         FROM item_sync_errors e JOIN mailboxes m ON m.id = e.mailbox_id GROUP BY e.mailbox_id, m.email_address ORDER BY newest DESC LIMIT $1`,
+      [limit],
+    );
+    const failed = [];
+    for (const f of failing) failed.push(...(await this.errors(f.mailbox_id)).map((e) => ({ mailboxId: f.mailbox_id as string, emailAddress: f.email_address as string, ...e })));
+    failed.sort((a, b) => b.occurredAt.getTime() - a.occurredAt.getTime());
+    return { mailboxes, failed: failed.slice(0, limit) };
+  }
+
   async errors(mailboxId: string, filter: { entity?: ItemEntity } = {}): Promise<ItemErrorView[]> {
     await this.mailbox(mailboxId);
     const { rows } = await this.pool.query(

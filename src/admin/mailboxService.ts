@@ -822,8 +822,8 @@ export class MailboxService {
 
   // Monitoring -------------------------------------------------------------
 
-  async dashboardSummary(): Promise<DashboardSummary> {
-    return dashboardSummary(this.pool);
+  async dashboardSummary(): Promise<DashboardSummary & { itemSync: Awaited<ReturnType<ItemSyncVisibility['overview']>> }> {
+    return { ...(await dashboardSummary(this.pool)), itemSync: await this.itemSync.overview() };
   }
 
   // Alerts -----------------------------------------------------------------

@@ -37,3 +37,12 @@ export function itemCounts(input: ItemCountsInput): ItemCounts {
   for (const id of input.failedCrmIds) owed.delete(id);
   return { linked: active.length, pending: owed.size };
 }
+
+/** Why a write was refused, in a sentence: a validation error names each field and its problem instead of its JSON. */
+export function readableReason(err: unknown): string {
+  const issues = (err as { issues?: unknown }).issues;
+  if (Array.isArray(issues) && issues.length > 0) {
+    return issues.map((i: { path?: PropertyKey[]; message?: string }) => `${(i.path ?? []).map(String).join('.') || 'value'}: ${i.message}`).join('; ');
+  }
+  return err instanceof Error ? err.message : String(err);
+}

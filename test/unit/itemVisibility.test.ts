@@ -1,4 +1,5 @@
-import { itemCounts } from '../../src/policy/itemVisibility';
+import { z } from 'zod';
+import { itemCounts, readableReason } from '../../src/policy/itemVisibility';
 
 const link = (crmId: string, state: 'synced' | 'tracked' | 'untracked' = 'synced') => ({ crmId, state });
 
@@ -27,5 +28,17 @@ describe('itemCounts', () => {
 
   it('a changed record not linked here is owed only when covered', () => {
     expect(itemCounts({ matching: [], links: [], changedSinceCursor: ['x'], failedCrmIds: [] })).toEqual({ linked: 0, pending: 0 });
+  });
+});
+
+describe('readableReason', () => {
+  it("names each field of a validation error and its problem", () => {
+    const parsed = z.object({ email: z.email(), fullName: z.string() }).safeParse({ email: 'not an address', fullName: 7 });
+    expect(readableReason(parsed.error)).toBe('email: Invalid email address; fullName: Invalid input: expected string, received number');
+  });
+
+  it("is any other error's message", () => {
+    expect(readableReason(new Error('Microsoft Graph answered HTTP 400'))).toBe('Microsoft Graph answered HTTP 400');
+    expect(readableReason('text')).toBe('text');
   });
 });

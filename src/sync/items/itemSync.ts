@@ -21,6 +21,7 @@ import {
   type MergeField,
   type Values,
 } from '../../policy/itemMerge';
+import { readableReason } from '../../policy/itemVisibility';
 import { containerScope, CRM_SCOPE, type ItemLink, type ItemSyncSettings, type ItemSyncStore } from '../../store/itemSyncStore';
 import { StaleChangeKeyError, type ItemFields, type ItemSource, type RemoteItem } from './itemSource';
 
@@ -388,7 +389,7 @@ class EntitySync {
             side: 'exchange',
             itemKey: link.remoteId,
             container: link.container,
-            reason: `The CRM refused the ${write.operation} of this ${this.entity}: ${(err as Error).message}`,
+            reason: `The CRM refused the ${write.operation} of this ${this.entity}: ${readableReason(err)}`,
             retryAction: 'Correct the item in Exchange (or the CRM record); the next cycle tries it again',
           });
         }
@@ -468,7 +469,7 @@ class EntitySync {
             side: 'crm',
             itemKey: id,
             container: null,
-            reason: `Exchange refused this ${this.entity}: ${(err as Error).message}`,
+            reason: `Exchange refused this ${this.entity}: ${readableReason(err)}`,
             retryAction: 'Edit the CRM record (or fix the mailbox); any change to it syncs it again',
           });
         }

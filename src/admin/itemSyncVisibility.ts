@@ -62,6 +62,8 @@ export interface ItemRetryResult {
   /** pending: the mailbox has not run it yet; cleared: it synced; failed: it failed again (error: with the new reason). */
   outcome: 'pending' | 'cleared' | 'failed';
   error: ItemErrorView | null;
+  /** Why the mailbox could not be woken at once, if it could not; else null. */
+  note: string | null;
 }
 
 const POLL_MS = 250;
@@ -184,7 +186,11 @@ export class ItemSyncVisibility {
       [mailboxId, item.entity, item.side, item.itemKey],
     );
     const { request_no: requestNo, requested_at: requestedAt } = rows[0];
-    await this.wake(mailboxId);
+    // The request is stored: a workflow that cannot be told now takes it at its next run.
+    const wakeError = await this.wake(mailboxId).then(
+      () => null,
+      (err: Error) => `The mailbox's workflow could not be told (${err.message}): the retry runs at its next cycle`,
+    );
     const deadline = Date.now() + waitMs;
     let waiting = await this.stillRequested(mailboxId, item, requestNo);
     while (waiting && Date.now() < deadline) {
@@ -192,7 +198,7 @@ export class ItemSyncVisibility {
       waiting = await this.stillRequested(mailboxId, item, requestNo);
     }
     const error = (await this.errors(mailboxId, { entity: item.entity })).find((e) => e.side === item.side && e.itemKey === item.itemKey) ?? null;
-    return { mailboxId, ...item, requestedAt, outcome: waiting ? 'pending' : error ? 'failed' : 'cleared', error };
+    return { mailboxId, ...item, requestedAt, outcome: waiting ? 'pending' : error ? 'failed' : 'cleared', error, note: wakeError };
   }
 
   private async stillRequested(mailboxId: string, item: { entity: ItemEntity; side: ItemSide; itemKey: string }, requestNo: string): Promise<boolean> {

@@ -59,4 +59,5 @@ export const ItemRetryResponse = z.object({
   requestedAt: z.date(),
   outcome: z.enum(['pending', 'cleared', 'failed']).describe("pending: not run yet (the mailbox's items loop was woken); cleared: it synced; failed: it failed again (error: the new reason)"),
   error: ItemErrorResponse.nullable(),
+  note: z.string().nullable().describe("Why the mailbox's workflow could not be woken at once (the retry then runs at its next cycle); else null"),
 });

@@ -672,6 +672,23 @@ const TABLE: Record<string, Row> = {
   'POST /mailboxes/:id/test-and-enable': { access: 'user', cases: [] },
   'POST /mailboxes/:id/sync-now': { access: 'user', cases: [] },
   'GET /mailboxes/:id/statistics': { access: 'admin', cases: [] },
+  'GET /mailboxes/:id/item-errors': {
+    access: 'user',
+    query: true,
+    cases: [
+      { what: 'an unknown entity', query: 'entity=email', message: /entity/ },
+      { what: 'an unknown query parameter', query: 'side=crm', message: /Unrecognized key: "side"/ },
+    ],
+  },
+  'POST /mailboxes/:id/item-errors/retry': {
+    access: 'user',
+    body: true,
+    cases: [
+      { what: 'wrong types', body: { entity: 'email', side: 'both', itemKey: 7 }, message: /entity: .*side: .*itemKey/ },
+      { what: 'a wait out of range', body: { entity: 'contact', side: 'crm', itemKey: 'x', waitSeconds: 600 }, message: /waitSeconds/ },
+      extra({ entity: 'contact', side: 'crm', itemKey: 'x' }),
+    ],
+  },
   'GET /alerts': {
     access: 'user',
     query: true,

@@ -4,7 +4,10 @@ import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ApiTokens } from '../src/admin/apiTokens';
 import { buildApiServer } from '../src/api/server';
+import { PgCrmRecords } from '../src/crm/crmRecords';
 import { DovecotServer } from './support/dovecot';
+import { startGraphFake, type GraphFake } from './support/graphFake';
+import { exchangeMailbox } from './support/graphMailbox';
 import { makeMessage } from './support/messages';
 import { dovecotProfile, eventually, TestBed } from './support/testBed';
 
@@ -178,4 +181,49 @@ it('shows open alerts filtered by level and mailbox, and resolved ones apart', a
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-alerts.png'), fullPage: true });
   expect(failedLoads).toEqual([]);
+});
+
+it("shows each entity's linked, pending and failed items of a mailbox syncing them, and retries a failed item", async () => {
+  const fake: GraphFake = await startGraphFake({ users: [] });
+  try {
+    const address = 'dashboard.items@contoso.example';
+    fake.addUser({ mail: address });
+    const { mailboxId, userId } = await exchangeMailbox(bed, fake, address);
+    await new PgCrmRecords(bed.pool).contacts.create({ fullName: 'Dash Board', email: 'dash@fabrikam.example', ownerUserId: userId });
+    const bad = fake.mailbox(address).addContact({ displayName: 'Bad Address', emailAddresses: [{ address: 'not an address' }], categories: ['Tracked to CRM'] });
+    expect((await bed.admin.testAndEnable(mailboxId)).itemsEnabled).toBe(true);
+    await eventually('the item error', async () => (await bed.admin.itemSync.errors(mailboxId)).length === 1);
+    await eventually('the contact linked', async () => (await bed.query(`SELECT 1 FROM item_links WHERE mailbox_id = $1 AND item_type = 'contact'`, [mailboxId])).length === 1);
+
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
+    const failedLoads: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() >= 400) failedLoads.push(`${r.status()} ${r.url()}`);
+    });
+    await page.goto(`${base}/dashboard#token=${token}`);
+    const contacts = page.locator(`#item-counts tr[data-mailbox="${mailboxId}"][data-entity="contact"]`);
+    await contacts.waitFor({ timeout: 15_000 });
+    const figures = async (entity: string) => {
+      const row = page.locator(`#item-counts tr[data-mailbox="${mailboxId}"][data-entity="${entity}"]`);
+      return { linked: await row.getAttribute('data-linked'), pending: await row.getAttribute('data-pending'), failed: await row.getAttribute('data-failed') };
+    };
+    await expect(figures('contact')).resolves.toEqual({ linked: '1', pending: '0', failed: '1' });
+    await expect(contacts.textContent()).resolves.toMatch(/CRM refused the create of this contact/);
+    for (const entity of ['appointment', 'task']) await expect(figures(entity)).resolves.toEqual({ linked: '0', pending: '0', failed: '0' });
+
+    // The failed item with its reason and what to do; Retry shows how it went (the address is still bad: failed again).
+    const failedItem = page.locator(`#item-errors tr[data-mailbox="${mailboxId}"][data-item="${bad.id}"]`);
+    await expect(failedItem.textContent()).resolves.toMatch(/contact.*exchange.*The CRM refused the create of this contact: email: Invalid email address.*Correct the item in Exchange/);
+    await failedItem.locator('button[data-action="item-retry"]').click();
+    const result = page.locator(`#results .result[data-mailbox="${mailboxId}"][data-action="item-retry"]`);
+    await result.waitFor({ timeout: 60_000 });
+    await expect(result.getAttribute('data-outcome')).resolves.toBe('failed');
+    await expect(result.textContent()).resolves.toMatch(/failed again: The CRM refused the create/);
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-items.png'), fullPage: true });
+    expect(failedLoads.filter((load) => !load.includes('/alerts?'))).toEqual([]);
+  } finally {
+    await fake.close();
+  }
 });

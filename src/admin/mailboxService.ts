@@ -14,14 +14,17 @@ import {
 } from '../policy/serverProfiles';
 import { readCertificate, sealGraphCredential } from '../secrets/graphCredential';
 import type { SecretBox } from '../secrets/secretBox';
+import { PgCrmItems } from '../crm/pgCrmItems';
 import { inTransaction } from '../store/pgSyncStore';
 import type { TestAndEnableResult } from '../store/syncStore';
 import { mailboxWorkflowId, taskQueues } from '../temporal/names';
 import { MailboxIdAttribute } from '../temporal/searchAttributes';
 import { disableUpdate, mailboxChangedSignal, mailboxSyncWorkflow, statusQuery, syncNowSignal, testAndEnableUpdate, type MailboxStatus } from '../../workflows';
+import { itemsChangedSignal } from '../../workflows/mailboxSync';
 import { syncNowRefusal } from '../policy/syncNow';
 import { ALERT_COLUMNS, dashboardSummary, type AlertView, type DashboardSummary } from './dashboard';
 import { ConflictError, InvalidRequestError, NotFoundError } from './errors';
+import { ItemSyncVisibility } from './itemSyncVisibility';
 import {
   AlertQuery,
   MailboxPatch,
@@ -314,12 +317,17 @@ function isUniqueViolation(err: unknown, constraint: string): boolean {
  * is told, so the workflow always acts on what the database says.
  */
 export class MailboxService {
+  /** Per-entity figures of contacts', appointments' and tasks' sync, their failed items and retries. */
+  readonly itemSync: ItemSyncVisibility;
+
   constructor(
     private readonly pool: Pool,
     private readonly secrets: SecretBox,
     private readonly temporal: Client,
     private readonly taskQueuePrefix: string,
-  ) {}
+  ) {
+    this.itemSync = new ItemSyncVisibility(pool, new PgCrmItems(pool), (id) => this.signalIfRunning(id, itemsChangedSignal));
+  }
 
   // Users ------------------------------------------------------------------
 
@@ -820,8 +828,8 @@ export class MailboxService {
 
   // Monitoring -------------------------------------------------------------
 
-  async dashboardSummary(): Promise<DashboardSummary> {
-    return dashboardSummary(this.pool);
+  async dashboardSummary(): Promise<DashboardSummary & { itemSync: Awaited<ReturnType<ItemSyncVisibility['overview']>> }> {
+    return { ...(await dashboardSummary(this.pool)), itemSync: await this.itemSync.overview() };
   }
 
   // Alerts -----------------------------------------------------------------
@@ -911,7 +919,7 @@ export class MailboxService {
     });
   }
 
-  private async signalIfRunning(mailboxId: string, signal: typeof mailboxChangedSignal): Promise<void> {
+  private async signalIfRunning(mailboxId: string, signal: typeof mailboxChangedSignal | typeof itemsChangedSignal): Promise<void> {
     await this.temporal.workflow
       .getHandle(mailboxWorkflowId(mailboxId))
       .signal(signal)

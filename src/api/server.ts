@@ -30,6 +30,7 @@ import { registerEmailRoutes } from './routes/emails';
 import { registerFieldDirectionRoutes } from './routes/fieldDirections';
 import { registerLeadRoutes } from './routes/leads';
 import { registerMailboxRoutes } from './routes/mailboxes';
+import { registerItemErrorRoutes } from './routes/itemErrors';
 import { registerMeRoutes } from './routes/me';
 import { registerMetaRoutes } from './routes/meta';
 import { registerOrganizationRoutes } from './routes/organization';
@@ -327,6 +328,7 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<FastifyInstan
   registerUserRoutes(ctx);
   registerProfileRoutes(ctx);
   registerMailboxRoutes(ctx);
+  registerItemErrorRoutes(ctx);
   registerAlertRoutes(ctx);
   registerOrganizationRoutes(ctx);
   registerMeRoutes(ctx);

@@ -9,6 +9,7 @@ import { appointmentCommands } from './commands/appointment';
 import { contactCommands } from './commands/contact';
 import { emailCommands } from './commands/email';
 import { fieldDirectionCommands } from './commands/fieldDirection';
+import { itemErrorCommands } from './commands/itemErrors';
 import { leadCommands } from './commands/lead';
 import { mailboxCommands } from './commands/mailbox';
 import { meCommands } from './commands/me';
@@ -30,6 +31,7 @@ const COMMANDS: Command[] = [
   ...userCommands,
   ...profileCommands,
   ...mailboxCommands,
+  ...itemErrorCommands,
   ...alertCommands,
   ...organizationCommands,
   ...tokenCommands,

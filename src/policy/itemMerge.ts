@@ -114,7 +114,7 @@ export function mergeItem(input: MergeInput): MergeResult {
       // A series' exceptions changed on both sides: merged occurrence by occurrence.
       const asList = (v: unknown) => (Array.isArray(v) ? v : []);
       const crmFirst = input.rule === 'crm_wins' || input.crmModifiedAt >= input.remoteModifiedAt;
-      const { merged, conflict } = mergeExceptions(asList(input.crm.exceptions), asList(input.crmBase.exceptions), asList(input.remote.exceptions), asList(input.remoteBase.exceptions), crmFirst);
+      const { merged, conflict } = mergeExceptions(asList(input.crm.exceptions), asList(input.crmBase!.exceptions), asList(input.remote.exceptions), asList(input.remoteBase!.exceptions), crmFirst);
       if (conflict) result.conflicts.push(f.field);
       if (!same(merged, input.crm.exceptions, 'exceptions')) result.toCrm.exceptions = merged;
       if (!same(merged, input.remote.exceptions, 'exceptions')) result.toRemote.exceptions = merged;

@@ -53,6 +53,16 @@ export interface ItemSyncError {
   occurredAt: Date;
 }
 
+/** A request to retry a failed item at the next run (item_retry_requests). */
+export interface ItemRetryRequest {
+  entity: ItemEntity;
+  side: 'crm' | 'exchange';
+  itemKey: string;
+  requestedAt: Date;
+  /** Renewed by every request of the item. */
+  requestNo: string;
+}
+
 /** The scope a container's cursor is stored under. */
 export const containerScope = (entity: ItemEntity, container: string) => `${entity}:${container}`;
 /** The prefix of the CRM change-log cursors' scopes: one per entity, `crm:<entity>`. */
@@ -73,6 +83,10 @@ export interface ItemSyncStore {
   recordError(mailboxId: string, error: Omit<ItemSyncError, 'attempts' | 'occurredAt'>): Promise<void>;
   clearError(mailboxId: string, entity: ItemEntity, side: 'crm' | 'exchange', itemKey: string, db?: Db): Promise<void>;
   errors(mailboxId: string): Promise<ItemSyncError[]>;
+  /** The entity's items someone asked to retry now (POST /mailboxes/:id/item-errors/retry). */
+  retryRequests(mailboxId: string, entity: ItemEntity): Promise<ItemRetryRequest[]>;
+  /** Drops the requests a run has taken; one made again since stays for the next run. */
+  retried(mailboxId: string, requests: ItemRetryRequest[]): Promise<void>;
   /** An information alert for the mailbox's owner (conflicts resolved by the rule). */
   inform(mailboxId: string, ownerUserId: string | null, message: string): Promise<void>;
   /** The run's outcome on the mailbox row (items status and last-cycle figures). */
@@ -192,6 +206,23 @@ export class PgItemSyncStore implements ItemSyncStore {
       [mailboxId],
     );
     return rows;
+  }
+
+  async retryRequests(mailboxId: string, entity: ItemEntity): Promise<ItemRetryRequest[]> {
+    const { rows } = await this.pool.query(
+      `SELECT entity, side, item_key AS "itemKey", requested_at AS "requestedAt", request_no::text AS "requestNo" FROM item_retry_requests WHERE mailbox_id = $1 AND entity = $2 ORDER BY requested_at`,
+      [mailboxId, entity],
+    );
+    return rows;
+  }
+
+  async retried(mailboxId: string, requests: ItemRetryRequest[]): Promise<void> {
+    for (const r of requests) {
+      await this.pool.query(
+        `DELETE FROM item_retry_requests WHERE mailbox_id = $1 AND entity = $2 AND side = $3 AND item_key = $4 AND request_no = $5`,
+        [mailboxId, r.entity, r.side, r.itemKey, r.requestNo],
+      );
+    }
   }
 
   async recordRun(mailboxId: string, run: { ok: true; figures: { crmWrites: number; remoteWrites: number; failed: number }[] } | { ok: false; message: string }): Promise<void> {

@@ -15,8 +15,9 @@
   }
   tokenInput.value = sessionStorage.getItem('crmSyncToken') || '';
 
-  async function api(method, path) {
-    const res = await fetch(path, { method, headers: { authorization: `Bearer ${tokenInput.value}` } });
+  async function api(method, path, payload) {
+    const headers = { authorization: `Bearer ${tokenInput.value}`, ...(payload && { 'content-type': 'application/json' }) };
+    const res = await fetch(path, { method, headers, body: payload && JSON.stringify(payload) });
     const body = res.headers.get('content-type')?.includes('json') ? await res.json() : null;
     if (!res.ok) throw new Error((body && body.message) || `${res.status} ${res.statusText}`);
     return body;
@@ -47,7 +48,7 @@
   // Action results: each stays on the page until the user dismisses it (refreshes do not touch it).
 
   const DIRECTIONS = ['incoming', 'outgoing', 'items'];
-  const ACTION_LABELS = { 'test-and-enable': 'Test & Enable', 'sync-now': 'Sync now', disable: 'Disable' };
+  const ACTION_LABELS = { 'test-and-enable': 'Test & Enable', 'sync-now': 'Sync now', disable: 'Disable', 'item-retry': 'Retry item' };
 
   function showResult({ mailbox, action, failed, summary, directions }) {
     const card = el('div', `result${failed ? ' failed' : ''}`);
@@ -226,6 +227,53 @@
     }), 8);
   }
 
+  // Contacts, appointments and tasks: per mailbox and entity, and the items that failed ------------
+
+  const ENTITIES = ['contact', 'appointment', 'task'];
+
+  function drawItemSync(itemSync) {
+    fillTable('item-counts', itemSync.mailboxes.flatMap((m) => ENTITIES.map((entity) => {
+      const s = m[entity];
+      const failed = el('span', s.failed ? 'error-text' : '', s.failed);
+      const tr = el('tr', '',
+        cell(m.emailAddress), cell(entity), cell(s.linked), cell(s.pending), cell(failed),
+        cell(s.lastError ? el('span', 'error-text', s.lastError.message) : el('span', 'muted', '—')), cell(when(s.lastError?.at)));
+      tr.dataset.mailbox = m.id;
+      tr.dataset.entity = entity;
+      for (const k of ['linked', 'pending', 'failed']) tr.dataset[k] = s[k];
+      return tr;
+    })), 7);
+    fillTable('item-errors', itemSync.failed.map((f) => {
+      const retry = el('button', '', 'Retry');
+      retry.dataset.action = 'item-retry';
+      retry.addEventListener('click', async () => {
+        retry.disabled = true;
+        await retryItem(f);
+        retry.disabled = false;
+        refresh();
+      });
+      const item = cell(f.label ? `${f.label} (${f.itemKey})` : f.itemKey);
+      item.className = 'key';
+      const tr = el('tr', '', cell(f.emailAddress), cell(f.entity), cell(f.side), item, cell(el('span', 'error-text', f.reason)), cell(f.whatToDo),
+        cell(when(f.occurredAt)), cell(f.retryRequestedAt ? el('span', 'muted', 'retry requested') : retry));
+      tr.dataset.mailbox = f.mailboxId;
+      tr.dataset.item = f.itemKey;
+      return tr;
+    }), 8);
+  }
+
+  /** Asks the mailbox to retry the item and waits a little for the run: its result shows like an action's. */
+  async function retryItem(f) {
+    const mailbox = { id: f.mailboxId, emailAddress: f.emailAddress };
+    try {
+      const body = await api('POST', `/mailboxes/${f.mailboxId}/item-errors/retry`, { entity: f.entity, side: f.side, itemKey: f.itemKey, waitSeconds: 30 });
+      const summary = { cleared: `${f.entity} ${f.label || f.itemKey} synced`, failed: `failed again: ${body.error?.reason}`, pending: 'retry requested; the mailbox has not run it yet' }[body.outcome];
+      showResult({ mailbox, action: 'item-retry', failed: body.outcome === 'failed', summary });
+    } catch (err) {
+      showResult({ mailbox, action: 'item-retry', failed: true, summary: err.message });
+    }
+  }
+
   // Alerts: open and resolved apart, filtered by level and mailbox --------------------------
 
   function alertRow(a, resolved) {
@@ -276,6 +324,7 @@
       mailboxesById = new Map(mailboxes.map((m) => [m.id, m]));
       drawCharts(summary);
       drawMailboxes(summary, mailboxes);
+      drawItemSync(summary.itemSync);
       fillMailboxFilter();
       await refreshAlerts();
       setStatus(`updated ${new Date(summary.generatedAt).toLocaleTimeString()}`);

@@ -6,11 +6,10 @@ import {
   IdParams,
   LiveStatus,
   MailboxResponse,
-  MailboxWithLive,
-  StatisticsWithLive,
   TestAndEnableResponse,
   errors,
 } from '../responses';
+import { MailboxWithItemSync, StatisticsWithItemSync } from '../itemSyncResponses';
 
 const MailboxListQuery = z.strictObject({ ownerUserId: z.uuid().optional(), ownerQueueId: z.uuid().optional() });
 
@@ -61,14 +60,15 @@ export function registerMailboxRoutes(ctx: RouteContext): void {
       config: { access: 'user' },
       schema: {
         tags: ['mailboxes'],
-        summary: "A mailbox, its statistics and its workflow's live status",
+        summary: "A mailbox, its statistics (contacts', appointments' and tasks' sync per entity too) and its workflow's live status",
         params: IdParams,
-        response: { 200: MailboxWithLive, ...errors(400, 401, 403, 404) },
+        response: { 200: MailboxWithItemSync, ...errors(400, 401, 403, 404) },
       },
     },
     async (request) => {
       const mailbox = await mailboxFor(request, request.params.id);
-      return { ...mailbox, ...(await liveStatusOf(request, mailbox.id)) };
+      const itemSync = await service.itemSync.status(mailbox.id);
+      return { ...mailbox, statistics: { ...mailbox.statistics, itemSync }, ...(await liveStatusOf(request, mailbox.id)) };
     },
   );
 
@@ -208,14 +208,14 @@ export function registerMailboxRoutes(ctx: RouteContext): void {
     {
       schema: {
         tags: ['mailboxes'],
-        summary: "The mailbox's sync statistics and its workflow's live status",
+        summary: "The mailbox's sync statistics (itemSync: contacts', appointments' and tasks' per entity) and its workflow's live status",
         params: IdParams,
-        response: { 200: StatisticsWithLive, ...errors(400, 401, 403, 404) },
+        response: { 200: StatisticsWithItemSync, ...errors(400, 401, 403, 404) },
       },
     },
     async (request) => {
       const mailbox = await service.getMailbox(request.params.id);
-      return { ...mailbox.statistics, ...(await liveStatusOf(request, mailbox.id)) };
+      return { ...mailbox.statistics, itemSync: await service.itemSync.status(mailbox.id), ...(await liveStatusOf(request, mailbox.id)) };
     },
   );
 }

@@ -203,13 +203,16 @@ export const mailboxCommands = [
   }),
   command({
     path: ['mailbox', 'status'],
-    summary: "The mailbox, its statistics and its workflow's live status",
+    summary: "The mailbox, its statistics (statistics.itemSync: contacts', appointments' and tasks' linked, pending, failed, last error) and its workflow's live status",
+    details: ['Failed items: `mailbox item-errors MAILBOX_ID`; retry one with `mailbox item-retry`.'],
     args: [MAILBOX_ID],
     options: { watch: { type: 'boolean', description: "first show a running sync's progress bar, until the cycle ends" } },
     run: async ({ args: [id], opts }, ctx) => {
       const admin = await ctx.admin();
       if (opts.watch) await watchProgress(admin, id);
-      return { output: { mailbox: await admin.getMailbox(id), workflow: await admin.liveStatus(id) } };
+      const mailbox = await admin.getMailbox(id);
+      const itemSync = await admin.itemSync.status(id);
+      return { output: { mailbox: { ...mailbox, statistics: { ...mailbox.statistics, itemSync } }, workflow: await admin.liveStatus(id) } };
     },
   }),
 ];

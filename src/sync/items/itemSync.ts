@@ -19,6 +19,7 @@ import {
   type MergeField,
   type Values,
 } from '../../policy/itemMerge';
+import { readableReason } from '../../policy/itemVisibility';
 import { crmExceptions, exceptionWrites, type ExceptionRow, type SeriesException, type SeriesValues } from '../../policy/seriesExceptions';
 import { containerScope, CRM_SCOPE, type ItemLink, type ItemSyncSettings, type ItemSyncStore } from '../../store/itemSyncStore';
 import { StaleChangeKeyError, type ItemFields, type ItemSource, type RemoteItem } from './itemSource';
@@ -96,14 +97,18 @@ class EntitySync {
     const startCursor = storedCrmCursor ?? (await this.deps.crm.currentCursor());
     const containers = await this.source.containers();
     for (const container of containers) await this.pullContainer(container, storedCrmCursor === null);
+    // Asked for by a person: Exchange-side items are retried below anyway, CRM-side ones only here (else at their record's next change).
+    const retries = await this.deps.store.retryRequests(this.settings.mailboxId, this.entity);
     await this.retryFailed();
     if (storedCrmCursor === null) {
       await this.pushRecords(await this.deps.crm.matchingIds(this.userId, this.entity), containers[0], new Map());
       await this.deps.store.saveCursor(this.settings.mailboxId, crmScope, startCursor);
     } else {
+      await this.pushRecords(retries.filter((r) => r.side === 'crm').map((r) => r.itemKey), containers[0], new Map());
       await this.pushChanges(storedCrmCursor, crmScope, containers[0]);
       await this.reconcileMembership(containers[0]);
     }
+    await this.deps.store.retried(this.settings.mailboxId, retries);
     return this.figures;
   }
 
@@ -426,7 +431,7 @@ class EntitySync {
             side: 'exchange',
             itemKey: link.remoteId,
             container: link.container,
-            reason: `The CRM refused the ${write.operation} of this ${this.entity}: ${(err as Error).message}`,
+            reason: `The CRM refused the ${write.operation} of this ${this.entity}: ${readableReason(err)}`,
             retryAction: 'Correct the item in Exchange (or the CRM record); the next cycle tries it again',
           });
         }
@@ -506,7 +511,7 @@ class EntitySync {
             side: 'crm',
             itemKey: id,
             container: null,
-            reason: `Exchange refused this ${this.entity}: ${(err as Error).message}`,
+            reason: `Exchange refused this ${this.entity}: ${readableReason(err)}`,
             retryAction: 'Edit the CRM record (or fix the mailbox); any change to it syncs it again',
           });
         }

@@ -76,10 +76,20 @@ export function snapshot(values: Values, fields: MergeField[], carried?: Readonl
 }
 
 /**
+ * A field changed on both sides: the CRM's value stays under crm_wins, or under later_wins when the
+ * record changed in a later second than the item (Graph gives whole seconds: a tie goes to the item).
+ */
+function crmPrevails(input: Pick<MergeInput, 'rule' | 'crmModifiedAt' | 'remoteModifiedAt'>): boolean {
+  const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+  return input.rule === 'crm_wins' || seconds(input.crmModifiedAt) > seconds(input.remoteModifiedAt);
+}
+
+/**
  * Per synced field: changed on one side only -> that side's value goes to the other; changed on
  * both to different values -> the rule (later_wins: the side modified later; crm_wins) and the field
- * is named as a conflict. A one-way field is overwritten from its owning side when the two differ and
- * either side changed it since the last sync (or on a first link), and never written to that side. A
+ * is named as a conflict; changed on neither yet different -> the item's form. A one-way field is
+ * overwritten from its owning side when the two differ and either side changed it since the last
+ * sync (or on a first link), and never written to that side. A
  * field the provider does not carry is left alone. On a first link (no snapshots) the CRM's value
  * wins, except that an empty CRM field takes the item's value.
  */
@@ -113,15 +123,18 @@ export function mergeItem(input: MergeInput): MergeResult {
     else if (f.crmFields.length === 1 && f.crmFields[0] === 'exceptions') {
       // A series' exceptions changed on both sides: merged occurrence by occurrence.
       const asList = (v: unknown) => (Array.isArray(v) ? v : []);
-      const crmFirst = input.rule === 'crm_wins' || input.crmModifiedAt >= input.remoteModifiedAt;
+      const crmFirst = crmPrevails(input);
       const { merged, conflict } = mergeExceptions(asList(input.crm.exceptions), asList(input.crmBase!.exceptions), asList(input.remote.exceptions), asList(input.remoteBase!.exceptions), crmFirst);
       if (conflict) result.conflicts.push(f.field);
       if (!same(merged, input.crm.exceptions, 'exceptions')) result.toCrm.exceptions = merged;
       if (!same(merged, input.remote.exceptions, 'exceptions')) result.toRemote.exceptions = merged;
+    } else if (!crmChanged) {
+      // Neither changed, yet they differ: the mail server keeps its own form of the value (a time
+      // zone left out, a list reordered); taking it settles, writing ours again would repeat forever.
+      remoteWins();
     } else {
-      // Both changed (or neither, yet they differ: a write that did not land): the rule decides.
-      if (crmChanged) result.conflicts.push(f.field);
-      if (input.rule === 'crm_wins' || input.crmModifiedAt >= input.remoteModifiedAt) crmWins();
+      result.conflicts.push(f.field);
+      if (crmPrevails(input)) crmWins();
       else remoteWins();
     }
   }

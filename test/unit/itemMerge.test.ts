@@ -67,6 +67,17 @@ describe('three-way merge of an item', () => {
     });
   });
 
+  it('gives a conflict within one second to the item: Graph dates its changes in whole seconds', () => {
+    const sameSecond = { crmModifiedAt: new Date('2026-01-01T00:00:00.900Z'), remoteModifiedAt: new Date('2026-01-01T00:00:00Z') };
+    expect(mergeItem(input({ jobTitle: 'CTO' }, { jobTitle: 'CFO' }, sameSecond)).toCrm).toEqual({ jobTitle: 'CFO' });
+    expect(mergeItem(input({ jobTitle: 'CTO' }, { jobTitle: 'CFO' }, { ...sameSecond, rule: 'crm_wins' })).toRemote).toEqual({ jobTitle: 'CTO' });
+  });
+
+  it("settles on the item's form when the sides differ though neither changed (no conflict, however late the CRM record)", () => {
+    const differing = { ...input({}, {}), remote: { ...base, jobTitle: 'Engineer ' }, remoteBase: { ...base, jobTitle: 'Engineer ' } };
+    expect(mergeItem({ ...differing, crmModifiedAt: t1 })).toEqual({ toCrm: { jobTitle: 'Engineer ' }, toRemote: {}, conflicts: [] });
+  });
+
   it('lets the CRM win every conflict with crm_wins', () => {
     expect(mergeItem(input({ jobTitle: 'CTO' }, { jobTitle: 'CFO' }, { remoteModifiedAt: t1, rule: 'crm_wins' }))).toEqual({
       toCrm: {},

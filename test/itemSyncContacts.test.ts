@@ -264,6 +264,55 @@ describe('contacts, item errors', () => {
   });
 });
 
+describe('contacts, Exchange refusing writes', () => {
+  it("keeps a write Exchange refuses while it merges a pulled change as that item's error; the others sync, and the next cycle retries it", async () => {
+    const box = await mailbox();
+    const one = await records.contacts.create({ fullName: 'Fay Refused', email: 'fay@fabrikam.example', jobTitle: 'A', ownerUserId: box.userId });
+    const two = await records.contacts.create({ fullName: 'Gus Fine', email: 'gus@fabrikam.example', jobTitle: 'A', ownerUserId: box.userId });
+    await box.sync();
+    const mb = fake.mailbox(box.address);
+    const remoteOf = (name: string) => mb.listContacts().find((c) => c.displayName === name)!;
+    // Both changed on both sides: the pull's merge writes the CRM's fields back to Exchange.
+    for (const [c, name] of [[one, 'Fay Refused'], [two, 'Gus Fine']] as const) {
+      await records.contacts.update(c.id, { jobTitle: 'Title from the CRM' });
+      mb.updateContact(remoteOf(name).id!, { department: 'Department from Exchange' });
+    }
+    // Refused twice: when the pull merges it, and when the same run retries its error.
+    fake.script.failNext({ count: 2, status: 400, code: 'ErrorInvalidPropertyValue', path: new RegExp(encodeURIComponent(remoteOf('Fay Refused').id!)), methods: ['PATCH'] });
+    await box.sync();
+    // The run went on: the other contact synced, the refused one's CRM side took Exchange's change,
+    // and the CRM push that followed wrote its CRM change.
+    expect(remoteOf('Gus Fine')).toEqual(expect.objectContaining({ jobTitle: 'Title from the CRM', department: 'Department from Exchange' }));
+    expect((await records.contacts.get(one.id)).department).toBe('Department from Exchange');
+    expect(await store.errors(box.mailboxId)).toEqual([
+      expect.objectContaining({
+        side: 'exchange',
+        itemKey: remoteOf('Fay Refused').id,
+        attempts: 2,
+        reason: expect.stringMatching(/Exchange refused a write to this contact: .*ErrorInvalidPropertyValue/),
+      }),
+    ]);
+
+    // The next cycle reads it again: nothing left to write, the error goes.
+    await box.sync();
+    expect(remoteOf('Fay Refused').jobTitle).toBe('Title from the CRM');
+    expect(await store.errors(box.mailboxId)).toEqual([]);
+  });
+
+  it('ends the run when Exchange fails as a whole during the CRM push, and pushes the change on the next run', async () => {
+    const box = await mailbox();
+    const c = await records.contacts.create({ fullName: 'Hal Later', email: 'hal@fabrikam.example', ownerUserId: box.userId });
+    await box.sync();
+    await records.contacts.update(c.id, { jobTitle: 'Pushed after the outage' });
+    fake.script.failNext({ count: 20, status: 503, code: 'ServiceUnavailable', methods: ['PATCH'] });
+    await expect(box.sync()).rejects.toThrow(/unavailable/i);
+    expect(await store.errors(box.mailboxId)).toEqual([]);
+    fake.script.reset();
+    await box.sync();
+    expect(contactsOf(box)[0].jobTitle).toBe('Pushed after the outage');
+  });
+});
+
 describe('contacts, conflicts', () => {
   it('keeps concurrent edits of different fields on both sides', async () => {
     const box = await mailbox();

@@ -12,6 +12,7 @@ import {
   deltaRound,
   expandProperties,
   getOrNull,
+  itemWrite,
   pathId,
   propertyValue,
   writeWithChangeKey,
@@ -76,13 +77,7 @@ export class GraphContactSource implements ItemSource {
     const body = contactToGraph(fields);
     body.singleValueExtendedProperties = [...(body.singleValueExtendedProperties ?? []), { id: CRM_ITEM_ID_PROPERTY, value: crmId }];
     // Not repeated: a create that may have happened would make a second contact.
-    const created = await this.session.request<Contact>({
-      method: 'POST',
-      url: `${this.base}/contactFolders/${pathId(container)}/contacts`,
-      body,
-      prefer: ITEM_PREFER,
-      repeatable: false,
-    });
+    const created = await itemWrite<Contact>(this.session, { method: 'POST', url: `${this.base}/contactFolders/${pathId(container)}/contacts`, body, repeatable: false }, null);
     return remoteContact({ ...created, singleValueExtendedProperties: body.singleValueExtendedProperties });
   }
 
@@ -112,7 +107,7 @@ export class GraphContactSource implements ItemSource {
   }
 
   async delete(_container: string, remoteId: string): Promise<void> {
-    await deleteItem(this.session, `${this.base}/contacts/${pathId(remoteId)}`);
+    await deleteItem(this.session, `${this.base}/contacts/${pathId(remoteId)}`, remoteId);
   }
 }
 

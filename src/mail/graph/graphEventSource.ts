@@ -20,6 +20,7 @@ import {
   expandProperties,
   getMany,
   getOrNull,
+  itemWrite,
   pathId,
   propertyValue,
   writeWithChangeKey,
@@ -154,7 +155,7 @@ export class GraphEventSource implements ItemSource {
     const { exceptions, ...own } = fields;
     const body: Event = { ...eventToGraph(own), singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId }] };
     // Not repeated: a create that may have happened would make a second event.
-    const created = await this.session.request<Event>({ method: 'POST', url: `${this.base}/events`, body, prefer: EVENT_PREFER, repeatable: false });
+    const created = await itemWrite<Event>(this.session, { method: 'POST', url: `${this.base}/events`, body, repeatable: false }, null, EVENT_PREFER);
     const exceptionList = (exceptions as AppointmentException[] | undefined) ?? [];
     if (own.recurrence && exceptionList.length) await this.writeExceptions(created, [], exceptionList, fields);
     return this.mustGet(created.id!);
@@ -200,8 +201,8 @@ export class GraphEventSource implements ItemSource {
       const instance = byOriginal.get(key(exception));
       if (!instance?.id) continue;
       const url = `${this.base}/events/${pathId(instance.id)}`;
-      if (exception.cancelled) await deleteItem(this.session, url);
-      else await this.session.request({ method: 'PATCH', url, body: exceptionToGraph(exception, zone, all.allDay === true), prefer: ITEM_PREFER });
+      if (exception.cancelled) await deleteItem(this.session, url, master.id!);
+      else await itemWrite(this.session, { method: 'PATCH', url, body: exceptionToGraph(exception, zone, all.allDay === true) }, master.id!);
     }
   }
 
@@ -216,7 +217,7 @@ export class GraphEventSource implements ItemSource {
   }
 
   async delete(_container: string, remoteId: string): Promise<void> {
-    await deleteItem(this.session, `${this.base}/events/${pathId(remoteId)}`);
+    await deleteItem(this.session, `${this.base}/events/${pathId(remoteId)}`, remoteId);
   }
 
   private async mustGet(remoteId: string): Promise<RemoteItem> {

@@ -1,5 +1,5 @@
 import type { SourceCursor } from '../mailSource';
-import { StaleChangeKeyError, type ItemPage, type RemoteItem } from '../../sync/items/itemSource';
+import { ItemRejectedError, StaleChangeKeyError, type ItemPage, type RemoteItem } from '../../sync/items/itemSource';
 import { GraphRequestError, type GraphRequest, type GraphSession } from './graphSession';
 
 /**
@@ -92,9 +92,28 @@ export async function* deltaRound(
 /** Runs a write carrying a change key; a 412 becomes StaleChangeKeyError. */
 export async function writeWithChangeKey<T>(session: GraphSession, remoteId: string, changeKey: string, req: Omit<GraphRequest, 'headers' | 'prefer'>): Promise<T> {
   try {
-    return await session.request<T>({ ...req, prefer: ITEM_PREFER, headers: { 'If-Match': `W/"${changeKey}"` } });
+    return await itemWrite<T>(session, { ...req, headers: { 'If-Match': `W/"${changeKey}"` } }, remoteId);
   } catch (err) {
     if (err instanceof GraphRequestError && err.statusCode === 412) throw new StaleChangeKeyError(remoteId);
+    throw err;
+  }
+}
+
+// Answers that refuse the one item written (its values, its state), not the mailbox or the moment.
+const ITEM_REFUSALS = new Set([400, 404, 409, 413, 422]);
+
+/**
+ * A write of one item (`remoteId`; null for a create): Graph refusing that item is an
+ * ItemRejectedError the engine keeps against it; a mailbox-level refusal (an unknown user, a
+ * permission missing) and every other failure stay what they are.
+ */
+export async function itemWrite<T>(session: GraphSession, req: Omit<GraphRequest, 'prefer'>, remoteId: string | null, prefer = ITEM_PREFER): Promise<T> {
+  try {
+    return await session.request<T>({ ...req, prefer });
+  } catch (err) {
+    if (err instanceof GraphRequestError && ITEM_REFUSALS.has(err.statusCode) && err.errorClass !== 'permanent' && !err.syncStateLost) {
+      throw new ItemRejectedError(remoteId, err.message);
+    }
     throw err;
   }
 }
@@ -138,12 +157,13 @@ export async function getMany<T>(session: GraphSession, paths: string[], prefer 
   return results;
 }
 
-/** DELETE that treats an item already gone as deleted. */
-export async function deleteItem(session: GraphSession, url: string): Promise<void> {
+/** DELETE of (a part of) item `remoteId` that treats what is already gone as deleted. */
+export async function deleteItem(session: GraphSession, url: string, remoteId: string): Promise<void> {
   try {
     await session.request({ method: 'DELETE', url, prefer: ITEM_PREFER });
   } catch (err) {
     if (err instanceof GraphRequestError && err.statusCode === 404) return;
+    if (err instanceof GraphRequestError && ITEM_REFUSALS.has(err.statusCode) && err.errorClass !== 'permanent') throw new ItemRejectedError(remoteId, err.message);
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 import type { LinkedResource, TodoTask, TodoTaskList } from '@microsoft/microsoft-graph-types';
 import type { SourceCursor } from '../mailSource';
 import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemSource, type RemoteItem } from '../../sync/items/itemSource';
-import { ITEM_PREFER, asListed, changeKeyOf, deleteItem, deltaRound, getOrNull, modifiedAtOf, pathId, writeWithChangeKey } from './graphItems';
+import { ITEM_PREFER, asListed, changeKeyOf, deleteItem, deltaRound, getOrNull, itemWrite, modifiedAtOf, pathId, writeWithChangeKey } from './graphItems';
 import { taskFromGraph, taskToGraph } from './graphTaskMapper';
 import type { GraphSession } from './graphSession';
 
@@ -41,7 +41,7 @@ export class GraphTaskSource implements ItemSource {
   async create(container: string, fields: ItemFields, crmId: string): Promise<RemoteItem> {
     // To Do refuses a task without a title: a subject that does not flow to Exchange leaves it empty.
     const body: TodoTask = { title: '', ...taskToGraph(fields), linkedResources: [crmLink(crmId, fields.subject)] };
-    const created = await this.session.request<TodoTask>({ method: 'POST', url: this.tasks(container), body, prefer: ITEM_PREFER, repeatable: false });
+    const created = await itemWrite<TodoTask>(this.session, { method: 'POST', url: this.tasks(container), body, repeatable: false }, null);
     return remoteTask({ ...created, linkedResources: created.linkedResources ?? body.linkedResources });
   }
 
@@ -62,9 +62,9 @@ export class GraphTaskSource implements ItemSource {
     if (!current || changeKeyOf(current) !== changeKey) throw new StaleChangeKeyError(remoteId);
     const ours = (current.linkedResources ?? []).filter(isCrmLink);
     if (crmId !== null && ours.length === 1 && ours[0].externalId === crmId) return remoteTask(current);
-    for (const link of ours) await deleteItem(this.session, `${url}/linkedResources/${pathId(link.id!)}`);
+    for (const link of ours) await deleteItem(this.session, `${url}/linkedResources/${pathId(link.id!)}`, remoteId);
     if (crmId !== null) {
-      await this.session.request({ method: 'POST', url: `${url}/linkedResources`, body: crmLink(crmId, current.title), prefer: ITEM_PREFER, repeatable: false });
+      await itemWrite(this.session, { method: 'POST', url: `${url}/linkedResources`, body: crmLink(crmId, current.title), repeatable: false }, remoteId);
     }
     const after = await this.get(container, remoteId);
     if (!after) throw new Error(`The task ${remoteId} vanished while its CRM id was stamped`);
@@ -72,7 +72,7 @@ export class GraphTaskSource implements ItemSource {
   }
 
   async delete(container: string, remoteId: string): Promise<void> {
-    await deleteItem(this.session, `${this.tasks(container)}/${pathId(remoteId)}`);
+    await deleteItem(this.session, `${this.tasks(container)}/${pathId(remoteId)}`, remoteId);
   }
 }
 

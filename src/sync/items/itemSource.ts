@@ -46,6 +46,25 @@ export class StaleChangeKeyError extends Error {
 }
 
 /**
+ * The server refused a write of this one item for what it holds (a value it does not take, an item
+ * gone meanwhile, too large): the engine keeps it as the item's error and goes on with the others.
+ * Any other failure (throttling, a permission missing, the server down) ends the run.
+ */
+export class ItemRejectedError extends Error {
+  constructor(
+    /** The item refused; null for a create (the CRM record names it). */
+    readonly remoteId: string | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ItemRejectedError';
+  }
+}
+
+/** A failure of one item rather than of the run. */
+export const isItemFailure = (err: unknown): err is ItemRejectedError | StaleChangeKeyError => err instanceof ItemRejectedError || err instanceof StaleChangeKeyError;
+
+/**
  * One kind of item in one mailbox on the mail server: a container (contact folder, calendar, To Do
  * list) read by change tracking and written item by item. Each provider implements it per entity;
  * the engine in src/sync/items/ never names a protocol.

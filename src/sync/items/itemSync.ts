@@ -22,7 +22,7 @@ import {
 import { readableReason } from '../../policy/itemVisibility';
 import { crmExceptions, exceptionWrites, type ExceptionRow, type SeriesException, type SeriesValues } from '../../policy/seriesExceptions';
 import { containerScope, CRM_SCOPE, type ItemLink, type ItemSyncSettings, type ItemSyncStore } from '../../store/itemSyncStore';
-import { StaleChangeKeyError, type ItemFields, type ItemSource, type RemoteItem } from './itemSource';
+import { isItemFailure, StaleChangeKeyError, type ItemFields, type ItemSource, type RemoteItem } from './itemSource';
 
 /** A write refused for a stale change key is re-read, merged and tried again this many times. */
 const STALE_RETRIES = 3;
@@ -207,7 +207,7 @@ class EntitySync {
       }
       for (const remoteId of removed) this.removedRemote(container, remoteId, records, { writes, linksToSave, unlinks, after });
       await this.commit(writes, linksToSave, unlinks, async (db) => this.deps.store.saveCursor(this.settings.mailboxId, scope, page.cursor, db));
-      for (const step of after) await step();
+      await this.runAfter(after, container);
     }
   }
 
@@ -327,7 +327,7 @@ class EntitySync {
     const batch = emptyBatch();
     this.mergeLinked(link, record, item, batch);
     await this.commit(batch.writes, batch.linksToSave, batch.unlinks);
-    for (const step of batch.after) await step();
+    await this.runAfter(batch.after, link.container);
   }
 
   /** Merges a linked pair as the mail server has it now: CRM writes join the batch, mail-server writes follow it. */
@@ -445,6 +445,33 @@ class EntitySync {
     return failedIds.size;
   }
 
+  /**
+   * The mail-server writes that follow a commit. One the server refuses for its item is kept as that
+   * item's error (read again and retried next cycle) and the others go on; anything else ends the run.
+   * Returns how many were refused.
+   */
+  private async runAfter(steps: (() => Promise<void>)[], container: string): Promise<number> {
+    let refused = 0;
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (err) {
+        if (!isItemFailure(err) || err.remoteId === null) throw err;
+        refused++;
+        this.figures.failed++;
+        await this.deps.store.recordError(this.settings.mailboxId, {
+          entity: this.entity,
+          side: 'exchange',
+          itemKey: err.remoteId,
+          container,
+          reason: `Exchange refused a write to this ${this.entity}: ${readableReason(err)}`,
+          retryAction: 'The next cycle reads it again and retries; if Exchange keeps refusing, correct the value in the CRM record',
+        });
+      }
+    }
+    return refused;
+  }
+
   /** Items that failed on the Exchange side: read again and taken through the same path. */
   private async retryFailed(): Promise<void> {
     const failed = (await this.deps.store.errors(this.settings.mailboxId)).filter((e) => e.entity === this.entity && e.side === 'exchange' && e.container);
@@ -457,8 +484,7 @@ class EntitySync {
       const batch = emptyBatch();
       const records = await this.recordsOf([item.crmId, this.byRemote.get(remoteKey(e.container!, item.remoteId))?.crmId ?? null]);
       this.fromRemote(e.container!, item, records, new Map(), batch);
-      const failed = await this.commit(batch.writes, batch.linksToSave, batch.unlinks);
-      for (const step of batch.after) await step();
+      const failed = (await this.commit(batch.writes, batch.linksToSave, batch.unlinks)) + (await this.runAfter(batch.after, e.container!));
       if (failed === 0) await this.deps.store.clearError(this.settings.mailboxId, this.entity, 'exchange', e.itemKey);
     }
   }
@@ -505,6 +531,7 @@ class EntitySync {
           await this.pushRecord(id, records.get(id) ?? null, matching.has(id), container, ownersBefore.get(id));
           await this.deps.store.clearError(this.settings.mailboxId, this.entity, 'crm', id);
         } catch (err) {
+          if (!isItemFailure(err)) throw err;
           this.figures.failed++;
           await this.deps.store.recordError(this.settings.mailboxId, {
             entity: this.entity,
@@ -618,7 +645,7 @@ class EntitySync {
     const batch = emptyBatch();
     this.mergeLinked(current, fresh, item, batch, attempt + 1);
     await this.commit(batch.writes, batch.linksToSave, batch.unlinks);
-    for (const step of batch.after) await step();
+    await this.runAfter(batch.after, current.container);
   }
 
   private async stampLink(link: ItemLink): Promise<void> {

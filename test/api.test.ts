@@ -720,6 +720,7 @@ const TABLE: Record<string, Row> = {
         body: { itemsDeleteTaskFromExchange: 'sometimes' },
         message: /itemsDeleteTaskFromExchange: Invalid option: expected one of "dynamics"\|"delete"\|"unlink"/,
       },
+      { what: 'a calendar window out of range', body: { itemsCalendarDaysBack: -1, itemsCalendarDaysAhead: 0 }, message: /itemsCalendarDaysBack: .*itemsCalendarDaysAhead: / },
       extra({ maxAttachmentBytes: 1 }),
     ],
   },

@@ -156,3 +156,38 @@ it('pulls the moves and cancellations made in Outlook as the exceptions of the s
     { originalStart: '2026-03-10T08:30:00.000Z', cancelled: false, startsAt: '2026-03-10T10:00:00.000Z', endsAt: '2026-03-10T10:30:00.000Z', subject: 'Weekly sync', location: 'Room 1', description: 'Bring the plan' },
   ]);
 });
+
+it("starts a new round over today's window once its round's window drifted past a week, or the window setting changed", async () => {
+  const { box, session } = mailboxFor('events.window@contoso.example');
+  const day = 24 * 3600 * 1000;
+  const at = (when: number, window = { daysBack: 30, daysAhead: 365 }) => new GraphEventSource(session, window, () => when);
+  const [calendar] = await at(now).containers();
+  box.addEvent({ subject: 'Next week', start: { dateTime: '2026-03-08T10:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-03-08T11:00:00', timeZone: 'UTC' } });
+  // Just past the first window's end (2027-03-01).
+  box.addEvent({ subject: 'Early next March', start: { dateTime: '2027-03-05T10:00:00', timeZone: 'UTC' }, end: { dateTime: '2027-03-05T11:00:00', timeZone: 'UTC' } });
+  const subjects = (pages: Awaited<ReturnType<typeof pullAll>>['pages']) => [...net(pages).changed.values()].map((i) => i.fields.subject).sort();
+
+  const first = await pullAll(at(now), calendar, null);
+  expect(subjects(first.pages)).toEqual(['Next week']);
+  expect(first.cursor).toMatchObject({ windowFrom: '2026-01-30T00:00:00.000Z', windowUntil: '2027-03-01T00:00:00.000Z' });
+
+  // Six days on: the same round goes on, and nothing changed.
+  const sixDays = await pullAll(at(now + 6 * day), calendar, first.cursor);
+  expect(subjects(sixDays.pages)).toEqual([]);
+  expect(sixDays.cursor).toMatchObject({ windowFrom: '2026-01-30T00:00:00.000Z' });
+
+  // Ten days on: the old round is read to its end (a delete since is seen), then today's window is listed.
+  const deleted = box.addEvent({ subject: 'Cancelled soon', start: { dateTime: '2026-03-20T10:00:00', timeZone: 'UTC' }, end: { dateTime: '2026-03-20T11:00:00', timeZone: 'UTC' } });
+  await pullAll(at(now + 6 * day), calendar, sixDays.cursor).then((r) => Object.assign(sixDays, r));
+  box.deleteEvent(deleted.id!);
+  const tenDays = await pullAll(at(now + 10 * day), calendar, sixDays.cursor);
+  expect(net(tenDays.pages).removed).toEqual(new Set([deleted.id]));
+  expect(subjects(tenDays.pages)).toEqual(['Early next March', 'Next week']);
+  expect(tenDays.pages.some((p) => p.reset)).toBe(false);
+  expect(tenDays.cursor).toMatchObject({ windowFrom: '2026-02-09T00:00:00.000Z', windowUntil: '2027-03-11T00:00:00.000Z' });
+
+  // A changed setting: a new round at once.
+  const longer = await pullAll(at(now + 10 * day, { daysBack: 30, daysAhead: 400 }), calendar, tenDays.cursor);
+  expect(subjects(longer.pages)).toEqual(['Early next March', 'Next week']);
+  expect(longer.cursor).toMatchObject({ windowUntil: '2027-04-15T00:00:00.000Z' });
+});

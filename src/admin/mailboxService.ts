@@ -160,6 +160,8 @@ const ORGANIZATION_COLUMNS: Record<keyof OrganizationSettings, string> = {
   itemsDeleteAppointmentFromExchange: 'items_delete_appointment_from_exchange',
   itemsDeleteTaskFromCrm: 'items_delete_task_from_crm',
   itemsDeleteTaskFromExchange: 'items_delete_task_from_exchange',
+  itemsCalendarDaysBack: 'items_calendar_days_back',
+  itemsCalendarDaysAhead: 'items_calendar_days_ahead',
 };
 
 const USER_SELECT = `SELECT id, full_name AS "fullName", email, tracking_option AS "trackingOption",

@@ -188,6 +188,9 @@ export const OrganizationSettingsPatch = z
     itemsDeleteAppointmentFromExchange: deleteRule,
     itemsDeleteTaskFromCrm: deleteRule,
     itemsDeleteTaskFromExchange: deleteRule,
+    /** The calendar window synced with Exchange: days back and ahead of today. */
+    itemsCalendarDaysBack: z.coerce.number().int().min(0).max(3650),
+    itemsCalendarDaysAhead: z.coerce.number().int().min(1).max(3650),
   })
   .partial()
   .strict();

@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { disableDirection } from './pgSyncStore';
 import type { ItemEntity } from '../crm/itemFields';
 import type { SourceCursor } from '../mail/mailSource';
+import type { CalendarWindow } from '../policy/calendarWindow';
 import type { DirectionOverride } from '../policy/fieldDirections';
 import type { ConflictRule, DeleteRules, Values } from '../policy/itemMerge';
 
@@ -38,6 +39,8 @@ export interface ItemSyncSettings {
   conflictRule: ConflictRule;
   /** What a delete on one side does to the other's copy, per entity and direction. */
   deleteRules: DeleteRules;
+  /** The calendar window read from the mail server (a provider with change tracking over a time range needs one). */
+  calendarWindow: CalendarWindow;
   directionOverrides: DirectionOverride[];
 }
 
@@ -102,6 +105,7 @@ export class PgItemSyncStore implements ItemSyncStore {
   async settings(mailboxId: string): Promise<ItemSyncSettings | null> {
     const { rows } = await this.pool.query(
       `SELECT m.id, m.email_address, m.owner_user_id, o.items_unlink_only, o.items_tracking_category, o.items_conflict_rule,
+              o.items_calendar_days_back, o.items_calendar_days_ahead,
               json_build_object('contactFromCrm', o.items_delete_contact_from_crm, 'contactFromExchange', o.items_delete_contact_from_exchange,
                 'appointmentFromCrm', o.items_delete_appointment_from_crm, 'appointmentFromExchange', o.items_delete_appointment_from_exchange,
                 'taskFromCrm', o.items_delete_task_from_crm, 'taskFromExchange', o.items_delete_task_from_exchange) AS delete_rules,
@@ -119,6 +123,7 @@ export class PgItemSyncStore implements ItemSyncStore {
       trackingCategory: r.items_tracking_category,
       conflictRule: r.items_conflict_rule,
       deleteRules: r.delete_rules,
+      calendarWindow: { daysBack: r.items_calendar_days_back, daysAhead: r.items_calendar_days_ahead },
       directionOverrides: r.overrides,
     };
   }

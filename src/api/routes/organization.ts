@@ -31,6 +31,11 @@ const OrganizationSettingsResponse = z.object({
   itemsDeleteAppointmentFromExchange: deleteRule('An appointment deleted in Exchange: dynamics deletes the CRM record only when the syncing user organises it, it is to come and not completed or cancelled'),
   itemsDeleteTaskFromCrm: deleteRule('A task deleted in the CRM: dynamics deletes the Exchange copy unless it is completed there'),
   itemsDeleteTaskFromExchange: deleteRule("A task deleted in Exchange: dynamics deletes the CRM task (Dynamics' SSSTaskDeletionSyncBehaviorFromExchange)"),
+  itemsCalendarDaysBack: z
+    .number()
+    .int()
+    .describe('Appointments synced from this many days back (0-3650; 30 by default); a change starts a new read of the calendar at its next sync'),
+  itemsCalendarDaysAhead: z.number().int().describe('Appointments synced up to this many days ahead (1-3650; 365 by default)'),
 });
 
 /** The organisation's sync settings. */

@@ -81,6 +81,18 @@ export const organizationCommands = [
       ),
       'delete-task-from-crm': deleteRule('a task deleted in the CRM; dynamics: its Exchange copy goes unless completed there', 'itemsDeleteTaskFromCrm'),
       'delete-task-from-exchange': deleteRule('a task deleted in Exchange; dynamics: its CRM task goes', 'itemsDeleteTaskFromExchange'),
+      'calendar-days-back': {
+        type: 'string',
+        placeholder: 'DAYS',
+        description: 'appointments synced from this many days back, 0-3650 (new organisations: 30)',
+        field: 'itemsCalendarDaysBack',
+      },
+      'calendar-days-ahead': {
+        type: 'string',
+        placeholder: 'DAYS',
+        description: 'appointments synced up to this many days ahead, 1-3650 (new organisations: 365)',
+        field: 'itemsCalendarDaysAhead',
+      },
     },
     run: async ({ opts }, ctx) => ({
       output: await (await ctx.admin()).updateOrganizationSettings({
@@ -104,6 +116,8 @@ export const organizationCommands = [
         itemsDeleteAppointmentFromExchange: opts['delete-appointment-from-exchange'] as never,
         itemsDeleteTaskFromCrm: opts['delete-task-from-crm'] as never,
         itemsDeleteTaskFromExchange: opts['delete-task-from-exchange'] as never,
+        itemsCalendarDaysBack: opts['calendar-days-back'] as never,
+        itemsCalendarDaysAhead: opts['calendar-days-ahead'] as never,
       }),
     }),
   }),

@@ -26,17 +26,15 @@ import {
   writeWithChangeKey,
   type DeltaValue,
 } from './graphItems';
+import { calendarSpan, DEFAULT_CALENDAR_WINDOW, needsNewCalendarRound, type CalendarWindow } from '../../policy/calendarWindow';
 import { fromGraphDateTime } from './graphTime';
 import type { GraphSession } from './graphSession';
 
-/** The calendar window synced: calendarView/delta needs one (graph.md §2.4). */
-export interface EventWindow {
-  daysBack: number;
-  daysAhead: number;
-}
-export const DEFAULT_EVENT_WINDOW: EventWindow = { daysBack: 30, daysAhead: 365 };
+/** A calendar cursor: Graph's links, and the window its round covers (instants, ISO). */
+type EventCursor = SourceCursor & { windowFrom?: string; windowUntil?: string };
 
 const dayMs = 24 * 3600 * 1000;
+
 /** Bodies as text: the CRM keeps plain text. */
 const EVENT_PREFER = [...ITEM_PREFER, 'outlook.body-content-type="text"'];
 const EXPAND = `$expand=${encodeURIComponent(expandProperties([CRM_ITEM_ID_PROPERTY]))}`;
@@ -54,7 +52,7 @@ export class GraphEventSource implements ItemSource {
 
   constructor(
     private readonly session: GraphSession,
-    private readonly window: EventWindow = DEFAULT_EVENT_WINDOW,
+    private readonly window: CalendarWindow = DEFAULT_CALENDAR_WINDOW,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -63,8 +61,7 @@ export class GraphEventSource implements ItemSource {
   }
 
   private span(): { from: number; until: number } {
-    const today = Math.floor(this.now() / dayMs) * dayMs;
-    return { from: today - this.window.daysBack * dayMs, until: today + this.window.daysAhead * dayMs };
+    return calendarSpan(this.now(), this.window);
   }
 
   async containers(): Promise<string[]> {
@@ -72,10 +69,34 @@ export class GraphEventSource implements ItemSource {
     return [calendar.id!];
   }
 
-  pull(_container: string, cursor: SourceCursor | null): AsyncIterable<ItemPage> {
-    const { from, until } = this.span();
-    const first = `${this.base}/calendarView/delta?startDateTime=${new Date(from).toISOString()}&endDateTime=${new Date(until).toISOString()}`;
-    return deltaRound(this.session, first, cursor, (values, removed) => this.itemsOf(values, removed));
+  /**
+   * The calendar's changes over today's window. A round begun over a window that no longer is
+   * today's (src/policy/calendarWindow.ts) is read to its end first, for what was deleted since, and
+   * a new round over today's window follows: it lists what is in the window now, merged with the
+   * links; an appointment that left the window keeps its link (CRM changes still reach it).
+   */
+  async *pull(_container: string, cursor: SourceCursor | null): AsyncIterable<ItemPage> {
+    const wanted = this.span();
+    const stored = cursor as EventCursor | null;
+    const covered = stored?.windowFrom && stored.windowUntil ? { from: Date.parse(stored.windowFrom), until: Date.parse(stored.windowUntil) } : null;
+    if (!stored) {
+      yield* this.round(wanted, null);
+      return;
+    }
+    if (covered && !needsNewCalendarRound(covered, wanted)) {
+      yield* this.round(covered, stored);
+      return;
+    }
+    yield* this.round(covered ?? wanted, stored);
+    yield* this.round(wanted, null);
+  }
+
+  private async *round(span: { from: number; until: number }, cursor: SourceCursor | null): AsyncIterable<ItemPage> {
+    const [windowFrom, windowUntil] = [new Date(span.from).toISOString(), new Date(span.until).toISOString()];
+    const first = `${this.base}/calendarView/delta?startDateTime=${windowFrom}&endDateTime=${windowUntil}`;
+    for await (const page of deltaRound(this.session, first, cursor, (values, removed) => this.itemsOf(values, removed))) {
+      yield { ...page, cursor: { ...page.cursor, windowFrom, windowUntil } };
+    }
   }
 
   /** Each event or series a delta page touches, read whole (twenty to a $batch); removals that are no removals dropped. */

@@ -1,6 +1,7 @@
-import { Client, type Pool } from 'pg';
+import type { Pool } from 'pg';
 import type { Logger } from '../logger';
 import { describeDatabaseError } from '../policy/databaseAvailability';
+import { NotificationSession } from './notificationSession';
 
 // The channel the change-log triggers notify with "<position>:<entity>:<record id>".
 export const ITEM_CHANGE_CHANNEL = 'crm_item_changes';
@@ -8,7 +9,6 @@ export const ITEM_CHANGE_CHANNEL = 'crm_item_changes';
 const FLUSH_MS = 100;
 // How often changes held back by an older open transaction are looked at again.
 const HELD_BACK_RECHECK_MS = 500;
-const RECONNECT_MAX_MS = 30_000;
 
 /** Wakes mailboxes: the engine plugs its workflow signal in. */
 export type WakeMailboxes = (mailboxIds: string[]) => Promise<void>;
@@ -26,77 +26,51 @@ export type WakeMailboxes = (mailboxIds: string[]) => Promise<void>;
  * then would find nothing, and none would come after.
  */
 export class ItemChangeListener {
-  private session: Client | null = null;
+  private readonly session: NotificationSession;
   private readonly positions = new Set<number>();
   private flushTimer: NodeJS.Timeout | null = null;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private reconnectMs = 1000;
   private stopped = false;
   /** The last change heard of; after a lost session, those past it were missed. */
   private lastPosition: number | null = null;
 
   constructor(
-    private readonly databaseUrl: string,
+    databaseUrl: string,
     private readonly pool: Pool,
     private readonly wake: WakeMailboxes,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.session = new NotificationSession({
+      databaseUrl,
+      channel: ITEM_CHANGE_CHANNEL,
+      name: 'Item change listener',
+      log,
+      onNotification: (payload) => {
+        const position = Number(payload.split(':')[0]);
+        if (Number.isSafeInteger(position)) this.enqueue(position);
+      },
+      onListening: () => this.catchUp(),
+    });
+  }
 
   async start(): Promise<void> {
-    await this.listen();
+    await this.session.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    await this.session?.end().catch(() => undefined);
-    this.session = null;
+    await this.session.stop();
   }
 
-  private async listen(): Promise<void> {
-    const session = new Client({ connectionString: this.databaseUrl, application_name: 'crm-sync item change listener' });
-    let dead = false;
-    const onLost = (err: unknown) => {
-      if (dead) return;
-      dead = true;
-      this.lost(session, err);
-    };
-    session.on('error', onLost);
-    session.on('end', () => onLost(new Error('the session ended')));
-    session.on('notification', (n) => {
-      const position = Number(n.payload?.split(':')[0]);
-      if (Number.isSafeInteger(position)) this.enqueue(position);
-    });
-    try {
-      await session.connect();
-      await session.query(`LISTEN ${ITEM_CHANGE_CHANNEL}`);
-      this.session = session;
-      this.reconnectMs = 1000;
-      if (this.lastPosition === null) {
-        const { rows } = await this.pool.query(`SELECT coalesce(max(position), 0) AS p FROM crm_change_log`);
-        this.lastPosition = Number(rows[0].p);
-      } else {
-        // What changed while nobody listened.
-        const { rows } = await this.pool.query(`SELECT position FROM crm_change_log WHERE position > $1`, [this.lastPosition]);
-        for (const r of rows) this.enqueue(Number(r.position));
-      }
-    } catch (err) {
-      onLost(err);
+  /** What changed while nobody listened (nothing before the first session: sync's own cycle covers it). */
+  private async catchUp(): Promise<void> {
+    if (this.lastPosition === null) {
+      const { rows } = await this.pool.query(`SELECT coalesce(max(position), 0) AS p FROM crm_change_log`);
+      this.lastPosition = Number(rows[0].p);
+      return;
     }
-  }
-
-  private lost(session: Client, err: unknown): void {
-    if (this.stopped) return;
-    this.session = null;
-    session.end().catch(() => undefined);
-    this.log.warn(`Item change listener lost its database session (${describeDatabaseError(err)}); listening again in ${this.reconnectMs} ms`);
-    if (this.reconnectTimer) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      void this.listen();
-    }, this.reconnectMs);
-    this.reconnectMs = Math.min(this.reconnectMs * 2, RECONNECT_MAX_MS);
+    const { rows } = await this.pool.query(`SELECT position FROM crm_change_log WHERE position > $1`, [this.lastPosition]);
+    for (const r of rows) this.enqueue(Number(r.position));
   }
 
   private enqueue(position: number): void {

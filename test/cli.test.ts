@@ -89,7 +89,7 @@ describe('help', () => {
       itemsDeleteTaskFromExchange: 'unlink',
     });
     await ok(['organization', 'set', '--delete-contact-from-crm', 'dynamics', '--delete-task-from-exchange', 'dynamics']);
-    expect((await cli(['organization', 'set', '--calendar-days-ahead', '0'])).stderr).toMatch(/itemsCalendarDaysAhead/);
+    expect((await cli(['organization', 'set', '--calendar-days-ahead', '0'])).stderr).toMatch(/--calendar-days-ahead: Too small/);
     expect(await ok(['organization', 'set', '--calendar-days-back', '90', '--calendar-days-ahead', '180'])).toMatchObject({ itemsCalendarDaysBack: 90, itemsCalendarDaysAhead: 180 });
     await ok(['organization', 'set', '--calendar-days-back', '30', '--calendar-days-ahead', '365']);
     expect(

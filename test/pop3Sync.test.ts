@@ -74,7 +74,11 @@ describe('POP3 incoming sync', () => {
 
     // A second cycle finds nothing and stores nothing; the mail is still on the server.
     const handle = bed.temporal.workflow.getHandle(mailboxWorkflowId(mailbox.id));
-    const before = await handle.query(statusQuery);
+    // The first cycle's outcome is recorded after its last commit: wait for it, or "another cycle" could be that one.
+    const before = await eventually('the first cycle recorded', async () => {
+      const s = await handle.query(statusQuery);
+      return s.state === 'idle' && s.lastOutcome?.status === 'synced' ? s : undefined;
+    });
     await bed.admin.syncNow(mailbox.id);
     const after = await eventually('another cycle', async () => {
       const s = await handle.query(statusQuery);

@@ -4,7 +4,7 @@ import { GraphContactSource } from '../src/mail/graph/graphContactSource';
 import { PgItemSyncStore } from '../src/store/itemSyncStore';
 import { syncItems } from '../src/sync/items/itemSync';
 import { startGraphFake, type GraphFake } from './support/graphFake';
-import { changeLogSettled, fakeSession } from './support/graphItems';
+import { changeLogSettled, fakeSession, net, pullAll } from './support/graphItems';
 import { exchangeMailbox } from './support/graphMailbox';
 import { TestBed } from './support/testBed';
 
@@ -66,6 +66,8 @@ async function existingMailbox(othersTracked: boolean) {
     mailboxId,
     userId,
     contacts: () => mb.listContacts(),
+    /** The CRM id each Exchange contact carries, by its id. */
+    stamps: async () => new Map([...net((await pullAll(source, container, null)).pages).changed.values()].map((c) => [c.remoteId, c.crmId])),
     sync: async () => {
       await changeLogSettled(bed);
       await syncItems(mailboxId, [source], { crm, store });
@@ -101,6 +103,11 @@ async function expectNoDuplicates(box: Box, crmCount: number, linkCount: number)
   expect(new Set(links.map((l) => l.crm_record_id)).size).toBe(linkCount);
   const ids = new Set(rows.map((r) => r.id));
   expect(links.every((l) => ids.has(l.crm_record_id))).toBe(true);
+  // Each linked item carries its record's id, so a later first round recognises it; the others carry none.
+  const linked = new Map(links.map((l) => [l.remote_id, l.crm_record_id]));
+  const stamps = await box.stamps();
+  expect(stamps.size).toBe(EXISTING);
+  for (const [remoteId, crmId] of stamps) expect([remoteId, crmId]).toEqual([remoteId, linked.get(remoteId) ?? null]);
 }
 
 async function expectSecondCycleQuiet(box: Box) {

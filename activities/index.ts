@@ -195,6 +195,9 @@ export interface ItemSyncServices {
   store: ItemSyncStore;
 }
 
+/** The slot key of a mailbox's item sync: one run at a time, across every worker process. */
+const itemSyncSlotKey = (mailboxId: string) => `item-sync:${mailboxId}`;
+
 /** Activities that sync with a mail server: they run on that server's own task queue. */
 export function createMailServerActivities(
   store: SyncStore,
@@ -211,7 +214,8 @@ export function createMailServerActivities(
   return {
     /**
      * Contacts, tasks and appointments both ways, holding one of the Graph mailbox's request slots
-     * like every other Graph activity.
+     * like every other Graph activity, and the mailbox's one item-sync slot: an attempt given up for
+     * a missed heartbeat may still be running, and two runs would both create what is not linked yet.
      */
     async syncItems(mailboxId: string): Promise<SyncItemsOutcome> {
       const ctx = Context.current();
@@ -224,7 +228,7 @@ export function createMailServerActivities(
         const graph = context.graph;
         // Graph's waits (throttling, back-off) heartbeat like the incoming sync's.
         const session = new GraphSession(graph, { onWaiting: () => ctx.heartbeat() });
-        const figures = await slots.withSlot(graphMailboxSlotKey(graph), GRAPH_MAILBOX_CONCURRENCY, waiting, () =>
+        const run = () =>
           syncItems(mailboxId, [new GraphContactSource(session), new GraphTaskSource(session), new GraphEventSource(session)], {
             crm: itemCrm,
             store: itemStore,
@@ -233,8 +237,8 @@ export function createMailServerActivities(
               lastHeartbeat = Date.now();
               ctx.heartbeat();
             },
-          }),
-        );
+          });
+        const figures = await slots.withSlot(itemSyncSlotKey(mailboxId), 1, waiting, () => slots.withSlot(graphMailboxSlotKey(graph), GRAPH_MAILBOX_CONCURRENCY, waiting, run));
         await itemStore.recordRun(mailboxId, { ok: true, figures });
         return { status: 'synced', figures };
       } catch (err) {

@@ -12,6 +12,10 @@
  *    against a raw client: a plain fetch loop paging the same contact folder's delta with the same page
  *    size, storing nothing, before and after the product. Printed as product/raw.
  *
+ * The fake's request budget is raised for this run: 5,000 tracked contacts take more Graph requests than
+ * Exchange Online's 10,000 per mailbox per 10 minutes (the figure is printed), and the bench measures the
+ * engine, not a throttling window.
+ *
  * Each wait is bounded (BENCH_ACT_TIMEOUT_SECONDS per edit or sync, default 120): the bench fails
  * rather than hangs.
  */
@@ -22,7 +26,7 @@ import { PgCrmItems } from '../../src/crm/pgCrmItems';
 import { PgCrmRecords } from '../../src/crm/crmRecords';
 import { GraphContactSource } from '../../src/mail/graph/graphContactSource';
 import { GraphEventSource } from '../../src/mail/graph/graphEventSource';
-import { ITEM_PREFER } from '../../src/mail/graph/graphItems';
+import { ITEM_PAGE_SIZE, ITEM_PREFER } from '../../src/mail/graph/graphItems';
 import { GraphTaskSource } from '../../src/mail/graph/graphTaskSource';
 import { PgItemSyncStore } from '../../src/store/itemSyncStore';
 import { syncItems } from '../../src/sync/items/itemSync';
@@ -62,7 +66,7 @@ async function rawDelta(fake: GraphFake, user: string): Promise<{ ms: number; co
   const { access_token } = (await token.json()) as { access_token: string };
   const headers = { authorization: `Bearer ${access_token}`, prefer: ITEM_PREFER.join(', ') };
   let count = 0;
-  let url: string | undefined = `${fake.graphBaseUrl}/users/${encodeURIComponent(user)}/contactFolders/contacts/contacts/delta`;
+  let url: string | undefined = `${new URL(fake.graphBaseUrl).origin}/v1.0/users/${encodeURIComponent(user)}/contactFolders/contacts/contacts/delta`;
   while (url) {
     const res = await fetch(url, { headers });
     if (!res.ok) throw new Error(`The raw client got ${res.status} for ${url}`);
@@ -75,7 +79,7 @@ async function rawDelta(fake: GraphFake, user: string): Promise<{ ms: number; co
 
 async function main(): Promise<void> {
   const run = randomUUID().slice(0, 6);
-  const fake = await startGraphFake({ users: [] });
+  const fake = await startGraphFake({ users: [], limits: { requestsPerTenMinutes: 1_000_000 } });
   // Nothing but the CRM's notifications (and Test & Enable) starts an item sync.
   const bed = await TestBed.create({ SYNC_DEFAULT_INTERVAL_SECONDS: '3600', SYNC_MAX_IDLE_INTERVAL_SECONDS: '3600' });
   const records = new PgCrmRecords(bed.pool);
@@ -136,6 +140,8 @@ async function main(): Promise<void> {
     const rawBefore = await rawDelta(fake, bulk.address);
     if (rawBefore.count !== CONTACTS) throw new Error(`The raw client saw ${rawBefore.count} contacts, expected ${CONTACTS}`);
     await bed.query('VACUUM ANALYZE');
+    const bulkUser = fake.users.find((u) => u.mail === bulk.address)!.id;
+    const requestsBefore = fake.requestLog.length;
     const started = performance.now();
     const bulkEnabled = await bed.admin.testAndEnable(bulk.mailboxId);
     if (!bulkEnabled.itemsEnabled) throw new Error('Test & Enable did not enable items on the bulk mailbox');
@@ -152,6 +158,7 @@ async function main(): Promise<void> {
       20,
     );
     const productMs = performance.now() - started;
+    const productRequests = fake.requestLog.slice(requestsBefore).filter((e) => e.userId === bulkUser).length;
     const rawAfter = await rawDelta(fake, bulk.address);
     const rawMs = (rawBefore.ms + rawAfter.ms) / 2;
 
@@ -168,6 +175,7 @@ async function main(): Promise<void> {
     const rate = (ms: number) => ((CONTACTS / ms) * 1000).toFixed(0);
     console.log(`Initial sync of ${CONTACTS} tracked Exchange contacts, contacts/s (raw: fetch paging the delta, nothing stored, the mean of a run before and after`);
     console.log('the product; product: from Test & Enable to the run that created, linked and stamped them all ending)');
+    console.log(`Graph requests for this mailbox: product ${productRequests} (${(productRequests / CONTACTS).toFixed(2)} per contact; Exchange Online allows 10,000 per 10 minutes), raw ${Math.ceil(CONTACTS / ITEM_PAGE_SIZE)} delta pages`);
     console.log(`raw ${rate(rawMs)} (${seconds(rawBefore.ms)}, ${seconds(rawAfter.ms)}) | product ${rate(productMs)} (${seconds(productMs)}) | product/raw ${(rawMs / productMs).toFixed(3)}`);
   } finally {
     await bed.close();

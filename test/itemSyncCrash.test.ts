@@ -7,7 +7,7 @@ import { PgItemSyncStore } from '../src/store/itemSyncStore';
 import { syncItems } from '../src/sync/items/itemSync';
 import { mailboxWorkflowId } from '../src/temporal/names';
 import { startGraphFake, type GraphFake } from './support/graphFake';
-import { changeLogSettled, fakeSession } from './support/graphItems';
+import { changeLogSettled, fakeSession, net, pullAll } from './support/graphItems';
 import { exchangeMailbox } from './support/graphMailbox';
 import { eventually, TestBed } from './support/testBed';
 import { killHard, spawnWorker } from './support/workerProcess';
@@ -154,7 +154,17 @@ it('links every item exactly once when the worker is killed during the initial s
   const [{ p }] = await bed.query<{ p: string }>(`SELECT coalesce(max(position), 0)::text AS p FROM crm_change_log`);
   const session = fakeSession(fake, address);
   await changeLogSettled(bed);
-  await syncItems(mailboxId, [new GraphContactSource(session), new GraphTaskSource(session), new GraphEventSource(session)], { crm, store: new PgItemSyncStore(bed.pool) });
+  const sources = [new GraphContactSource(session), new GraphTaskSource(session), new GraphEventSource(session)];
+  await syncItems(mailboxId, sources, { crm, store: new PgItemSyncStore(bed.pool) });
   expect(fake.requestLog.slice(start).filter((e) => e.userId === graphUser && e.method !== 'GET')).toEqual([]);
   expect(await bed.query(`SELECT operation FROM crm_change_log WHERE position > $1 AND origin = $2`, [p, `mailbox:${mailboxId}`])).toEqual([]);
+
+  // Each item carries the CRM id of its record, so a later first round would recognise it.
+  const linkedTo = new Map(all.map((l) => [l.remote_id, l.crm_record_id]));
+  for (const source of sources) {
+    const [container] = await source.containers();
+    const items = [...net((await pullAll(source, container, null)).pages).changed.values()];
+    expect(items).toHaveLength(expected(source.entity));
+    expect(items.filter((i) => i.crmId !== linkedTo.get(i.remoteId)).map((i) => [source.entity, i.remoteId, i.crmId])).toEqual([]);
+  }
 });

@@ -184,8 +184,10 @@ class EntitySync {
         for (const link of this.byRemote.values()) if (link.container === container && !seen.has(link.remoteId)) removed.push(link.remoteId);
       }
       for (const remoteId of removed) this.removedRemote(container, remoteId, records, { writes, linksToSave, unlinks, after });
-      await this.commit(writes, linksToSave, unlinks, async (db) => this.deps.store.saveCursor(this.settings.mailboxId, scope, page.cursor, db));
+      await this.commit(writes, linksToSave, unlinks);
       for (const step of after) await step();
+      // After the page's stamps and Exchange writes too: a run stopped before them reads the page again and does them.
+      await this.deps.store.saveCursor(this.settings.mailboxId, scope, page.cursor);
     }
   }
 
@@ -236,6 +238,8 @@ class EntitySync {
       // Deleted in the CRM: the CRM side of this cycle applies the delete rule.
       if (!record) return;
       this.mergeLinked(link, record, item, batch);
+      // Linked by a run stopped before it stamped the item.
+      if (item.crmId === null) batch.after.push(() => this.stampLink(link));
       return;
     }
     const stamped = item.crmId ? records.get(item.crmId) : undefined;

@@ -15,8 +15,8 @@ import { killHard, spawnWorker } from './support/workerProcess';
 // The worker in its own process, killed with SIGKILL while it makes a mailbox's first item sync of
 // 2,000 contacts, appointments and tasks (some to create in Exchange, some tracked in Exchange to
 // create in the CRM), then started again: every item linked exactly once, nothing twice on either side.
-// Once, Graph stalls longer than the heartbeat time-out instead: Temporal gives the attempt up while it
-// still runs, and the next attempt must not run beside it.
+// While the second worker runs, Graph also stalls longer than the heartbeat time-out: Temporal gives
+// the attempt up while it still runs, and the next attempt must not run beside it.
 let bed: TestBed;
 let fake: GraphFake;
 

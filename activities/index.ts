@@ -197,6 +197,9 @@ export interface ItemSyncServices {
   store: ItemSyncStore;
 }
 
+/** The slot key of a mailbox's item sync: one run at a time, across every worker process. */
+const itemSyncSlotKey = (mailboxId: string) => `item-sync:${mailboxId}`;
+
 /** Activities that sync with a mail server: they run on that server's own task queue. */
 export function createMailServerActivities(
   store: SyncStore,
@@ -213,7 +216,9 @@ export function createMailServerActivities(
   return {
     /**
      * Contacts, tasks and appointments both ways, holding one of the server's connection slots and
-     * one of the Graph mailbox's request slots, like every other Graph activity.
+     * one of the Graph mailbox's request slots, like every other Graph activity, and the mailbox's one
+     * item-sync slot: an attempt given up for a missed heartbeat may still be running, and two runs
+     * would both create what is not linked yet.
      */
     async syncItems(mailboxId: string): Promise<SyncItemsOutcome> {
       const ctx = Context.current();
@@ -236,7 +241,7 @@ export function createMailServerActivities(
             throttledForMs = Math.max(throttledForMs, retryAfterMs ?? 0);
           },
         });
-        const figures = await slotFor(slots)(context, () =>
+        const run = () =>
           syncItems(mailboxId, [new GraphContactSource(session), new GraphTaskSource(session), new GraphEventSource(session, settings.calendarWindow)], {
             crm: itemCrm,
             store: itemStore,
@@ -245,8 +250,9 @@ export function createMailServerActivities(
               lastHeartbeat = Date.now();
               ctx.heartbeat();
             },
-          }),
-        );
+          });
+        const waiting = { onWait: () => ctx.heartbeat(), signal: ctx.cancellationSignal };
+        const figures = await slots.withSlot(itemSyncSlotKey(mailboxId), 1, waiting, () => slotFor(slots)(context, run));
         await itemStore.recordRun(mailboxId, { ok: true, figures });
         if (throttledForMs > 0) await db.recordServerSample(profileId, { connectionFailed: false, throttledForMs });
         return { status: 'synced', figures };

@@ -206,8 +206,10 @@ class EntitySync {
         for (const link of this.byRemote.values()) if (link.container === container && !seen.has(link.remoteId)) removed.push(link.remoteId);
       }
       for (const remoteId of removed) this.removedRemote(container, remoteId, records, { writes, linksToSave, unlinks, after });
-      await this.commit(writes, linksToSave, unlinks, async (db) => this.deps.store.saveCursor(this.settings.mailboxId, scope, page.cursor, db));
+      await this.commit(writes, linksToSave, unlinks);
       await this.runAfter(after, container);
+      // After the page's stamps and Exchange writes too: a run stopped before them reads the page again and does them.
+      await this.deps.store.saveCursor(this.settings.mailboxId, scope, page.cursor);
     }
   }
 
@@ -270,6 +272,8 @@ class EntitySync {
       // Deleted in the CRM: the CRM side of this cycle applies the delete rule.
       if (!record) return;
       this.mergeLinked(link, record, item, batch);
+      // Linked by a run stopped before it stamped the item.
+      if (item.crmId === null) batch.after.push(() => this.stampLink(link));
       return;
     }
     const stamped = item.crmId ? records.get(item.crmId) : undefined;
@@ -395,8 +399,8 @@ class EntitySync {
     };
   }
 
-  /** CRM writes, link changes and (with `alongside`) a cursor: one transaction. A CRM write that fails is an item error, not a stuck page. */
-  private async commit(writes: ItemWrite[], linksToSave: ItemLink[], unlinks: ItemLink[], alongside?: (db: PoolClient) => Promise<void>): Promise<number> {
+  /** CRM writes and link changes: one transaction. A CRM write that fails is an item error, not a stuck page. */
+  private async commit(writes: ItemWrite[], linksToSave: ItemLink[], unlinks: ItemLink[]): Promise<number> {
     const storeLinks = async (db: PoolClient, links: ItemLink[], gone: ItemLink[]) => {
       for (const link of gone) await this.deps.store.unlink(link.mailboxId, link.entity, link.crmId, db);
       for (const link of links) await this.deps.store.saveLink(link, db);
@@ -404,10 +408,7 @@ class EntitySync {
     for (const link of unlinks) this.forget(link);
     this.figures.unlinked += unlinks.length;
     try {
-      await this.deps.crm.apply(this.origin, writes, async (db) => {
-        await storeLinks(db, linksToSave, unlinks);
-        await alongside?.(db);
-      });
+      await this.deps.crm.apply(this.origin, writes, (db) => storeLinks(db, linksToSave, unlinks));
       return 0;
     } catch (err) {
       if (writes.length === 0) throw err;
@@ -438,10 +439,7 @@ class EntitySync {
       }
     }
     const written = new Set(writes.map((w) => w.id));
-    await this.deps.crm.apply(this.origin, [], async (db) => {
-      await storeLinks(db, linksToSave.filter((l) => !written.has(l.crmId)), []);
-      await alongside?.(db);
-    });
+    await this.deps.crm.apply(this.origin, [], (db) => storeLinks(db, linksToSave.filter((l) => !written.has(l.crmId)), []));
     return failedIds.size;
   }
 

@@ -3,8 +3,8 @@ import type { NewProfileInput } from '../../src/admin/schemas';
 import type { GraphFake } from './graphFake';
 import type { TestBed } from './testBed';
 
-/** An exchange_online profile for the Graph fake's default app, polled every second, plus `extra`. */
-export function exchangeProfile(name: string, fake: GraphFake, extra: Partial<NewProfileInput> = {}): NewProfileInput {
+/** An exchange_online profile for the Graph fake's default app (in this process or another), polled every second, plus `extra`. */
+export function exchangeProfile(name: string, fake: Pick<GraphFake, 'tenantId' | 'clientId' | 'clientSecret' | 'graphBaseUrl' | 'authorityHost'>, extra: Partial<NewProfileInput> = {}): NewProfileInput {
   return {
     name,
     serverType: 'exchange_online',

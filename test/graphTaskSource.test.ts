@@ -73,14 +73,14 @@ it('creates a task linked to its CRM id, reads it back the same, updates it only
   expect(box.listTasks(list)[0].status).toBe('deferred');
 
   await expect(source.stamp(list, created.remoteId, fresh.changeKey, 'crm-task-2')).rejects.toBeInstanceOf(StaleChangeKeyError);
-  const restamped = await source.stamp(list, created.remoteId, updated.changeKey, 'crm-task-2');
-  expect(restamped.crmId).toBe('crm-task-2');
+  const restampedKey = await source.stamp(list, created.remoteId, updated.changeKey, 'crm-task-2');
+  expect(await source.get(list, created.remoteId)).toMatchObject({ crmId: 'crm-task-2', changeKey: restampedKey });
   const links = (await fakeSession(fake, 'tasks.write@contoso.example').request<{ value: { applicationName: string; externalId: string }[] }>({
     method: 'GET', url: `/users/tasks.write@contoso.example/todo/lists/${list}/tasks/${created.remoteId}/linkedResources`,
   })).value;
   expect(links.map((l) => [l.applicationName, l.externalId])).toEqual([[CRM_LINK_APPLICATION, 'crm-task-2']]);
-  const unstamped = await source.stamp(list, created.remoteId, restamped.changeKey, null);
-  expect(unstamped.crmId).toBeNull();
+  const unstampedKey = await source.stamp(list, created.remoteId, restampedKey, null);
+  expect(await source.get(list, created.remoteId)).toMatchObject({ crmId: null, changeKey: unstampedKey });
 
   await source.delete(list, created.remoteId);
   expect(await source.get(list, created.remoteId)).toBeNull();

@@ -94,16 +94,15 @@ export class GraphContactSource implements ItemSource {
     return { ...current, changeKey: changeKeyOf(updated), modifiedAt: modifiedAtOf(updated), categories: updated.categories ?? current.categories, matchKeys: contactMatchKeys(all), fields: all };
   }
 
-  async stamp(container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<RemoteItem> {
-    await writeWithChangeKey(this.session, remoteId, changeKey, {
+  async stamp(_container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string> {
+    // The PATCH answers with the item as it is now: its change key needs no second read.
+    const stamped = await writeWithChangeKey<Contact>(this.session, remoteId, changeKey, {
       method: 'PATCH',
       url: `${this.base}/contacts/${pathId(remoteId)}`,
       // Graph cannot remove an extended property through PATCH: an empty value means "not linked".
       body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId ?? '' }] },
     });
-    const item = await this.get(container, remoteId);
-    if (!item) throw new Error(`The contact ${remoteId} vanished while its CRM id was stamped`);
-    return item;
+    return changeKeyOf(stamped);
   }
 
   async delete(_container: string, remoteId: string): Promise<void> {

@@ -227,14 +227,15 @@ export class GraphEventSource implements ItemSource {
     }
   }
 
-  async stamp(_container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<RemoteItem> {
-    await writeWithChangeKey(this.session, remoteId, changeKey, {
+  async stamp(_container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string> {
+    // The PATCH answers with the item as it is now: its change key needs no second read.
+    const stamped = await writeWithChangeKey<Event>(this.session, remoteId, changeKey, {
       method: 'PATCH',
       url: `${this.base}/events/${pathId(remoteId)}`,
       // Graph cannot remove an extended property through PATCH: an empty value means "not linked".
       body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId ?? '' }] },
     });
-    return this.mustGet(remoteId);
+    return changeKeyOf(stamped);
   }
 
   async delete(_container: string, remoteId: string): Promise<void> {

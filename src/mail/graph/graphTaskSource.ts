@@ -56,19 +56,20 @@ export class GraphTaskSource implements ItemSource {
     return remoteTask({ ...updated, linkedResources: current.linkedResources });
   }
 
-  async stamp(container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<RemoteItem> {
+  async stamp(container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string> {
     const url = `${this.tasks(container)}/${pathId(remoteId)}`;
     const current = await getOrNull<TodoTask>(this.session, `${url}?$expand=linkedResources`);
     if (!current || changeKeyOf(current) !== changeKey) throw new StaleChangeKeyError(remoteId);
     const ours = (current.linkedResources ?? []).filter(isCrmLink);
-    if (crmId !== null && ours.length === 1 && ours[0].externalId === crmId) return remoteTask(current);
+    if (crmId !== null && ours.length === 1 && ours[0].externalId === crmId) return changeKey;
     for (const link of ours) await deleteItem(this.session, `${url}/linkedResources/${pathId(link.id!)}`, remoteId);
     if (crmId !== null) {
       await itemWrite(this.session, { method: 'POST', url: `${url}/linkedResources`, body: crmLink(crmId, current.title), repeatable: false }, remoteId);
     }
+    // A linked resource changes the task's ETag, and its answer does not carry the task's.
     const after = await this.get(container, remoteId);
     if (!after) throw new Error(`The task ${remoteId} vanished while its CRM id was stamped`);
-    return after;
+    return after.changeKey;
   }
 
   async delete(container: string, remoteId: string): Promise<void> {

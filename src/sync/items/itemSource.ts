@@ -80,7 +80,7 @@ export interface ItemSource {
   create(container: string, fields: ItemFields, crmId: string): Promise<RemoteItem>;
   /** Writes these fields only; rejects with StaleChangeKeyError when the item moved past `changeKey`. */
   update(container: string, remoteId: string, changeKey: string, fields: ItemFields): Promise<RemoteItem>;
-  /** Stamps or clears the CRM id (linking, unlinking), leaving the fields alone. */
-  stamp(container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<RemoteItem>;
+  /** Stamps or clears the CRM id (linking, unlinking), leaving the fields alone; resolves to the item's new change key. */
+  stamp(container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string>;
   delete(container: string, remoteId: string): Promise<void>;
 }

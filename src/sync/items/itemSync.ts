@@ -649,8 +649,8 @@ class EntitySync {
   private async stampLink(link: ItemLink): Promise<void> {
     const current = this.byCrm.get(link.crmId);
     if (!current) return; // Its record could not be written: nothing to stamp.
-    const stamped = await this.source.stamp(current.container, current.remoteId, current.changeKey, current.crmId);
-    const saved = { ...current, changeKey: stamped.changeKey };
+    const changeKey = await this.source.stamp(current.container, current.remoteId, current.changeKey, current.crmId);
+    const saved = { ...current, changeKey };
     this.remember(saved);
     await this.deps.store.saveLink(saved);
   }

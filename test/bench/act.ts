@@ -19,7 +19,6 @@
  * Each wait is bounded (BENCH_ACT_TIMEOUT_SECONDS per edit or sync, default 120): the bench fails
  * rather than hangs.
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { PgCrmItems } from '../../src/crm/pgCrmItems';
@@ -30,12 +29,11 @@ import { ITEM_PAGE_SIZE, ITEM_PREFER } from '../../src/mail/graph/graphItems';
 import { GraphTaskSource } from '../../src/mail/graph/graphTaskSource';
 import { PgItemSyncStore } from '../../src/store/itemSyncStore';
 import { syncItems } from '../../src/sync/items/itemSync';
-import { ensureFakeCertificates, extraCaFileWith } from '../graphFake/certificates';
 import { startGraphFake, type GraphFake } from '../support/graphFake';
 import { fakeSession } from '../support/graphItems';
 import { exchangeMailbox } from '../support/graphMailbox';
 import { eventually, TestBed } from '../support/testBed';
-import { runBenchmark } from './run';
+import { runBenchmarkTrustingGraphFake } from './run';
 
 const EDITS = Number(process.env.BENCH_ACT_EDITS ?? 200);
 const BASELINE_EDITS = Math.min(EDITS, 50);
@@ -183,16 +181,4 @@ async function main(): Promise<void> {
   }
 }
 
-// Node reads NODE_EXTRA_CA_CERTS only at start: without the fake's CA in it, the benchmark runs
-// itself again with it.
-if (process.env.CRM_SYNC_BENCH_TRUSTS_FAKE) runBenchmark(main);
-else {
-  (async () => {
-    const { caFile } = await ensureFakeCertificates();
-    const again = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__filename)], {
-      stdio: 'inherit',
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: extraCaFileWith(caFile, process.env.NODE_EXTRA_CA_CERTS), CRM_SYNC_BENCH_TRUSTS_FAKE: '1' },
-    });
-    process.exit(again.status ?? 1);
-  })();
-}
+runBenchmarkTrustingGraphFake(path.resolve(__filename), main);

@@ -15,7 +15,7 @@
  * is the page size of both. Messages have HTML bodies of a few KB and no attachments, so both
  * sides make the same requests.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import path from 'node:path';
@@ -25,12 +25,11 @@ import { Client } from '@microsoft/microsoft-graph-client';
 import { MESSAGE_SELECT } from '../../src/mail/graph/graphMessage';
 import { mailboxWorkflowId } from '../../src/temporal/names';
 import { statusQuery } from '../../workflows';
-import { ensureFakeCertificates, extraCaFileWith } from '../graphFake/certificates';
 import { exchangeMailbox, exchangeProfile } from '../support/exchange';
 import { graphFakeAuthorityMetadata } from '../support/graphFake';
 import { eventually, TestBed } from '../support/testBed';
 import type { GraphFakeFacts, GraphFakeProcessSpec } from './graphFakeProcess';
-import { runBenchmark } from './run';
+import { runBenchmarkTrustingGraphFake } from './run';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 5000);
 const PAGE_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 100);
@@ -172,16 +171,4 @@ async function main(): Promise<void> {
   });
 }
 
-// Node reads NODE_EXTRA_CA_CERTS only at start: without the fake's CA in it, the benchmark runs
-// itself again with it.
-if (process.env.CRM_SYNC_BENCH_TRUSTS_FAKE) runBenchmark(main);
-else {
-  (async () => {
-    const { caFile } = await ensureFakeCertificates();
-    const again = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__filename)], {
-      stdio: 'inherit',
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: extraCaFileWith(caFile, process.env.NODE_EXTRA_CA_CERTS), CRM_SYNC_BENCH_TRUSTS_FAKE: '1' },
-    });
-    process.exit(again.status ?? 1);
-  })();
-}
+runBenchmarkTrustingGraphFake(path.resolve(__filename), main);

@@ -183,3 +183,23 @@ it('lists an Exchange item the CRM refused, and a retry of it that still fails s
   expect(retried.body).toEqual(expect.objectContaining({ outcome: 'failed', error: expect.objectContaining({ reason: failed.reason, retryRequestedAt: null }) }));
   expect(retried.body.error.attempts).toBeGreaterThan(failed.attempts);
 });
+
+it('shows the dashboard the mailboxes with the most failed items first, as many as asked, and how many sync items in all', async () => {
+  const made: string[] = [];
+  for (const name of ['overview.quiet', 'overview.failing']) {
+    const address = `${name}@contoso.example`;
+    fake.addUser({ mail: address });
+    made.push((await exchangeMailbox(bed, fake, address)).mailboxId);
+  }
+  await bed.query(`UPDATE mailboxes SET items_enabled = true WHERE id = ANY($1)`, [made]);
+  await bed.query(
+    `INSERT INTO item_sync_errors (mailbox_id, entity, side, item_key, reason, retry_action) VALUES ($1, 'task', 'exchange', 'AAMk-one', 'refused', 'retry')`,
+    [made[1]],
+  );
+  const [{ n }] = await bed.query<{ n: number }>(`SELECT count(*)::int AS n FROM mailboxes WHERE items_enabled`);
+  const overview = await bed.admin.itemSync.overview(1);
+  expect(overview.mailboxes.map((m) => m.emailAddress)).toEqual(['overview.failing@contoso.example']);
+  expect(overview.mailboxes[0].task.failed).toBe(1);
+  expect(overview.mailboxesInAll).toBe(n);
+  expect(n).toBeGreaterThan(1);
+});

@@ -106,9 +106,24 @@ export class ItemSyncVisibility {
     return out;
   }
 
-  /** Every mailbox that syncs items, with its figures, and the newest failed items of all (for the dashboard). */
-  async overview(limit = 50): Promise<{ mailboxes: ({ id: string; emailAddress: string } & ItemSyncStatus)[]; failed: (ItemErrorView & { mailboxId: string; emailAddress: string })[] }> {
-    const { rows } = await this.pool.query(`SELECT id, email_address FROM mailboxes WHERE items_enabled ORDER BY email_address`);
+  /**
+   * For the dashboard: the `limit` mailboxes that sync items with the most failed items first (each
+   * costs a few queries, and the dashboard refreshes every few seconds), how many sync items in all,
+   * and the newest failed items of all.
+   */
+  async overview(limit = 50): Promise<{
+    mailboxes: ({ id: string; emailAddress: string } & ItemSyncStatus)[];
+    mailboxesInAll: number;
+    failed: (ItemErrorView & { mailboxId: string; emailAddress: string })[];
+  }> {
+    const { rows } = await this.pool.query(
+      `SELECT m.id, m.email_address, count(*) OVER ()::int AS in_all
+         FROM mailboxes m LEFT JOIN (SELECT mailbox_id, count(*) AS n FROM item_sync_errors GROUP BY mailbox_id) e ON e.mailbox_id = m.id
+        WHERE m.items_enabled
+        ORDER BY coalesce(e.n, 0) DESC, m.items_status = 'failure' DESC, m.email_address
+        LIMIT $1`,
+      [limit],
+    );
     const mailboxes = [];
     for (const r of rows) mailboxes.push({ id: r.id as string, emailAddress: r.email_address as string, ...(await this.status(r.id)) });
     const { rows: failing } = await this.pool.query(
@@ -119,7 +134,7 @@ export class ItemSyncVisibility {
     const failed = [];
     for (const f of failing) failed.push(...(await this.errors(f.mailbox_id)).map((e) => ({ mailboxId: f.mailbox_id as string, emailAddress: f.email_address as string, ...e })));
     failed.sort((a, b) => b.occurredAt.getTime() - a.occurredAt.getTime());
-    return { mailboxes, failed: failed.slice(0, limit) };
+    return { mailboxes, mailboxesInAll: rows[0]?.in_all ?? 0, failed: failed.slice(0, limit) };
   }
 
   async errors(mailboxId: string, filter: { entity?: ItemEntity } = {}): Promise<ItemErrorView[]> {

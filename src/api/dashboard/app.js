@@ -232,6 +232,9 @@
   const ENTITIES = ['contact', 'appointment', 'task'];
 
   function drawItemSync(itemSync) {
+    document.getElementById('item-counts-note').textContent = itemSync.mailboxesInAll > itemSync.mailboxes.length
+      ? `The ${itemSync.mailboxes.length} of ${itemSync.mailboxesInAll} mailboxes with the most failed items; \`mailbox status\` shows any one.`
+      : '';
     fillTable('item-counts', itemSync.mailboxes.flatMap((m) => ENTITIES.map((entity) => {
       const s = m[entity];
       const failed = el('span', s.failed ? 'error-text' : '', s.failed);

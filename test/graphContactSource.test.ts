@@ -135,3 +135,25 @@ it('gives up after a few fresh starts when Graph loses the sync state in the mid
   const lost = fake.requestLog.slice(before).filter((r) => r.userId === userId && /skiptoken/i.test(r.url));
   expect(lost.map((r) => r.status)).toEqual([410, 410, 410, 410]);
 });
+
+it('stamps many contacts in $batch requests of twenty; a stale one comes back as such, a throttled step is written again on its own', async () => {
+  const { source, box } = mailboxFor('contacts.stamps@contoso.example');
+  const [folder] = await source.containers();
+  const made = [];
+  for (let n = 0; n < 45; n++) made.push(await source.create(folder, crmContact(n), `crm-contact-${n}`));
+  box.updateContact(made[7].remoteId, { jobTitle: 'Changed in Outlook meanwhile' });
+  fake.script.failNext({ count: 1, status: 429, code: 'ApplicationThrottled', retryAfterSeconds: 1, path: new RegExp(encodeURIComponent(made[30].remoteId)), methods: ['PATCH'] });
+  const start = fake.requestLog.length;
+  const results = await source.stampMany(made.map((m, n) => ({ container: folder, remoteId: m.remoteId, changeKey: m.changeKey, crmId: `restamped-${n}` })));
+
+  expect(results[7]).toBeInstanceOf(StaleChangeKeyError);
+  const written = fake.requestLog.slice(start).filter((e) => !e.inBatch);
+  expect(written.filter((e) => e.url.includes('$batch'))).toHaveLength(3);
+  expect(written.filter((e) => e.method === 'PATCH')).toHaveLength(1);
+  for (const [n, m] of made.entries()) {
+    if (n === 7) continue;
+    const now = (await source.get(folder, m.remoteId))!;
+    expect({ n, crmId: now.crmId, changeKey: now.changeKey }).toEqual({ n, crmId: `restamped-${n}`, changeKey: results[n] });
+  }
+  expect((await source.get(folder, made[7].remoteId))!.crmId).toBe('crm-contact-7');
+});

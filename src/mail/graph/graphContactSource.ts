@@ -1,6 +1,6 @@
 import type { Contact } from '@microsoft/microsoft-graph-types';
 import type { SourceCursor } from '../mailSource';
-import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemSource, type RemoteItem } from '../../sync/items/itemSource';
+import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemRejectedError, type ItemSource, type ItemStamp, type RemoteItem } from '../../sync/items/itemSource';
 import { CONTACT_MAPI_PROPERTIES, contactFromGraph, contactMatchKeys, contactPatch, contactToGraph } from './graphContactMapper';
 import {
   CRM_ITEM_ID_PROPERTY,
@@ -13,6 +13,7 @@ import {
   expandProperties,
   getOrNull,
   itemWrite,
+  patchMany,
   pathId,
   propertyValue,
   writeWithChangeKey,
@@ -103,6 +104,18 @@ export class GraphContactSource implements ItemSource {
       body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId ?? '' }] },
     });
     return changeKeyOf(stamped);
+  }
+
+  stampMany(stamps: ItemStamp[]): Promise<(string | ItemRejectedError | StaleChangeKeyError)[]> {
+    return patchMany(
+      this.session,
+      stamps.map((s) => ({
+        url: `${this.base}/contacts/${pathId(s.remoteId)}`,
+        remoteId: s.remoteId,
+        changeKey: s.changeKey,
+        body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: s.crmId ?? '' }] },
+      })),
+    );
   }
 
   async delete(_container: string, remoteId: string): Promise<void> {

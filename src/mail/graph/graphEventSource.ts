@@ -1,6 +1,6 @@
 import type { Calendar, Event } from '@microsoft/microsoft-graph-types';
 import type { SourceCursor } from '../mailSource';
-import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemSource, type RemoteItem } from '../../sync/items/itemSource';
+import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemRejectedError, type ItemSource, type ItemStamp, type RemoteItem } from '../../sync/items/itemSource';
 import {
   type AppointmentException,
   eventFromGraph,
@@ -21,6 +21,7 @@ import {
   getMany,
   getOrNull,
   itemWrite,
+  patchMany,
   pathId,
   propertyValue,
   writeWithChangeKey,
@@ -236,6 +237,18 @@ export class GraphEventSource implements ItemSource {
       body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId ?? '' }] },
     });
     return changeKeyOf(stamped);
+  }
+
+  stampMany(stamps: ItemStamp[]): Promise<(string | ItemRejectedError | StaleChangeKeyError)[]> {
+    return patchMany(
+      this.session,
+      stamps.map((s) => ({
+        url: `${this.base}/events/${pathId(s.remoteId)}`,
+        remoteId: s.remoteId,
+        changeKey: s.changeKey,
+        body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: s.crmId ?? '' }] },
+      })),
+    );
   }
 
   async delete(_container: string, remoteId: string): Promise<void> {

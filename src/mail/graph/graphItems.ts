@@ -1,5 +1,5 @@
 import type { SourceCursor } from '../mailSource';
-import { ItemRejectedError, StaleChangeKeyError, type ItemPage, type RemoteItem } from '../../sync/items/itemSource';
+import { isItemFailure, ItemRejectedError, StaleChangeKeyError, type ItemPage, type RemoteItem } from '../../sync/items/itemSource';
 import { GraphRequestError, type GraphRequest, type GraphSession } from './graphSession';
 
 /**
@@ -152,6 +152,57 @@ export async function getMany<T>(session: GraphSession, paths: string[], prefer 
       const i = Number(step.id);
       if (step.status === 200) results[first + i] = step.body as T;
       else if (step.status !== 404) results[first + i] = await getOrNull<T>(session, chunk[i], prefer);
+    }
+  }
+  return results;
+}
+
+/**
+ * PATCHes of several items, each with its change key, in $batch requests. A step refused for its
+ * change key is stale; one Graph answered otherwise than 200 is written again on its own (the
+ * session's retries, and its answer classified as a single write's would be): each item's new change
+ * key, or its own failure.
+ */
+export async function patchMany(
+  session: GraphSession,
+  steps: { url: string; remoteId: string; changeKey: string; body: unknown }[],
+): Promise<(string | ItemRejectedError | StaleChangeKeyError)[]> {
+  const results: (string | ItemRejectedError | StaleChangeKeyError)[] = [];
+  for (let first = 0; first < steps.length; first += BATCH_SIZE) {
+    const chunk = steps.slice(first, first + BATCH_SIZE);
+    const answer = await session.request<{ responses: Array<{ id: string; status: number; body?: unknown }> }>({
+      method: 'POST',
+      url: '/$batch',
+      body: {
+        requests: chunk.map((step, i) => ({
+          id: String(i),
+          method: 'PATCH',
+          url: step.url,
+          headers: { 'Content-Type': 'application/json', 'If-Match': `W/"${step.changeKey}"`, Prefer: ITEM_PREFER.join(', ') },
+          body: step.body,
+        })),
+      },
+      prefer: ITEM_PREFER,
+      // A write asked twice after a lost answer would meet its own change: each step is checked below instead.
+      repeatable: false,
+    });
+    const byId = new Map(answer.responses.map((r) => [Number(r.id), r]));
+    for (const [i, step] of chunk.entries()) {
+      const response = byId.get(i);
+      if (response?.status === 200 && response.body) {
+        results.push(changeKeyOf(response.body));
+        continue;
+      }
+      if (response?.status === 412) {
+        results.push(new StaleChangeKeyError(step.remoteId));
+        continue;
+      }
+      try {
+        results.push(changeKeyOf(await writeWithChangeKey<object>(session, step.remoteId, step.changeKey, { method: 'PATCH', url: step.url, body: step.body })));
+      } catch (err) {
+        if (!isItemFailure(err)) throw err;
+        results.push(err);
+      }
     }
   }
   return results;

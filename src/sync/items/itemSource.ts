@@ -64,6 +64,14 @@ export class ItemRejectedError extends Error {
 /** A failure of one item rather than of the run. */
 export const isItemFailure = (err: unknown): err is ItemRejectedError | StaleChangeKeyError => err instanceof ItemRejectedError || err instanceof StaleChangeKeyError;
 
+/** A CRM id to stamp on an item, as `stamp` takes it. */
+export interface ItemStamp {
+  container: string;
+  remoteId: string;
+  changeKey: string;
+  crmId: string | null;
+}
+
 /**
  * One kind of item in one mailbox on the mail server: a container (contact folder, calendar, To Do
  * list) read by change tracking and written item by item. Each provider implements it per entity;
@@ -82,5 +90,11 @@ export interface ItemSource {
   update(container: string, remoteId: string, changeKey: string, fields: ItemFields): Promise<RemoteItem>;
   /** Stamps or clears the CRM id (linking, unlinking), leaving the fields alone; resolves to the item's new change key. */
   stamp(container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string>;
+  /**
+   * Several stamps in fewer requests, where the server can (Graph's $batch): for each, the item's new
+   * change key or the error its own `stamp` would have thrown (StaleChangeKeyError, ItemRejectedError).
+   * Rejects as a whole only for what is not one item's failure (throttling, the server down).
+   */
+  stampMany?(stamps: ItemStamp[]): Promise<(string | ItemRejectedError | StaleChangeKeyError)[]>;
   delete(container: string, remoteId: string): Promise<void>;
 }

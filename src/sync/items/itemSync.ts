@@ -190,24 +190,21 @@ class EntitySync {
     let reset = false;
     for await (const page of this.source.pull(container, cursor)) {
       reset ||= page.reset;
-      const after: (() => Promise<void>)[] = [];
-      const writes: ItemWrite[] = [];
-      const linksToSave: ItemLink[] = [];
-      const unlinks: ItemLink[] = [];
+      const batch = emptyBatch();
       const linkedIds = [...page.changed.map((i) => i.remoteId), ...page.removed].map((id) => this.byRemote.get(remoteKey(container, id))?.crmId ?? null);
       const records = await this.recordsOf([...page.changed.map((i) => i.crmId), ...linkedIds]);
       for (const item of page.changed) {
         seen.add(item.remoteId);
         this.deps.progress?.();
-        this.fromRemote(container, item, records, matches, { writes, linksToSave, unlinks, after });
+        this.fromRemote(container, item, records, matches, batch);
       }
       const removed = [...page.removed];
       if (page.last && reset) {
         for (const link of this.byRemote.values()) if (link.container === container && !seen.has(link.remoteId)) removed.push(link.remoteId);
       }
-      for (const remoteId of removed) this.removedRemote(container, remoteId, records, { writes, linksToSave, unlinks, after });
-      await this.commit(writes, linksToSave, unlinks);
-      await this.runAfter(after, container);
+      for (const remoteId of removed) this.removedRemote(container, remoteId, records, batch);
+      await this.commit(batch.writes, batch.linksToSave, batch.unlinks);
+      await this.runAfter(batch, container);
       // After the page's stamps and Exchange writes too: a run stopped before them reads the page again and does them.
       await this.deps.store.saveCursor(this.settings.mailboxId, scope, page.cursor);
     }
@@ -265,7 +262,7 @@ class EntitySync {
         this.remember(back);
         const again = records.get(link.crmId);
         if (again) this.mergeLinked(back, again, item, batch);
-        batch.after.push(() => this.stampLink(back));
+        batch.stamps.push(back);
         return;
       }
       const record = records.get(link.crmId);
@@ -273,7 +270,7 @@ class EntitySync {
       if (!record) return;
       this.mergeLinked(link, record, item, batch);
       // Linked by a run stopped before it stamped the item.
-      if (item.crmId === null) batch.after.push(() => this.stampLink(link));
+      if (item.crmId === null) batch.stamps.push(link);
       return;
     }
     const stamped = item.crmId ? records.get(item.crmId) : undefined;
@@ -296,7 +293,7 @@ class EntitySync {
       const record = records.get(decision.crmId);
       if (record) this.mergeLinked(fresh, record, item, batch);
       else batch.after.push(() => this.linkWithRecord(fresh, item));
-      if (item.crmId !== decision.crmId) batch.after.push(() => this.stampLink(fresh));
+      if (item.crmId !== decision.crmId) batch.stamps.push(fresh);
       return;
     }
     // Tracked by the category: a new record, linked both ways from now on.
@@ -318,7 +315,7 @@ class EntitySync {
     batch.writes.push(...this.crmWrites({ entity: this.entity, operation: 'create', id: crmId, values: { ...values, ...uid } }, null));
     batch.linksToSave.push(tracked);
     this.figures.linked++;
-    batch.after.push(() => this.stampLink(tracked));
+    batch.stamps.push(tracked);
   }
 
   /** A first link whose record was not in the page's read (matched by address and name). */
@@ -331,7 +328,7 @@ class EntitySync {
     const batch = emptyBatch();
     this.mergeLinked(link, record, item, batch);
     await this.commit(batch.writes, batch.linksToSave, batch.unlinks);
-    await this.runAfter(batch.after, link.container);
+    await this.runAfter(batch, link.container);
   }
 
   /** Merges a linked pair as the mail server has it now: CRM writes join the batch, mail-server writes follow it. */
@@ -444,28 +441,37 @@ class EntitySync {
   }
 
   /**
-   * The mail-server writes that follow a commit. One the server refuses for its item is kept as that
-   * item's error (read again and retried next cycle) and the others go on; anything else ends the run.
-   * Returns how many were refused.
+   * The mail-server writes that follow a commit, then its stamps. One the server refuses for its item
+   * is kept as that item's error (read again and retried next cycle) and the others go on; anything
+   * else ends the run. Returns how many were refused.
    */
-  private async runAfter(steps: (() => Promise<void>)[], container: string): Promise<number> {
+  private async runAfter(batch: Batch, container: string): Promise<number> {
     let refused = 0;
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (err) {
-        if (!isItemFailure(err) || err.remoteId === null) throw err;
-        refused++;
-        this.figures.failed++;
-        await this.deps.store.recordError(this.settings.mailboxId, {
-          entity: this.entity,
-          side: 'exchange',
-          itemKey: err.remoteId,
-          container,
-          reason: `Exchange refused a write to this ${this.entity}: ${readableReason(err)}`,
-          retryAction: 'The next cycle reads it again and retries; if Exchange keeps refusing, correct the value in the CRM record',
-        });
-      }
+    const refuse = async (err: unknown) => {
+      if (!isItemFailure(err) || err.remoteId === null) throw err;
+      refused++;
+      this.figures.failed++;
+      await this.deps.store.recordError(this.settings.mailboxId, {
+        entity: this.entity,
+        side: 'exchange',
+        itemKey: err.remoteId,
+        container,
+        reason: `Exchange refused a write to this ${this.entity}: ${readableReason(err)}`,
+        retryAction: 'The next cycle reads it again and retries; if Exchange keeps refusing, correct the value in the CRM record',
+      });
+    };
+    for (const step of batch.after) await step().catch(refuse);
+    // As they are now: a write above moved their change keys; a link dropped meanwhile (its record could not be written) has nothing to stamp.
+    const stamps = batch.stamps.map((l) => this.byCrm.get(l.crmId)).filter((l): l is ItemLink => l !== undefined);
+    if (stamps.length === 0) return refused;
+    if (!this.source.stampMany) {
+      for (const link of stamps) await this.stampLink(link).catch(refuse);
+      return refused;
+    }
+    const changeKeys = await this.source.stampMany(stamps.map(({ container: c, remoteId, changeKey, crmId }) => ({ container: c, remoteId, changeKey, crmId })));
+    for (const [i, changeKey] of changeKeys.entries()) {
+      if (typeof changeKey === 'string') await this.stamped(stamps[i], changeKey);
+      else await refuse(changeKey);
     }
     return refused;
   }
@@ -482,7 +488,7 @@ class EntitySync {
       const batch = emptyBatch();
       const records = await this.recordsOf([item.crmId, this.byRemote.get(remoteKey(e.container!, item.remoteId))?.crmId ?? null]);
       this.fromRemote(e.container!, item, records, new Map(), batch);
-      const failed = (await this.commit(batch.writes, batch.linksToSave, batch.unlinks)) + (await this.runAfter(batch.after, e.container!));
+      const failed = (await this.commit(batch.writes, batch.linksToSave, batch.unlinks)) + (await this.runAfter(batch, e.container!));
       if (failed === 0) await this.deps.store.clearError(this.settings.mailboxId, this.entity, 'exchange', e.itemKey);
     }
   }
@@ -643,14 +649,16 @@ class EntitySync {
     const batch = emptyBatch();
     this.mergeLinked(current, fresh, item, batch, attempt + 1);
     await this.commit(batch.writes, batch.linksToSave, batch.unlinks);
-    await this.runAfter(batch.after, current.container);
+    await this.runAfter(batch, current.container);
   }
 
   private async stampLink(link: ItemLink): Promise<void> {
-    const current = this.byCrm.get(link.crmId);
-    if (!current) return; // Its record could not be written: nothing to stamp.
-    const changeKey = await this.source.stamp(current.container, current.remoteId, current.changeKey, current.crmId);
-    const saved = { ...current, changeKey };
+    await this.stamped(link, await this.source.stamp(link.container, link.remoteId, link.changeKey, link.crmId));
+  }
+
+  /** The item carries the link's CRM id now, under `changeKey`. */
+  private async stamped(link: ItemLink, changeKey: string): Promise<void> {
+    const saved = { ...link, changeKey };
     this.remember(saved);
     await this.deps.store.saveLink(saved);
   }
@@ -685,6 +693,8 @@ interface Batch {
   unlinks: ItemLink[];
   /** Mail-server writes, after the transaction. */
   after: (() => Promise<void>)[];
+  /** Links whose item gets its CRM id stamped, after those writes (several in one request where the server can). */
+  stamps: ItemLink[];
 }
 
 /**
@@ -699,7 +709,7 @@ function stillPending(next: Values, base: Values | null, toRemote: Values): Valu
 }
 
 const pickFields = (fields: ItemFields, names: string[]): ItemFields => Object.fromEntries(names.filter((n) => Object.hasOwn(fields, n)).map((n) => [n, fields[n]]));
-const emptyBatch = (): Batch => ({ writes: [], linksToSave: [], unlinks: [], after: [] });
+const emptyBatch = (): Batch => ({ writes: [], linksToSave: [], unlinks: [], after: [], stamps: [] });
 const remoteKey = (container: string, remoteId: string) => `${container}\n${remoteId}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The owner a record had before the first of its changes in a page. */

@@ -1,4 +1,4 @@
-import type { AppointmentException } from '../src/mail/graph/graphEventMapper';
+import type { SeriesException } from '../src/policy/seriesExceptions';
 import { GraphEventSource } from '../src/mail/graph/graphEventSource';
 import { StaleChangeKeyError } from '../src/sync/items/itemSource';
 import { startGraphFake, type GraphFake } from './support/graphFake';
@@ -36,7 +36,7 @@ const series = {
   exceptions: [
     { originalStart: '2026-03-10T08:30:00.000Z', cancelled: false, startsAt: '2026-03-11T15:00:00.000Z', endsAt: '2026-03-11T15:45:00.000Z', subject: 'Weekly sync (moved)', location: 'Room 9', description: 'Bring the plan' },
     { originalStart: '2026-03-17T08:30:00.000Z', cancelled: true },
-  ] as AppointmentException[],
+  ] as SeriesException[],
 };
 
 it('pulls the calendar window: single events and a series as one item each, changes, removals, events leaving the window, a lost token', async () => {
@@ -128,7 +128,7 @@ it('creates a weekly series with a moved and a cancelled occurrence that reads b
   expect(pulled.get(created.remoteId)!.fields).toEqual(expected);
 
   // The moved occurrence goes back into place; the first one is cancelled.
-  const exceptions: AppointmentException[] = [{ originalStart: '2026-03-03T08:30:00.000Z', cancelled: true }, series.exceptions[1]];
+  const exceptions: SeriesException[] = [{ originalStart: '2026-03-03T08:30:00.000Z', cancelled: true }, series.exceptions[1]];
   const updated = await source.update(calendar, created.remoteId, created.changeKey, { exceptions });
   expect(updated.fields.exceptions).toEqual(exceptions);
   expect(box.listEvents().filter((e) => e.seriesMasterId === created.remoteId).map((e) => [e.type, e.start?.dateTime, e.subject])).toEqual([

@@ -1,31 +1,19 @@
-import { PgCrmItems } from '../src/crm/pgCrmItems';
+import type { PgCrmItems } from '../src/crm/pgCrmItems';
 import { GraphEventSource } from '../src/mail/graph/graphEventSource';
 import { GraphTaskSource } from '../src/mail/graph/graphTaskSource';
-import { PgItemSyncStore } from '../src/store/itemSyncStore';
+import type { PgItemSyncStore } from '../src/store/itemSyncStore';
 import type { ItemSource } from '../src/sync/items/itemSource';
 import { syncItems } from '../src/sync/items/itemSync';
-import { startGraphFake, type GraphFake } from './support/graphFake';
-import { changeLogSettled, fakeSession } from './support/graphItems';
+import type { GraphFake } from './support/graphFake';
+import { changeLogSettled, fakeSession, useItemEngineBed } from './support/graphItems';
 import { exchangeMailbox } from './support/graphMailbox';
-import { TestBed } from './support/testBed';
+import type { TestBed } from './support/testBed';
 
 // The same engine on tasks (To Do) and appointments (the calendar), against PostgreSQL and the
 // Graph fake: each way, a change field by field, one write per change, deletes by their rules.
-let bed: TestBed;
-let fake: GraphFake;
-let crm: PgCrmItems;
-let store: PgItemSyncStore;
 
-beforeAll(async () => {
-  bed = await TestBed.create();
-  fake = await startGraphFake({ users: [] });
-  crm = new PgCrmItems(bed.pool);
-  store = new PgItemSyncStore(bed.pool);
-});
-afterAll(async () => {
-  await fake?.close();
-  await bed?.close();
-});
+let bed: TestBed, fake: GraphFake, crm: PgCrmItems, store: PgItemSyncStore;
+useItemEngineBed((opened) => void ({ bed, fake, crm, store } = opened));
 
 let boxes = 0;
 async function mailbox(sourceFor: (address: string) => ItemSource) {

@@ -1,32 +1,18 @@
-import { PgCrmItems } from '../src/crm/pgCrmItems';
-import { PgCrmRecords } from '../src/crm/crmRecords';
+import type { PgCrmItems } from '../src/crm/pgCrmItems';
+import type { PgCrmRecords } from '../src/crm/crmRecords';
 import { GraphContactSource } from '../src/mail/graph/graphContactSource';
-import { PgItemSyncStore } from '../src/store/itemSyncStore';
+import type { PgItemSyncStore } from '../src/store/itemSyncStore';
 import { syncItems } from '../src/sync/items/itemSync';
-import { startGraphFake, type GraphFake } from './support/graphFake';
-import { changeLogSettled, fakeSession } from './support/graphItems';
+import type { GraphFake } from './support/graphFake';
+import { changeLogSettled, fakeSession, useItemEngineBed } from './support/graphItems';
 import { exchangeMailbox } from './support/graphMailbox';
-import { TestBed } from './support/testBed';
+import type { TestBed } from './support/testBed';
 
 // The two-way item engine on contacts, against real PostgreSQL and the Graph fake: round trips each
 // way, no echo, filters and reassignment, unlink only, conflicts, the 412 path, first enable.
-let bed: TestBed;
-let fake: GraphFake;
-let crm: PgCrmItems;
-let records: PgCrmRecords;
-let store: PgItemSyncStore;
 
-beforeAll(async () => {
-  bed = await TestBed.create();
-  fake = await startGraphFake({ users: [] });
-  crm = new PgCrmItems(bed.pool);
-  records = new PgCrmRecords(bed.pool);
-  store = new PgItemSyncStore(bed.pool);
-});
-afterAll(async () => {
-  await fake?.close();
-  await bed?.close();
-});
+let bed: TestBed, fake: GraphFake, crm: PgCrmItems, records: PgCrmRecords, store: PgItemSyncStore;
+useItemEngineBed((opened) => void ({ bed, fake, crm, records, store } = opened));
 
 interface Box {
   address: string;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { FieldDirectionService } from '../src/admin/fieldDirectionService';
-import { PgCrmRecords } from '../src/crm/crmRecords';
+import type { PgCrmRecords } from '../src/crm/crmRecords';
 import { ITEM_FIELDS, type ItemEntity } from '../src/crm/itemFields';
-import { PgCrmItems } from '../src/crm/pgCrmItems';
+import type { PgCrmItems } from '../src/crm/pgCrmItems';
 import { GRAPH_CONTACT_FIELDS } from '../src/mail/graph/graphContactMapper';
 import { GraphContactSource } from '../src/mail/graph/graphContactSource';
 import { GRAPH_APPOINTMENT_FIELDS } from '../src/mail/graph/graphEventMapper';
@@ -11,38 +11,26 @@ import { GRAPH_TASK_FIELDS } from '../src/mail/graph/graphTaskMapper';
 import { GraphTaskSource } from '../src/mail/graph/graphTaskSource';
 import { DIRECTIONS, effectiveDirections, flowsTo, type Direction, type DirectionEntity, type EffectiveDirection } from '../src/policy/fieldDirections';
 import { normalize, type Values } from '../src/policy/itemMerge';
-import { PgItemSyncStore } from '../src/store/itemSyncStore';
+import type { PgItemSyncStore } from '../src/store/itemSyncStore';
 import type { ItemSource } from '../src/sync/items/itemSource';
 import { syncItems } from '../src/sync/items/itemSync';
-import { startGraphFake, type GraphFake } from './support/graphFake';
-import { changeLogSettled, fakeSession } from './support/graphItems';
+import type { GraphFake } from './support/graphFake';
+import { changeLogSettled, fakeSession, useItemEngineBed } from './support/graphItems';
 import { exchangeMailbox } from './support/graphMailbox';
-import { TestBed } from './support/testBed';
+import type { TestBed } from './support/testBed';
 
 // Round trips driven by the direction table itself (src/policy/fieldDirections.ts): for every field
 // of every entity, a change on one side ends as its direction says on the other, with exactly one
 // write there (the fake's request log, the CRM change log by origin) and nothing back. Settable
 // fields go through every direction; fixed ones keep theirs. A field the table gains later is
 // covered as soon as this file can make a value for it (it fails naming the field otherwise).
-let bed: TestBed;
-let fake: GraphFake;
-let crm: PgCrmItems;
-let records: PgCrmRecords;
-let store: PgItemSyncStore;
 let accounts: string[];
 
-beforeAll(async () => {
-  bed = await TestBed.create();
-  fake = await startGraphFake({ users: [] });
-  crm = new PgCrmItems(bed.pool);
-  records = new PgCrmRecords(bed.pool);
-  store = new PgItemSyncStore(bed.pool);
+let bed: TestBed, fake: GraphFake, crm: PgCrmItems, records: PgCrmRecords, store: PgItemSyncStore;
+useItemEngineBed(async (opened) => {
+  ({ bed, fake, crm, records, store } = opened);
   accounts = [];
   for (const name of ['Fabrikam', 'Contoso', 'Litware']) accounts.push((await records.accounts.create({ name })).id);
-});
-afterAll(async () => {
-  await fake?.close();
-  await bed?.close();
 });
 
 /** The CRM fields Graph carries, per entity: the others cannot reach Exchange. */

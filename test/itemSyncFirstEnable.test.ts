@@ -1,34 +1,20 @@
-import { PgCrmItems } from '../src/crm/pgCrmItems';
-import { PgCrmRecords } from '../src/crm/crmRecords';
+import type { PgCrmItems } from '../src/crm/pgCrmItems';
+import type { PgCrmRecords } from '../src/crm/crmRecords';
 import { GraphContactSource } from '../src/mail/graph/graphContactSource';
-import { PgItemSyncStore } from '../src/store/itemSyncStore';
+import type { PgItemSyncStore } from '../src/store/itemSyncStore';
 import { syncItems } from '../src/sync/items/itemSync';
-import { startGraphFake, type GraphFake } from './support/graphFake';
-import { changeLogSettled, fakeSession, net, pullAll } from './support/graphItems';
+import type { GraphFake } from './support/graphFake';
+import { changeLogSettled, fakeSession, net, pullAll, useItemEngineBed } from './support/graphItems';
 import { exchangeMailbox } from './support/graphMailbox';
-import { TestBed } from './support/testBed';
+import type { TestBed } from './support/testBed';
 
 // First enable on a mailbox that already has contacts: 500 in Exchange, 300 of them already CRM
 // contacts (200 by the same address and name, 100 by the CRM id an earlier link stamped on them).
 // The 300 are linked, never created again; the other 200 enter the CRM only with the tracking
 // category. A second cycle writes nothing on either side.
-let bed: TestBed;
-let fake: GraphFake;
-let crm: PgCrmItems;
-let records: PgCrmRecords;
-let store: PgItemSyncStore;
 
-beforeAll(async () => {
-  bed = await TestBed.create();
-  fake = await startGraphFake({ users: [] });
-  crm = new PgCrmItems(bed.pool);
-  records = new PgCrmRecords(bed.pool);
-  store = new PgItemSyncStore(bed.pool);
-});
-afterAll(async () => {
-  await fake?.close();
-  await bed?.close();
-});
+let bed: TestBed, fake: GraphFake, crm: PgCrmItems, records: PgCrmRecords, store: PgItemSyncStore;
+useItemEngineBed((opened) => void ({ bed, fake, crm, records, store } = opened));
 
 const EXISTING = 500;
 const BY_ADDRESS = 200;

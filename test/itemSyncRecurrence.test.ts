@@ -1,41 +1,29 @@
 import type { Event } from '@microsoft/microsoft-graph-types';
 import type { RecurrenceInput } from '../src/admin/itemSchemas';
-import { PgCrmItems } from '../src/crm/pgCrmItems';
+import type { PgCrmItems } from '../src/crm/pgCrmItems';
 import { GraphEventSource } from '../src/mail/graph/graphEventSource';
 import { CRM_ITEM_ID_PROPERTY } from '../src/mail/graph/graphItems';
 import { instantToZoned, zonedToInstant } from '../src/mail/graph/graphTime';
 import { normalize } from '../src/policy/itemMerge';
 import { crmExceptions, normalizeExceptions, type SeriesException } from '../src/policy/seriesExceptions';
-import { PgItemSyncStore } from '../src/store/itemSyncStore';
+import type { PgItemSyncStore } from '../src/store/itemSyncStore';
 import { syncItems } from '../src/sync/items/itemSync';
-import { startGraphFake, type GraphFake } from './support/graphFake';
-import { changeLogSettled, fakeSession } from './support/graphItems';
+import type { GraphFake } from './support/graphFake';
+import { changeLogSettled, fakeSession, useItemEngineBed } from './support/graphItems';
 import { exchangeMailbox } from './support/graphMailbox';
-import { TestBed } from './support/testBed';
+import type { TestBed } from './support/testBed';
 
 // Recurring appointments through the item engine, against PostgreSQL and the Graph fake: a series
 // with moved and cancelled occurrences made on either side ends identical on the other, later
 // changes of its occurrences go both ways, every pattern type and range keeps its shape and its
 // zone, and a first enable links the events sync made before by their iCalUId instead of making
 // them again.
-let bed: TestBed;
-let fake: GraphFake;
-let crm: PgCrmItems;
-let store: PgItemSyncStore;
 
 const TRACKED = 'Tracked to CRM';
 const dayMs = 86_400_000;
 
-beforeAll(async () => {
-  bed = await TestBed.create();
-  fake = await startGraphFake({ users: [] });
-  crm = new PgCrmItems(bed.pool);
-  store = new PgItemSyncStore(bed.pool);
-});
-afterAll(async () => {
-  await fake?.close();
-  await bed?.close();
-});
+let bed: TestBed, fake: GraphFake, crm: PgCrmItems, store: PgItemSyncStore;
+useItemEngineBed((opened) => void ({ bed, fake, crm, store } = opened));
 
 let boxes = 0;
 async function mailbox() {

@@ -1,8 +1,35 @@
 import { GraphSession } from '../../src/mail/graph/graphSession';
 import type { SourceCursor } from '../../src/mail/mailSource';
 import type { ItemPage, ItemSource } from '../../src/sync/items/itemSource';
-import type { GraphFake } from './graphFake';
-import { eventually, type TestBed } from './testBed';
+import { PgCrmItems } from '../../src/crm/pgCrmItems';
+import { PgCrmRecords } from '../../src/crm/crmRecords';
+import { PgItemSyncStore } from '../../src/store/itemSyncStore';
+import { startGraphFake, type GraphFake } from './graphFake';
+import { eventually, TestBed } from './testBed';
+
+/** What the item engine's tests work with: a test bed, the Graph fake, the CRM's items and records, the link store. */
+export interface ItemEngineBed {
+  bed: TestBed;
+  fake: GraphFake;
+  crm: PgCrmItems;
+  records: PgCrmRecords;
+  store: PgItemSyncStore;
+}
+
+/** Opens an ItemEngineBed before the file's tests (handing it to `take`) and closes it after them. */
+export function useItemEngineBed(take: (opened: ItemEngineBed) => void | Promise<void>): void {
+  let bed: TestBed | undefined;
+  let fake: GraphFake | undefined;
+  beforeAll(async () => {
+    bed = await TestBed.create();
+    fake = await startGraphFake({ users: [] });
+    await take({ bed, fake, crm: new PgCrmItems(bed.pool), records: new PgCrmRecords(bed.pool), store: new PgItemSyncStore(bed.pool) });
+  });
+  afterAll(async () => {
+    await fake?.close();
+    await bed?.close();
+  });
+}
 
 /** A Graph session on the fake for one of its users, with the fake's default app. */
 export function fakeSession(fake: GraphFake, address: string): GraphSession {

@@ -7,6 +7,7 @@ import {
   getMany,
   ITEM_PREFER,
   changeKeyOf,
+  crmIdStamp,
   modifiedAtOf,
   deleteItem,
   deltaRound,
@@ -97,25 +98,11 @@ export class GraphContactSource implements ItemSource {
 
   async stamp(_container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string> {
     // The PATCH answers with the item as it is now: its change key needs no second read.
-    const stamped = await writeWithChangeKey<Contact>(this.session, remoteId, changeKey, {
-      method: 'PATCH',
-      url: `${this.base}/contacts/${pathId(remoteId)}`,
-      // Graph cannot remove an extended property through PATCH: an empty value means "not linked".
-      body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId ?? '' }] },
-    });
-    return changeKeyOf(stamped);
+    return changeKeyOf(await writeWithChangeKey<Contact>(this.session, remoteId, changeKey, { method: 'PATCH', url: `${this.base}/contacts/${pathId(remoteId)}`, body: crmIdStamp(crmId) }));
   }
 
   stampMany(stamps: ItemStamp[]): Promise<(string | ItemRejectedError | StaleChangeKeyError)[]> {
-    return patchMany(
-      this.session,
-      stamps.map((s) => ({
-        url: `${this.base}/contacts/${pathId(s.remoteId)}`,
-        remoteId: s.remoteId,
-        changeKey: s.changeKey,
-        body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: s.crmId ?? '' }] },
-      })),
-    );
+    return patchMany(this.session, stamps.map((s) => ({ ...s, url: `${this.base}/contacts/${pathId(s.remoteId)}`, body: crmIdStamp(s.crmId) })));
   }
 
   async delete(_container: string, remoteId: string): Promise<void> {

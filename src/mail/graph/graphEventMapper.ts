@@ -1,5 +1,6 @@
 import type { Attendee, Event } from '@microsoft/microsoft-graph-types';
 import type { RecurrenceInput } from '../../admin/itemSchemas';
+import type { SeriesException } from '../../policy/seriesExceptions';
 import type { ItemFields } from '../../sync/items/itemSource';
 import { occurrenceStarts, recurrenceFromGraph, recurrenceToGraph } from './graphRecurrence';
 import { fromGraphDateTime, ianaZone, toGraphDateTime } from './graphTime';
@@ -26,17 +27,6 @@ export const GRAPH_APPOINTMENT_FIELDS = [
 /** The appointment fields an exception (a changed occurrence) has of its own. */
 export const EXCEPTION_FIELDS = ['startsAt', 'endsAt', 'subject', 'location', 'description'] as const;
 
-export interface AppointmentException {
-  /** The start the occurrence had in the series (ISO instant). */
-  originalStart: string;
-  cancelled: boolean;
-  /** A moved or changed occurrence: its own values. */
-  startsAt?: string;
-  endsAt?: string;
-  subject?: string | null;
-  location?: string | null;
-  description?: string | null;
-}
 
 export interface AttendeeFields {
   role: 'required' | 'optional';
@@ -62,7 +52,7 @@ export function eventZone(event: Event): string {
   return ianaZone(event.originalStartTimeZone) ?? ianaZone(event.start?.timeZone) ?? 'UTC';
 }
 
-export function eventFromGraph(event: Event, exceptions: AppointmentException[] = []): ItemFields {
+export function eventFromGraph(event: Event, exceptions: SeriesException[] = []): ItemFields {
   const zone = eventZone(event);
   const attendees: AttendeeFields[] = (event.attendees ?? [])
     .filter((a) => (a.type === 'required' || a.type === 'optional') && a.emailAddress?.address)
@@ -120,7 +110,7 @@ export function eventToGraph(fields: ItemFields, all: ItemFields = fields): Even
 }
 
 /** A moved or changed occurrence as Graph lists it among the series' instances. */
-export function exceptionFromGraph(instance: Event): AppointmentException {
+export function exceptionFromGraph(instance: Event): SeriesException {
   return {
     originalStart: iso(instance.originalStart ?? fromGraphDateTime(instance.start)!),
     cancelled: false,
@@ -133,7 +123,7 @@ export function exceptionFromGraph(instance: Event): AppointmentException {
 }
 
 /** What to PATCH on an occurrence to make it this exception. */
-export function exceptionToGraph(exception: AppointmentException, zone: string, allDay: boolean): Event {
+export function exceptionToGraph(exception: SeriesException, zone: string, allDay: boolean): Event {
   return eventToGraph(
     Object.fromEntries(EXCEPTION_FIELDS.filter((f) => exception[f] !== undefined).map((f) => [f, exception[f]])),
     { ...exception, timeZone: zone, allDay },
@@ -144,7 +134,7 @@ export function exceptionToGraph(exception: AppointmentException, zone: string, 
  * A series' exceptions from its instances between `from` and `until` (ms): those Graph lists as
  * exceptions, and the occurrences the pattern makes that are not listed at all (cancelled).
  */
-export function seriesExceptions(master: Event, instances: Event[], from: number, until: number): AppointmentException[] {
+export function seriesExceptions(master: Event, instances: Event[], from: number, until: number): SeriesException[] {
   const zone = eventZone(master);
   const recurrence = recurrenceFromGraph(master.recurrence, zone);
   const firstStart = Date.parse(fromGraphDateTime(master.start) ?? '');
@@ -152,7 +142,7 @@ export function seriesExceptions(master: Event, instances: Event[], from: number
   const listed = new Set(instances.map((i) => Date.parse(i.originalStart ?? fromGraphDateTime(i.start) ?? '')));
   const cancelled = occurrenceStarts(recurrence, firstStart, zone, until)
     .filter((at) => at >= from && !listed.has(at))
-    .map((at): AppointmentException => ({ originalStart: iso(at), cancelled: true }));
+    .map((at): SeriesException => ({ originalStart: iso(at), cancelled: true }));
   // An exception put back exactly into the series' shape is no exception any more (Graph still types it one).
   const duration = Date.parse(fromGraphDateTime(master.end) ?? '') - firstStart;
   const own = { subject: text(master.subject), location: text(master.location?.displayName), description: bodyText(master.body) };

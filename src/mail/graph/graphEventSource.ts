@@ -1,8 +1,8 @@
 import type { Calendar, Event } from '@microsoft/microsoft-graph-types';
 import type { SourceCursor } from '../mailSource';
+import type { SeriesException } from '../../policy/seriesExceptions';
 import { StaleChangeKeyError, type ItemFields, type ItemPage, type ItemRejectedError, type ItemSource, type ItemStamp, type RemoteItem } from '../../sync/items/itemSource';
 import {
-  type AppointmentException,
   eventFromGraph,
   eventMatchKeys,
   eventToGraph,
@@ -14,6 +14,7 @@ import {
   CRM_ITEM_ID_PROPERTY,
   ITEM_PREFER,
   changeKeyOf,
+  crmIdStamp,
   modifiedAtOf,
   deleteItem,
   deltaRound,
@@ -178,7 +179,7 @@ export class GraphEventSource implements ItemSource {
     const body: Event = { ...eventToGraph(own), singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId }] };
     // Not repeated: a create that may have happened would make a second event.
     const created = await itemWrite<Event>(this.session, { method: 'POST', url: `${this.base}/events`, body, repeatable: false }, null, EVENT_PREFER);
-    const exceptionList = (exceptions as AppointmentException[] | undefined) ?? [];
+    const exceptionList = (exceptions as SeriesException[] | undefined) ?? [];
     if (own.recurrence && exceptionList.length) await this.writeExceptions(created, [], exceptionList, fields);
     return this.mustGet(created.id!);
   }
@@ -194,8 +195,8 @@ export class GraphEventSource implements ItemSource {
       master = await writeWithChangeKey<Event>(this.session, remoteId, changeKey, { method: 'PATCH', url: `${this.base}/events/${pathId(remoteId)}`, body: patch });
     }
     if (exceptions !== undefined && all.recurrence) {
-      const before = own.recurrence !== undefined || own.startsAt !== undefined ? [] : (current.fields.exceptions as AppointmentException[]);
-      await this.writeExceptions(master, before, (exceptions as AppointmentException[]) ?? [], all);
+      const before = own.recurrence !== undefined || own.startsAt !== undefined ? [] : (current.fields.exceptions as SeriesException[]);
+      await this.writeExceptions(master, before, (exceptions as SeriesException[]) ?? [], all);
     }
     return this.mustGet(remoteId);
   }
@@ -205,16 +206,16 @@ export class GraphEventSource implements ItemSource {
    * puts back into the series' shape those no longer exceptions. A cancelled occurrence cannot come
    * back: Graph has no way to restore one.
    */
-  private async writeExceptions(master: Event, before: AppointmentException[], wanted: AppointmentException[], all: ItemFields): Promise<void> {
+  private async writeExceptions(master: Event, before: SeriesException[], wanted: SeriesException[], all: ItemFields): Promise<void> {
     const whole = (await getOrNull<Event>(this.session, `${this.base}/events/${pathId(master.id!)}`, EVENT_PREFER))!;
     const zone = eventZone(whole);
     const byOriginal = new Map((await this.instances(whole)).map((i) => [Date.parse(i.originalStart ?? fromGraphDateTime(i.start) ?? ''), i]));
-    const key = (e: AppointmentException) => Date.parse(e.originalStart);
+    const key = (e: SeriesException) => Date.parse(e.originalStart);
     const wantedKeys = new Set(wanted.map(key));
     const duration = Date.parse(String(all.endsAt)) - Date.parse(String(all.startsAt));
     const undo = before
       .filter((e) => !e.cancelled && !wantedKeys.has(key(e)))
-      .map((e): AppointmentException => ({
+      .map((e): SeriesException => ({
         originalStart: e.originalStart, cancelled: false, startsAt: e.originalStart, endsAt: new Date(key(e) + duration).toISOString(),
         subject: (all.subject as string | null) ?? null, location: (all.location as string | null) ?? null, description: (all.description as string | null) ?? null,
       }));
@@ -230,25 +231,11 @@ export class GraphEventSource implements ItemSource {
 
   async stamp(_container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string> {
     // The PATCH answers with the item as it is now: its change key needs no second read.
-    const stamped = await writeWithChangeKey<Event>(this.session, remoteId, changeKey, {
-      method: 'PATCH',
-      url: `${this.base}/events/${pathId(remoteId)}`,
-      // Graph cannot remove an extended property through PATCH: an empty value means "not linked".
-      body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId ?? '' }] },
-    });
-    return changeKeyOf(stamped);
+    return changeKeyOf(await writeWithChangeKey<Event>(this.session, remoteId, changeKey, { method: 'PATCH', url: `${this.base}/events/${pathId(remoteId)}`, body: crmIdStamp(crmId) }));
   }
 
   stampMany(stamps: ItemStamp[]): Promise<(string | ItemRejectedError | StaleChangeKeyError)[]> {
-    return patchMany(
-      this.session,
-      stamps.map((s) => ({
-        url: `${this.base}/events/${pathId(s.remoteId)}`,
-        remoteId: s.remoteId,
-        changeKey: s.changeKey,
-        body: { singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: s.crmId ?? '' }] },
-      })),
-    );
+    return patchMany(this.session, stamps.map((s) => ({ ...s, url: `${this.base}/events/${pathId(s.remoteId)}`, body: crmIdStamp(s.crmId) })));
   }
 
   async delete(_container: string, remoteId: string): Promise<void> {
@@ -262,7 +249,7 @@ export class GraphEventSource implements ItemSource {
   }
 }
 
-function sameException(a: AppointmentException, b: AppointmentException | undefined): boolean {
+function sameException(a: SeriesException, b: SeriesException | undefined): boolean {
   if (!b || a.cancelled !== b.cancelled) return false;
   const instant = (v: string | undefined) => (v === undefined ? undefined : Date.parse(v));
   return (

@@ -128,6 +128,9 @@ export async function getOrNull<T>(session: GraphSession, url: string, prefer = 
   }
 }
 
+/** The PATCH body that stamps an Outlook item with its CRM id, or clears it (Graph cannot remove an extended property through PATCH: an empty value means "not linked"). */
+export const crmIdStamp = (crmId: string | null) => ({ singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId ?? '' }] });
+
 /** Requests per $batch: Graph takes at most 20 (graph.md §6.3). */
 const BATCH_SIZE = 20;
 

@@ -1,19 +1,25 @@
 import { mailboxWorkflowId } from '../src/temporal/names';
 import { DovecotServer } from './support/dovecot';
 import { makeMessages } from './support/messages';
+import { CountingTcpProxy } from './support/tcpProxy';
 import { dovecotProfile, eventually, TestBed } from './support/testBed';
 import { killHard, spawnWorker } from './support/workerProcess';
 
 let bed: TestBed;
 let dovecot: DovecotServer;
+// A slow link to the server, so each worker is killed with most of the mailbox still to come
+// however fast the machine is (on loopback a worker could store it all before its kill).
+let link: CountingTcpProxy;
 
 beforeAll(async () => {
   bed = await TestBed.create({ SYNC_BATCH_SIZE: '10', ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: '3' });
   dovecot = await DovecotServer.start();
+  link = await CountingTcpProxy.start(dovecot.host, dovecot.imapPort, { oneWayDelayMs: 10, bitsPerSecond: 400_000 });
 });
 
 afterAll(async () => {
   await bed?.close();
+  await link?.close();
   await dovecot?.destroy();
 });
 
@@ -34,7 +40,7 @@ it('does not blame the mailbox for a worker killed during sync, more times than 
   await dovecot.addUser(address, 'secret');
   await dovecot.deliver(address, makeMessages(total, { to: address }));
   const owner = await bed.admin.createUser({ fullName: 'Lost Worker Owner', email: 'lost-worker-owner@crm.test' });
-  const { id: profileId } = await bed.admin.createProfile(dovecotProfile('Lost worker Dovecot', dovecot));
+  const { id: profileId } = await bed.admin.createProfile(dovecotProfile('Lost worker Dovecot', { host: link.host, imapPort: link.port }));
   const { id: mailboxId } = await bed.admin.createMailbox({ emailApproved: true, emailAddress: address, profileId, ownerUserId: owner.id, password: 'secret' });
   const stored = async () =>
     (await bed.query<{ n: number }>(`SELECT count(*)::int AS n FROM item_links WHERE mailbox_id = $1`, [mailboxId]))[0].n;

@@ -231,8 +231,6 @@ export function createMailServerActivities(
         if (!context) return { status: 'skipped', reason: 'The mailbox no longer exists' };
         if (!context.graph) return { status: 'skipped', reason: 'Appointments, contacts and tasks sync with Exchange Online only' };
         if (!context.itemsEnabled) return { status: 'skipped', reason: 'Appointments, contacts and tasks are not enabled for the mailbox' };
-        const settings = await itemStore.settings(mailboxId);
-        if (!settings) return { status: 'skipped', reason: 'The mailbox no longer exists' };
         profileId = context.profileId;
         // Graph's waits (throttling, back-off) heartbeat like the incoming sync's.
         const session = new GraphSession(context.graph, {
@@ -242,7 +240,7 @@ export function createMailServerActivities(
           },
         });
         const run = () =>
-          syncItems(mailboxId, [new GraphContactSource(session), new GraphTaskSource(session), new GraphEventSource(session, settings.calendarWindow)], {
+          syncItems(mailboxId, (settings) => [new GraphContactSource(session), new GraphTaskSource(session), new GraphEventSource(session, settings.calendarWindow)], {
             crm: itemCrm,
             store: itemStore,
             progress: () => {

@@ -5,8 +5,8 @@ import { OutgoingEmailService } from '../src/admin/outgoingEmailService';
 import { buildApiServer } from '../src/api/server';
 import { PgCrmRecords } from '../src/crm/crmRecords';
 import { CRM_EMAIL_ID_PROPERTY } from '../src/mail/graph/graphOutbox';
-import { GraphSession } from '../src/mail/graph/graphSession';
 import { startGraphFake, type GraphFake } from './support/graphFake';
+import { fakeSession } from './support/graphItems';
 import { exchangeMailbox } from './support/graphMailbox';
 import { eventually, TestBed } from './support/testBed';
 import { spawnLogged, stopProcess, type LoggedProcess } from './support/workerProcess';
@@ -125,15 +125,7 @@ it('sends attachments over what one request takes: in the create while it has ro
   const row = await emailRow(emailId);
   const copy = await eventually('the Sent Items copy', async () => fake.mailbox(address).list('sentitems').find((m) => m.internetMessageId === row.message_id));
   // Read back through Graph, as a client would.
-  const session = new GraphSession({
-    tenantId: fake.tenantId,
-    clientId: fake.clientId,
-    credential: { kind: 'secret', secret: fake.clientSecret },
-    graphBaseUrl: fake.graphBaseUrl,
-    authorityHost: fake.authorityHost,
-    user: address,
-    requestTimeoutMs: 30_000,
-  });
+  const session = fakeSession(fake, address);
   const attachments = await session.request<{ value: { name: string; contentBytes: string }[] }>({
     method: 'GET',
     url: `${session.userPath}/messages/${encodeURIComponent(copy.id!)}/attachments`,

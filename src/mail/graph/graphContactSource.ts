@@ -7,14 +7,12 @@ import {
   getMany,
   ITEM_PREFER,
   changeKeyOf,
-  crmIdStamp,
   modifiedAtOf,
-  deleteItem,
   deltaRound,
   expandProperties,
   getOrNull,
   itemWrite,
-  patchMany,
+  OutlookItems,
   pathId,
   propertyValue,
   writeWithChangeKey,
@@ -37,6 +35,10 @@ export class GraphContactSource implements ItemSource {
 
   private get base(): string {
     return this.session.userPath;
+  }
+
+  private get items(): OutlookItems {
+    return new OutlookItems(this.session, `${this.base}/contacts`);
   }
 
   async containers(): Promise<string[]> {
@@ -96,17 +98,16 @@ export class GraphContactSource implements ItemSource {
     return { ...current, changeKey: changeKeyOf(updated), modifiedAt: modifiedAtOf(updated), categories: updated.categories ?? current.categories, matchKeys: contactMatchKeys(all), fields: all };
   }
 
-  async stamp(_container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string> {
-    // The PATCH answers with the item as it is now: its change key needs no second read.
-    return changeKeyOf(await writeWithChangeKey<Contact>(this.session, remoteId, changeKey, { method: 'PATCH', url: `${this.base}/contacts/${pathId(remoteId)}`, body: crmIdStamp(crmId) }));
+  stamp(_container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string> {
+    return this.items.stamp(remoteId, changeKey, crmId);
   }
 
   stampMany(stamps: ItemStamp[]): Promise<(string | ItemRejectedError | StaleChangeKeyError)[]> {
-    return patchMany(this.session, stamps.map((s) => ({ ...s, url: `${this.base}/contacts/${pathId(s.remoteId)}`, body: crmIdStamp(s.crmId) })));
+    return this.items.stampMany(stamps);
   }
 
-  async delete(_container: string, remoteId: string): Promise<void> {
-    await deleteItem(this.session, `${this.base}/contacts/${pathId(remoteId)}`, remoteId);
+  delete(_container: string, remoteId: string): Promise<void> {
+    return this.items.delete(remoteId);
   }
 }
 

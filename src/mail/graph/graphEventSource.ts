@@ -14,15 +14,14 @@ import {
   CRM_ITEM_ID_PROPERTY,
   ITEM_PREFER,
   changeKeyOf,
-  crmIdStamp,
   modifiedAtOf,
-  deleteItem,
   deltaRound,
   expandProperties,
   getMany,
   getOrNull,
+  deleteItem,
   itemWrite,
-  patchMany,
+  OutlookItems,
   pathId,
   propertyValue,
   writeWithChangeKey,
@@ -60,6 +59,10 @@ export class GraphEventSource implements ItemSource {
 
   private get base(): string {
     return this.session.userPath;
+  }
+
+  private get items(): OutlookItems {
+    return new OutlookItems(this.session, `${this.base}/events`);
   }
 
   private span(): { from: number; until: number } {
@@ -229,17 +232,16 @@ export class GraphEventSource implements ItemSource {
     }
   }
 
-  async stamp(_container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string> {
-    // The PATCH answers with the item as it is now: its change key needs no second read.
-    return changeKeyOf(await writeWithChangeKey<Event>(this.session, remoteId, changeKey, { method: 'PATCH', url: `${this.base}/events/${pathId(remoteId)}`, body: crmIdStamp(crmId) }));
+  stamp(_container: string, remoteId: string, changeKey: string, crmId: string | null): Promise<string> {
+    return this.items.stamp(remoteId, changeKey, crmId);
   }
 
   stampMany(stamps: ItemStamp[]): Promise<(string | ItemRejectedError | StaleChangeKeyError)[]> {
-    return patchMany(this.session, stamps.map((s) => ({ ...s, url: `${this.base}/events/${pathId(s.remoteId)}`, body: crmIdStamp(s.crmId) })));
+    return this.items.stampMany(stamps);
   }
 
-  async delete(_container: string, remoteId: string): Promise<void> {
-    await deleteItem(this.session, `${this.base}/events/${pathId(remoteId)}`, remoteId);
+  delete(_container: string, remoteId: string): Promise<void> {
+    return this.items.delete(remoteId);
   }
 
   private async mustGet(remoteId: string): Promise<RemoteItem> {

@@ -1,5 +1,5 @@
 import type { SourceCursor } from '../mailSource';
-import { isItemFailure, ItemRejectedError, StaleChangeKeyError, type ItemPage, type RemoteItem } from '../../sync/items/itemSource';
+import { isItemFailure, ItemRejectedError, StaleChangeKeyError, type ItemPage, type ItemStamp, type RemoteItem } from '../../sync/items/itemSource';
 import { GraphRequestError, type GraphRequest, type GraphSession } from './graphSession';
 
 /**
@@ -130,6 +130,34 @@ export async function getOrNull<T>(session: GraphSession, url: string, prefer = 
 
 /** The PATCH body that stamps an Outlook item with its CRM id, or clears it (Graph cannot remove an extended property through PATCH: an empty value means "not linked"). */
 export const crmIdStamp = (crmId: string | null) => ({ singleValueExtendedProperties: [{ id: CRM_ITEM_ID_PROPERTY, value: crmId ?? '' }] });
+
+/**
+ * An Outlook item collection (`/users/x/contacts`, `/users/x/events`): the CRM id stamp, one or many,
+ * and the delete, which contacts and events share.
+ */
+export class OutlookItems {
+  constructor(
+    private readonly session: GraphSession,
+    private readonly collection: string,
+  ) {}
+
+  private url(remoteId: string): string {
+    return `${this.collection}/${pathId(remoteId)}`;
+  }
+
+  async stamp(remoteId: string, changeKey: string, crmId: string | null): Promise<string> {
+    // The PATCH answers with the item as it is now: its change key needs no second read.
+    return changeKeyOf(await writeWithChangeKey<object>(this.session, remoteId, changeKey, { method: 'PATCH', url: this.url(remoteId), body: crmIdStamp(crmId) }));
+  }
+
+  stampMany(stamps: ItemStamp[]): Promise<(string | ItemRejectedError | StaleChangeKeyError)[]> {
+    return patchMany(this.session, stamps.map((s) => ({ ...s, url: this.url(s.remoteId), body: crmIdStamp(s.crmId) })));
+  }
+
+  delete(remoteId: string): Promise<void> {
+    return deleteItem(this.session, this.url(remoteId), remoteId);
+  }
+}
 
 /** Requests per $batch: Graph takes at most 20 (graph.md §6.3). */
 const BATCH_SIZE = 20;

@@ -55,11 +55,16 @@ export const mailboxOrigin = (mailboxId: string) => `mailbox:${mailboxId}`;
  * One mailbox, all the entities it has sources for: Exchange -> CRM, then CRM -> Exchange.
  * A mailbox without an owner or gone has nothing to sync.
  */
-export async function syncItems(mailboxId: string, sources: ItemSource[], deps: ItemSyncDeps): Promise<ItemSyncFigures[]> {
+export async function syncItems(
+  mailboxId: string,
+  sources: ItemSource[] | ((settings: ItemSyncSettings) => ItemSource[]),
+  deps: ItemSyncDeps,
+): Promise<ItemSyncFigures[]> {
   const settings = await deps.store.settings(mailboxId);
   if (!settings || settings.ownerUserId === null) return [];
   const figures: ItemSyncFigures[] = [];
-  for (const source of sources) figures.push(await new EntitySync(source, settings, settings.ownerUserId, deps).run());
+  // A provider may need the settings to make its sources (the calendar window).
+  for (const source of typeof sources === 'function' ? sources(settings) : sources) figures.push(await new EntitySync(source, settings, settings.ownerUserId, deps).run());
   return figures;
 }
 

@@ -91,7 +91,9 @@ describe('docker-compose.yml', () => {
   it('builds the worker from a Dockerfile whose command the build produces', () => {
     expect(services.worker.build).toBe('.');
     const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/CMD \["node", "dist\/src\/worker\/main\.js"\]/);
+    // With the young generation the worker scripts in package.json give it.
+    expect(dockerfile).toMatch(/CMD \["node", "--max-semi-space-size=16", "dist\/src\/worker\/main\.js"\]/);
+    expect(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.worker).toBe('tsx --max-semi-space-size=16 src/worker/main.ts');
     expect(existsSync(path.join(ROOT, 'src', 'worker', 'main.ts'))).toBe(true);
     expect(services.migrate.command).toEqual(['node', 'dist/src/cli/main.js', 'migrate']);
     expect(existsSync(path.join(ROOT, 'src', 'cli', 'main.ts'))).toBe(true);

@@ -23,12 +23,18 @@ export interface OutgoingTransport {
   close(): Promise<void>;
 }
 
+/** An email to keep in the Sent folder; `asSent`: the message as it went out, saved as it is (for an email without Bcc its copy is the same), else composed. */
+export interface SentCopy {
+  email: OutgoingEmail;
+  asSent?: Buffer;
+}
+
 /** The mailbox's Sent folder: where the product saves a copy of each email sent, and where an interrupted send is looked for. */
 export interface SentFolder {
   /** Which of these Message-IDs have a copy there. */
   find(messageIds: string[]): Promise<Set<string>>;
-  /** `asSent`: the message as it went out, saved as it is (for an email without Bcc its copy is the same); else composed. */
-  save(email: OutgoingEmail, from: OutgoingParty, asSent?: Buffer): Promise<void>;
+  /** Saves a copy of each, all or none of a group at a time where the server can (it is told how many each time it saved some). */
+  save(copies: SentCopy[], from: OutgoingParty, onSaved?: (count: number) => void): Promise<void>;
   close(): Promise<void>;
 }
 

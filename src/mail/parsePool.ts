@@ -21,6 +21,8 @@ export class ParsePool {
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Number.POSITIVE_INFINITY,
+      // As the worker's --max-semi-space-size=16 (three semi-spaces): parsing allocates as much.
+      resourceLimits: { maxYoungGenerationSizeMb: 48 },
     });
   }
 

@@ -1,4 +1,4 @@
-import type { OutgoingRoute, OutgoingTransport } from '../mail/mailSender';
+import type { OutgoingRoute, OutgoingTransport, SentCopy } from '../mail/mailSender';
 import { afterDeferral, partialDeliveryNote, type SendFailureDecision, type SendRetrySettings } from '../policy/outgoingSend';
 import type { OutgoingContext, OutgoingEmail, OutgoingParty, OutgoingStore } from '../store/outgoingStore';
 
@@ -35,11 +35,6 @@ type Phase =
   | { stop: 'unreachable'; message: string }
   | { stop: 'throttled'; retryAfterMs: number | null };
 
-/** An email the server accepted in this run; `asSent` is the message that went out when it can be its Sent copy as it is. */
-interface Accepted {
-  email: OutgoingEmail;
-  asSent?: Buffer;
-}
 
 // A larger message is composed again for its copy rather than kept: a batch of them would hold twice its attachments.
 const KEEP_AS_SENT_MAX_BYTES = 1024 * 1024;
@@ -64,7 +59,7 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
   for (;;) {
     const emails = await deps.store.takeDueEmails(mailboxId, deps.batchSize);
     if (emails.length === 0) break;
-    const accepted: Accepted[] = [];
+    const accepted: SentCopy[] = [];
     const phase = await deps.withConnectionSlot(route.slot, async (): Promise<Phase & { alreadySent: Set<string> }> => {
       const interrupted = emails.filter((e) => e.interrupted && !e.accepted);
       let alreadySent: Set<string>;
@@ -100,7 +95,7 @@ async function sendBatch(
   emails: OutgoingEmail[],
   deps: OutgoingSendDeps,
   totals: { failed: number; deferred: number },
-  accepted: Accepted[],
+  accepted: SentCopy[],
 ): Promise<Phase> {
   if (emails.length === 0) return { stop: null };
   const { store } = deps;
@@ -179,7 +174,7 @@ async function saveSentCopies(
   route: OutgoingRoute,
   from: OutgoingParty,
   emails: OutgoingEmail[],
-  acceptedNow: Accepted[],
+  acceptedNow: SentCopy[],
   alreadySent: Set<string>,
   deps: OutgoingSendDeps,
 ): Promise<{ sent: number; unreachable: string | null }> {
@@ -187,7 +182,7 @@ async function saveSentCopies(
   const copies = route.sentCopies;
   // Accepted earlier without copies wanted: recorded `sent` then, unless the route changed since.
   const acceptedEarlier = emails.filter((e) => e.accepted);
-  const toCopy: Accepted[] = copies ? [...acceptedNow, ...acceptedEarlier.map((email) => ({ email }))] : [];
+  const toCopy: SentCopy[] = copies ? [...acceptedNow, ...acceptedEarlier.map((email) => ({ email }))] : [];
   if (!copies) {
     await deps.store.recordSent([...foundSent, ...acceptedEarlier].map((e) => e.id), true);
     return { sent: acceptedNow.length + foundSent.length + acceptedEarlier.length, unreachable: null };
@@ -204,10 +199,11 @@ async function saveSentCopies(
       const folder = await copies.open();
       try {
         const present = await folder.find(acceptedEarlier.map((e) => e.messageId));
-        for (const { email, asSent } of toCopy) {
-          if (!present.has(email.messageId)) await folder.save(email, from, asSent);
-          deps.onProgress?.();
-        }
+        await folder.save(
+          toCopy.filter((c) => !present.has(c.email.messageId)),
+          from,
+          () => deps.onProgress?.(),
+        );
       } finally {
         await folder.close();
       }

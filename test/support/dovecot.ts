@@ -156,6 +156,8 @@ export interface DovecotStartOptions {
    * SMTP server's SASL (Postfix `smtpd_sasl_type = dovecot`, see test/support/postfix.ts).
    */
   authListener?: boolean;
+  /** Each user may keep at most this many messages (Dovecot's quota plugin); a save past it is refused with OVERQUOTA. */
+  quotaMessages?: number;
 }
 
 export type AppendItem =
@@ -642,6 +644,8 @@ export class DovecotServer {
   private masterPid: number | undefined;
   private running = false;
 
+  private quotaMessages: number | null = null;
+
   private constructor(dir: string, name: string, dovecotBin: string, doveadmBin: string | undefined) {
     this.dir = dir;
     this.name = name;
@@ -689,6 +693,7 @@ export class DovecotServer {
     // Keep the path short: unix socket paths under base_dir are limited to ~108 bytes.
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'dovecot-'));
     const server = new DovecotServer(dir, name, dovecotBin, doveadmBin);
+    server.quotaMessages = opts.quotaMessages ?? null;
     reaper.register(server);
     try {
       await server.prepareDirs();
@@ -742,7 +747,11 @@ export class DovecotServer {
         /@AUTH_LISTENER@/g,
         this.authPort ? `  inet_listener auth-client {\n    address = 127.0.0.1\n    port = ${this.authPort}\n  }\n` : '',
       );
-    await fsp.writeFile(this.configPath, conf, { mode: 0o644 });
+    const quota =
+      this.quotaMessages === null
+        ? ''
+        : `\nmail_plugins = $mail_plugins quota\nplugin {\n  quota = count:User quota\n  quota_vsizes = yes\n  quota_rule = *:messages=${this.quotaMessages}\n}\n`;
+    await fsp.writeFile(this.configPath, conf + quota, { mode: 0o644 });
   }
 
   /** Writes the passwd-file atomically with a strictly increasing mtime (see header). */

@@ -35,7 +35,6 @@ type Phase =
   | { stop: 'unreachable'; message: string }
   | { stop: 'throttled'; retryAfterMs: number | null };
 
-
 // A larger message is composed again for its copy rather than kept: a batch of them would hold twice its attachments.
 const KEEP_AS_SENT_MAX_BYTES = 1024 * 1024;
 

@@ -24,7 +24,8 @@ it('stops a cycle at its item budget and goes on from the cursor in the next cyc
   const done = await eventually('the whole mailbox, over several cycles', async () => {
     const s = await handle.query(statusQuery);
     const [{ n }] = await t.bed.query<{ n: number }>(`SELECT count(*)::int AS n FROM item_links WHERE mailbox_id = $1`, [mailbox.id]);
-    return n === 330 && s.lastOutcome?.status === 'synced' && !s.lastOutcome.moreAvailable ? s : undefined;
+    // nextSyncAt is set once the workflow has chosen its wait, just after the cycle's outcome.
+    return n === 330 && s.lastOutcome?.status === 'synced' && !s.lastOutcome.moreAvailable && s.nextSyncAt ? s : undefined;
   }, 60_000);
   expect(done.cyclesThisRun).toBeGreaterThanOrEqual(4);
   const [{ activities }] = await t.bed.query<{ activities: number }>(`SELECT count(*)::int AS activities FROM email_activities`);

@@ -37,45 +37,50 @@ export interface ActivityAttachments {
 
 /**
  * The attachments of new activities, each content once (by SHA-256) across all emails. One over
- * `maxBytes` is described only, `stored = false`.
+ * `maxBytes` is described only, `stored = false`. `storedContents`: the contents known to be in the
+ * database already, when the caller has looked (they are not sent again); else this looks.
  */
-export async function insertAttachments(db: PoolClient, activities: ActivityAttachments[], maxBytes: number): Promise<void> {
+export async function insertAttachments(db: PoolClient, activities: ActivityAttachments[], maxBytes: number, storedContents?: Set<string>): Promise<void> {
   const contents = new Map<string, Buffer>();
-  const attachments = activities.flatMap(({ emailActivityId, attachments: described, content }) =>
-    described.map((a, i) => {
+  const described = activities.flatMap(({ emailActivityId, attachments, content }) =>
+    attachments.map((a, i) => {
       const stored = a.size <= maxBytes;
       if (stored) contents.set(a.sha256, content[i]);
-      return {
-        email_activity_id: emailActivityId,
-        position: i + 1,
-        filename: a.filename,
-        content_type: a.contentType,
-        size: a.size,
-        sha256: a.sha256,
-        content_id: a.contentId,
-        inline: a.inline,
-        stored,
-      };
+      return { emailActivityId, position: i + 1, stored, ...a };
     }),
   );
-  if (attachments.length === 0) return;
-  if (contents.size > 0) {
-    const { rows: present } = await db.query(`SELECT sha256 FROM attachment_contents WHERE sha256 = ANY($1)`, [[...contents.keys()]]);
-    for (const r of present) contents.delete(r.sha256);
-    // In one order, so two transactions inserting the same contents wait for each other instead of deadlocking.
-    const missing = [...contents.keys()].sort();
-    if (missing.length > 0) {
-      await db.query(
-        `INSERT INTO attachment_contents (sha256, size, content)
-         SELECT * FROM unnest($1::text[], $2::integer[], $3::bytea[]) ON CONFLICT DO NOTHING`,
-        [missing, missing.map((h) => contents.get(h)!.length), missing.map((h) => contents.get(h)!)],
-      );
-    }
-  }
+  if (described.length === 0) return;
+  const present = storedContents ?? new Set((await db.query(`SELECT sha256 FROM attachment_contents WHERE sha256 = ANY($1)`, [[...contents.keys()]])).rows.map((r) => r.sha256));
+  // In one order, so two transactions inserting the same contents wait for each other instead of deadlocking.
+  const missing = [...contents.keys()].filter((h) => !present.has(h)).sort();
+  const bytes = missing.map((h) => contents.get(h)!);
+  let end = 0;
+  const starts = bytes.map((b) => (end += b.length) - b.length);
+  // Contents end to end in one binary parameter: an array of bytea would travel as hex text, twice the
+  // size, encoded and decoded. A description's content, new in the same statement, is checked at its end.
   await db.query(
-    `INSERT INTO email_attachments (email_activity_id, position, filename, content_type, size, sha256, content_id, inline, stored)
-     SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(email_activity_id uuid, position integer, filename text, content_type text,
-            size integer, sha256 text, content_id text, inline boolean, stored boolean)`,
-    [JSON.stringify(attachments)],
+    `WITH contents AS (
+       INSERT INTO attachment_contents (sha256, size, content)
+       SELECT c.sha256, c.size, substring($4::bytea FROM c.start + 1 FOR c.size)
+         FROM unnest($1::text[], $2::integer[], $3::integer[]) AS c(sha256, size, start)
+       ON CONFLICT DO NOTHING
+     )
+     INSERT INTO email_attachments (email_activity_id, position, filename, content_type, size, sha256, content_id, inline, stored)
+     SELECT * FROM unnest($5::uuid[], $6::integer[], $7::text[], $8::text[], $9::integer[], $10::text[], $11::text[], $12::boolean[], $13::boolean[])`,
+    [
+      missing,
+      bytes.map((b) => b.length),
+      starts,
+      Buffer.concat(bytes),
+      described.map((a) => a.emailActivityId),
+      described.map((a) => a.position),
+      described.map((a) => a.filename),
+      described.map((a) => a.contentType),
+      described.map((a) => a.size),
+      described.map((a) => a.sha256),
+      described.map((a) => a.contentId),
+      described.map((a) => a.inline),
+      described.map((a) => a.stored),
+    ],
   );
 }

@@ -12,17 +12,15 @@ import {
 } from '../policy/failurePolicy';
 import { observeServer, type ServerHealth } from '../policy/serverLoad';
 import { defaultPort } from '../policy/serverProfiles';
-import { trackEmails, type TrackedEmail } from './pgTracking';
+import { storeIncomingBatch } from './pgIncomingBatch';
 import { openGraphCredential } from '../secrets/graphCredential';
 import type { SecretBox } from '../secrets/secretBox';
-import { insertAttachments, resolveAddresses } from './emailContent';
+import { resolveAddresses } from './emailContent';
 import {
-  SyncSupersededError,
   type ConnectivityResults,
   type CycleStats,
   type FailureRecorded,
   type IncomingBatchCommit,
-  type IncomingEmail,
   type MailboxFailure,
   type MailboxPlan,
   type MailboxSyncContext,
@@ -30,10 +28,6 @@ import {
   type SyncStore,
   type TestAndEnableResult,
 } from './syncStore';
-
-// Seed of the advisory-lock keys taken per Message-ID while storing (single-key locks: the
-// connection slots' two-key locks are another key space).
-const MESSAGE_ID_LOCK_SEED = 9;
 
 /** A mailbox `m` with its profile `p`, the organisation's settings `o` and its owner, user `u` or queue `q`. */
 export const MAILBOX_WITH_OWNER = `mailboxes m
@@ -258,225 +252,7 @@ export class PgSyncStore implements SyncStore {
   }
 
   async commitIncomingBatch(commit: IncomingBatchCommit): Promise<{ created: number; storedRemoteIds: string[] }> {
-    return inTransaction(this.pool, async (db) => {
-      // Holds off a concurrent remap or disable until this batch is in, and refuses the batch
-      // if one already happened: nothing synced after a remap belongs to the old owner.
-      const { rows: current } = await db.query(
-        `SELECT m.mapping_version, m.incoming_enabled, o.max_attachment_bytes
-           FROM mailboxes m CROSS JOIN organization_settings o WHERE m.id = $1 FOR SHARE OF m`,
-        [commit.mailboxId],
-      );
-      if (!current[0] || !current[0].incoming_enabled) throw new SyncSupersededError('disabled');
-      if (current[0].mapping_version !== commit.mappingVersion) throw new SyncSupersededError('remapped');
-      if (commit.reset) {
-        await db.query(`DELETE FROM item_links WHERE mailbox_id = $1 AND folder = $2`, [commit.mailboxId, commit.folder]);
-      }
-      if (commit.removed && commit.removed.length > 0) {
-        await db.query(`DELETE FROM item_links WHERE mailbox_id = $1 AND folder = $2 AND remote_id = ANY($3::text[])`, [
-          commit.mailboxId,
-          commit.folder,
-          commit.removed,
-        ]);
-      }
-      // A message listed again in its folder (a Graph delta repeats itself) is stored already.
-      const { rows: linked } =
-        commit.emails.length > 0
-          ? await db.query(`SELECT remote_id FROM item_links WHERE mailbox_id = $1 AND folder = $2 AND remote_id = ANY($3::text[])`, [
-              commit.mailboxId,
-              commit.folder,
-              commit.emails.map((e) => e.remoteId),
-            ])
-          : { rows: [] };
-      const known = new Set(linked.map((r: { remote_id: string }) => r.remote_id));
-      const emails = known.size > 0 ? commit.emails.filter((e) => !known.has(e.remoteId)) : commit.emails;
-      let created = 0;
-      // Decided here rather than before the commit, so a message sees the batches stored before it.
-      const tracked = emails.length > 0 ? await trackEmails(db, { ...commit, emails }) : [];
-      if (tracked.length > 0) {
-        const activities = await this.upsertActivities(db, tracked, commit.ownerUserId);
-        created = activities.created.size;
-        await this.insertParties(db, activities.created);
-        await insertAttachments(
-          db,
-          [...activities.created].map(([emailActivityId, { message: m }]) => ({ emailActivityId, attachments: m.attachments, content: m.attachmentContent })),
-          current[0].max_attachment_bytes,
-        );
-        const links = tracked.map((e, i) => ({ remote_id: e.remoteId, crm_record_id: activities.ids[i] }));
-        await db.query(
-          `INSERT INTO item_links (mailbox_id, folder, remote_id, item_type, crm_record_id, owner_user_id)
-           SELECT $1, $2, r.remote_id, 'email', r.crm_record_id, $4
-             FROM jsonb_to_recordset($3::jsonb) AS r(remote_id text, crm_record_id uuid)
-           ON CONFLICT DO NOTHING`,
-          [commit.mailboxId, commit.folder, JSON.stringify(links), commit.ownerUserId],
-        );
-        if (commit.ownerQueueId) await insertQueueItems(db, commit.ownerQueueId, commit.mailboxId, activities.ids);
-      }
-      if (commit.errors.length > 0) {
-        const errors = JSON.stringify(commit.errors.map((e) => ({ remote_id: e.remoteId, message: e.message })));
-        await db.query(
-          `INSERT INTO sync_errors (mailbox_id, scope, error_class, folder, remote_id, message)
-           SELECT $1, 'item', 'item', $2, r.remote_id, r.message FROM jsonb_to_recordset($3::jsonb) AS r(remote_id text, message text)
-           ON CONFLICT (mailbox_id, folder, remote_id) WHERE scope = 'item'
-           DO UPDATE SET message = excluded.message, occurred_at = now()`,
-          [commit.mailboxId, commit.folder, errors],
-        );
-        // One alert per item error, for the owner (the admins when the mailbox has none); never deduplicated.
-        await db.query(
-          `INSERT INTO alerts (level, scope, audiences, mailbox_id, user_id, message)
-           SELECT 'warning', 'email_item', CASE WHEN $2::uuid IS NULL THEN ARRAY['admins'] ELSE ARRAY['mailbox_owner'] END, $1, $2,
-                  format('A message in %s was not synced: %s', $3::text, r.message)
-             FROM jsonb_to_recordset($4::jsonb) AS r(remote_id text, message text)`,
-          [commit.mailboxId, commit.ownerUserId, commit.folder, errors],
-        );
-      }
-      if (commit.listed) {
-        await db.query(
-          `DELETE FROM seen_remote_ids WHERE mailbox_id = $1 AND folder = $2 AND NOT (remote_id = ANY($3::text[]))`,
-          [commit.mailboxId, commit.folder, commit.listed],
-        );
-      }
-      if (commit.seen && commit.seen.length > 0) {
-        await db.query(
-          `INSERT INTO seen_remote_ids (mailbox_id, folder, remote_id) SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING`,
-          [commit.mailboxId, commit.folder, commit.seen],
-        );
-      }
-      if (commit.progress) {
-        await db.query(
-          `UPDATE mailboxes SET sync_progress = $2::jsonb || jsonb_build_object('updatedAt', now(), 'startedAt', last_sync_started_at)
-            WHERE id = $1`,
-          [commit.mailboxId, JSON.stringify(commit.progress)],
-        );
-      }
-      if (commit.cursor) {
-        await db.query(
-          `INSERT INTO folder_cursors (mailbox_id, folder, cursor) VALUES ($1, $2, $3)
-           ON CONFLICT (mailbox_id, folder) DO UPDATE SET cursor = excluded.cursor, updated_at = now()`,
-          [commit.mailboxId, commit.folder, JSON.stringify(commit.cursor)],
-        );
-      }
-      return { created, storedRemoteIds: tracked.map((e) => e.remoteId) };
-    });
-  }
-
-  /**
-   * Finds or creates the activity of each email: `ids[i]` is `emails[i]`'s, `created` maps each new
-   * activity to the email it was made from. Copies of one message (same Message-ID, same content
-   * digest) share one activity whatever mailbox they come from; a different message reusing a
-   * Message-ID gets its own, a variant of the first activity with that Message-ID. New ones carry
-   * their tracking (src/store/pgTracking.ts); mail the mailbox sent is stored as sent, owned by its owner.
-   */
-  private async upsertActivities(
-    db: PoolClient,
-    emails: TrackedEmail[],
-    ownerUserId: string | null,
-  ): Promise<{ ids: string[]; created: Map<string, TrackedEmail> }> {
-    const messageIds = [...new Set(emails.map((e) => e.message.messageId))];
-    // Serialises the batches that store one Message-ID, so that of two variants stored at once from
-    // two mailboxes the second sees the first. Taken in one order, so two batches cannot deadlock.
-    await db.query(
-      `SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(id, ${MESSAGE_ID_LOCK_SEED}) AS k FROM unnest($1::text[]) id ORDER BY 1) keys`,
-      [messageIds],
-    );
-    const { rows: stored } = await db.query(
-      `SELECT id, message_id, content_digest, variant_of FROM email_activities WHERE message_id = ANY($1) ORDER BY created_at, id`,
-      [messageIds],
-    );
-    const key = (messageId: string, digest: string) => `${digest} ${messageId}`;
-    const byContent = new Map<string, string>();
-    // Activities stored before content digests were kept (NULL): a copy with their Message-ID is
-    // taken to be the same message, as it was then.
-    const undigested = new Map<string, string>();
-    // The first activity of each Message-ID, which later variants point to.
-    const firsts = new Map<string, string>();
-    for (const r of stored) {
-      if (r.content_digest === null) undigested.set(r.message_id, r.id);
-      else byContent.set(key(r.message_id, r.content_digest), r.id);
-      if (r.variant_of === null && !firsts.has(r.message_id)) firsts.set(r.message_id, r.id);
-    }
-    const created = new Map<string, TrackedEmail>();
-    // An email correlated with an earlier one of its batch that turned out to be stored already points to the stored one.
-    const storedAs = new Map<string, string>();
-    const ids = emails.map((email) => {
-      const { messageId, contentDigest } = email.message;
-      const found = byContent.get(key(messageId, contentDigest)) ?? undigested.get(messageId);
-      if (found) {
-        storedAs.set(email.activity.id, found);
-        return found;
-      }
-      const id = email.activity.id;
-      byContent.set(key(messageId, contentDigest), id);
-      if (!firsts.has(messageId)) firsts.set(messageId, id);
-      created.set(id, email);
-      return id;
-    });
-    if (created.size > 0) {
-      const rows = [...created].map(([id, { message: m, receivedAt, direction, activity: t }]) => {
-        const first = firsts.get(m.messageId);
-        return {
-          direction,
-          status: direction === 'outgoing' ? 'sent' : 'received',
-          owner_user_id: direction === 'outgoing' ? ownerUserId : null,
-          conversation_id: storedAs.get(t.conversationId) ?? t.conversationId,
-          correlation_method: t.correlationMethod,
-          correlated_activity_id: t.correlatedActivityId && (storedAs.get(t.correlatedActivityId) ?? t.correlatedActivityId),
-          regarding_type: t.regarding?.type ?? null,
-          regarding_id: t.regarding?.id ?? null,
-          tracking_token: t.trackingToken,
-          normalised_subject: t.normalisedSubject,
-          id,
-          message_id: m.messageId,
-          content_digest: m.contentDigest,
-          variant_of: first === id ? null : first,
-          subject: m.subject,
-          body_text: m.bodyText,
-          body_html: m.bodyHtml,
-          sent_at: m.sentAt,
-          received_at: receivedAt,
-          in_reply_to: m.inReplyTo,
-          refs: m.references,
-          size_bytes: m.sizeBytes,
-        };
-      });
-      // A variant may point to an activity of this same statement: the foreign key is checked at its end.
-      await db.query(
-        `INSERT INTO email_activities (id, message_id, content_digest, variant_of, subject, body_text, body_html, sent_at, received_at,
-                                       in_reply_to, "references", size_bytes, direction, status, owner_user_id, conversation_id,
-                                       correlation_method, correlated_activity_id, regarding_type, regarding_id, tracking_token, normalised_subject)
-         SELECT r.id, r.message_id, r.content_digest, r.variant_of, r.subject, r.body_text, r.body_html, r.sent_at, r.received_at,
-                r.in_reply_to, ARRAY(SELECT jsonb_array_elements_text(r.refs)), r.size_bytes, r.direction, r.status, r.owner_user_id,
-                r.conversation_id, r.correlation_method, r.correlated_activity_id, r.regarding_type, r.regarding_id, r.tracking_token,
-                r.normalised_subject
-           FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, message_id text, content_digest text, variant_of uuid, subject text,
-                body_text text, body_html text, sent_at timestamptz, received_at timestamptz, in_reply_to text, refs jsonb, size_bytes integer,
-                direction text, status text, owner_user_id uuid, conversation_id uuid, correlation_method text, correlated_activity_id uuid,
-                regarding_type text, regarding_id uuid, tracking_token text, normalised_subject text)`,
-        [JSON.stringify(rows)],
-      );
-    }
-    return { ids, created };
-  }
-
-  /** The parties of new activities: those without an address by their name, unresolved. */
-  private async insertParties(db: PoolClient, created: Map<string, IncomingEmail>): Promise<void> {
-    const parties = [...created].flatMap(([id, email]) =>
-      email.parties.map((p) => ({
-        email_activity_id: id,
-        role: p.role,
-        address: p.address,
-        display_name: p.name,
-        party_type: p.record?.type ?? null,
-        party_id: p.record?.id ?? null,
-      })),
-    );
-    if (parties.length === 0) return;
-    await db.query(
-      `INSERT INTO email_parties (email_activity_id, role, address, display_name, party_type, party_id)
-       SELECT * FROM jsonb_to_recordset($1::jsonb)
-         AS r(email_activity_id uuid, role text, address text, display_name text, party_type text, party_id uuid)
-       ON CONFLICT DO NOTHING`,
-      [JSON.stringify(parties)],
-    );
+    return inTransaction(this.pool, (db) => storeIncomingBatch(db, commit));
   }
 
   async lookupSeen(mailboxId: string, folder: string, remoteIds: string[]): Promise<{ seen: Set<string>; stored: Set<string>; unlisted: number }> {
@@ -680,15 +456,6 @@ export class PgSyncStore implements SyncStore {
  * A queue mailbox's emails become the queue's items, once each: a copy synced again, or one whose
  * activity another mailbox stored first, adds none. One statement, in the batch's transaction.
  */
-async function insertQueueItems(db: PoolClient, queueId: string, mailboxId: string, activityIds: string[]): Promise<void> {
-  await db.query(
-    `INSERT INTO queue_items (queue_id, email_activity_id, mailbox_id)
-     SELECT $1, a.id, $2 FROM (SELECT DISTINCT unnest($3::uuid[]) AS id) a
-     ON CONFLICT (queue_id, email_activity_id) DO NOTHING`,
-    [queueId, mailboxId, activityIds],
-  );
-}
-
 export interface NewAlert {
   /** What the alert is about: while an alert with this key and subject is open, a repeat only bumps it. */
   conditionKey: 'mailbox_failure' | 'server_unreachable' | 'profile_failing' | 'awaiting_approval' | 'outgoing_failure' | 'items_failure';

@@ -9,7 +9,7 @@
  * BENCH_CPU_PROFILE=<dir> writes a CPU profile of the main thread during each link's product sync there (.cpuprofile).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { ImapFlow } from 'imapflow';
 import { parseMimeMessage } from '../../src/mail/mimeParser';
@@ -46,6 +46,37 @@ function cpuNow(): number {
 /** CPU time of the main thread (Linux: its schedstat, ns), µs. */
 function mainThreadCpu(): number {
   return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+}
+
+const SERVER_GROUPS: [string, RegExp][] = [
+  ['postgres', /^postgres/],
+  ['dovecot', /^(imap|imap-login|dovecot|auth|anvil|log|config|stats)$/],
+  ['temporal', /^temporal/],
+];
+
+/** CPU the servers on this machine have used so far (PostgreSQL, Dovecot, the Temporal dev server), µs, from /proc. */
+function serversCpu(): Record<string, number> {
+  const tickUs = 1e6 / 100;
+  const totals: Record<string, number> = Object.fromEntries(SERVER_GROUPS.map(([name]) => [name, 0]));
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const group = SERVER_GROUPS.find(([, pattern]) => pattern.test(comm));
+    if (!group) continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    totals[group[0]] += (Number(fields[11]) + Number(fields[12])) * tickUs;
+  }
+  return totals;
+}
+
+function serversCpuSince(before: Record<string, number>): Record<string, number> {
+  const now = serversCpu();
+  return Object.fromEntries(Object.keys(now).map((name) => [name, now[name] - (before[name] ?? 0)]));
 }
 
 /** One FETCH of every message's source; with `parse`, each is also parsed as it arrives, on this thread. */
@@ -149,23 +180,33 @@ async function main(): Promise<void> {
       const cpu = cpuNow();
       const main = mainThreadCpu();
       const parsing = workers.parsePool.cpuMs;
+      const servers = serversCpu();
       const started = performance.now();
       const startedAt = Date.now();
       const { id } = await bed.admin.createMailbox({ emailApproved: true, emailAddress, profileId: profiles.get(proxy)!, password: 'secret' });
+      // Polled often, so cheaply: the progress the commits store with each batch, then one count to confirm.
       await eventually(
         `${count} messages stored`,
-        async () => (await bed.query<{ n: number }>(`SELECT count(*)::int AS n FROM item_links WHERE mailbox_id = $1`, [id]))[0].n === count,
+        async () => {
+          const [progress] = await bed.query<{ done: number | null; finished: boolean }>(
+            `SELECT (sync_progress->>'itemsDone')::int AS done, last_sync_completed_at IS NOT NULL AS finished FROM mailboxes WHERE id = $1`,
+            [id],
+          );
+          if ((progress.done ?? 0) < count && !progress.finished) return false;
+          return (await bed.query<{ n: number }>(`SELECT count(*)::int AS n FROM item_links WHERE mailbox_id = $1`, [id]))[0].n === count;
+        },
         600_000,
         10,
       );
       const ms = performance.now() - started;
       const cpuUs = cpuNow() - cpu;
+      const serversUs = serversCpuSince(servers);
       const mainUs = mainThreadCpu() - main;
       const parseUs = (workers.parsePool.cpuMs - parsing) * 1000;
       const [{ cycle_started }] = await bed.query<{ cycle_started: Date }>(`SELECT last_sync_started_at AS cycle_started FROM mailboxes WHERE id = $1`, [id]);
       const cycleMs = ms - (cycle_started.getTime() - startedAt);
       await eventually('the first cycle to finish', async () => (await bed.temporal.workflow.getHandle(mailboxWorkflowId(id)).query(statusQuery)).state === 'idle');
-      return { id, ms, cycleMs, cpuUs, mainUs, parseUs };
+      return { id, ms, cycleMs, cpuUs, mainUs, parseUs, serversUs };
     };
 
     // Everything runs warm: the parser and imapflow after a pass of their own, the product after a smaller mailbox.
@@ -224,6 +265,14 @@ async function main(): Promise<void> {
           pad((parsed.cpuUs / MESSAGES).toFixed(0), 11),
         ].join(' | '),
       );
+    }
+
+    console.log('');
+    console.log('CPU per message in the servers during the product sync, µs (PostgreSQL backends, Dovecot, the Temporal dev server):');
+    console.log('link                       | postgres | dovecot | temporal');
+    for (const { link, product } of results) {
+      const perMsg = (us: number, n: number) => pad((us / MESSAGES).toFixed(0), n);
+      console.log([link.label.padEnd(26), perMsg(product.serversUs.postgres, 8), perMsg(product.serversUs.dovecot, 7), perMsg(product.serversUs.temporal, 8)].join(' | '));
     }
 
     console.log('');

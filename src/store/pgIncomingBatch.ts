@@ -17,12 +17,17 @@ export async function storeIncomingBatch(db: PoolClient, commit: IncomingBatchCo
   const contentHashes = [...new Set(commit.emails.flatMap((e) => e.message.attachments.map((a) => a.sha256)))];
   // Holds off a concurrent remap or disable until this batch is in, and refuses the batch
   // if one already happened: nothing synced after a remap belongs to the old owner.
+  // The Message-ID locks serialise the batches that store one Message-ID, so that of two variants
+  // stored at once from two mailboxes the second sees the first (read by a later statement, which
+  // starts after they are granted). Taken in one order, so two batches cannot deadlock.
   const { rows: current } = await db.query(
     `SELECT m.mapping_version, m.incoming_enabled, o.max_attachment_bytes,
             ARRAY(SELECT remote_id FROM item_links WHERE mailbox_id = m.id AND folder = $2 AND remote_id = ANY($3::text[])) AS linked,
-            ARRAY(SELECT sha256 FROM attachment_contents WHERE sha256 = ANY($4::text[])) AS stored_contents
+            ARRAY(SELECT sha256 FROM attachment_contents WHERE sha256 = ANY($4::text[])) AS stored_contents,
+            (SELECT count(pg_advisory_xact_lock(k))
+               FROM (SELECT DISTINCT hashtextextended(id, ${MESSAGE_ID_LOCK_SEED}) AS k FROM unnest($5::text[]) id ORDER BY 1) keys) AS locked
        FROM mailboxes m CROSS JOIN organization_settings o WHERE m.id = $1 FOR SHARE OF m`,
-    [commit.mailboxId, commit.folder, commit.emails.map((e) => e.remoteId), contentHashes],
+    [commit.mailboxId, commit.folder, commit.emails.map((e) => e.remoteId), contentHashes, [...new Set(commit.emails.map((e) => e.message.messageId))]],
   );
   if (!current[0] || !current[0].incoming_enabled) throw new SyncSupersededError('disabled');
   if (current[0].mapping_version !== commit.mappingVersion) throw new SyncSupersededError('remapped');
@@ -102,19 +107,13 @@ interface ResolvedActivities {
 }
 
 /**
- * Finds or makes the activity of each email. Copies of one message (same Message-ID, same content
+ * Finds or makes the activity of each email, its Message-ID locked (storeIncomingBatch). Copies of one message (same Message-ID, same content
  * digest) share one activity whatever mailbox they come from; a different message reusing a
  * Message-ID gets its own, a variant of the first activity with that Message-ID. New ones carry
  * their tracking (src/store/pgTracking.ts); mail the mailbox sent is stored as sent, owned by its owner.
  */
 async function resolveActivities(db: PoolClient, emails: TrackedEmail[], ownerUserId: string | null): Promise<ResolvedActivities> {
   const messageIds = [...new Set(emails.map((e) => e.message.messageId))];
-  // Serialises the batches that store one Message-ID, so that of two variants stored at once from
-  // two mailboxes the second sees the first. Taken in one order, so two batches cannot deadlock.
-  await db.query(
-    `SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(id, ${MESSAGE_ID_LOCK_SEED}) AS k FROM unnest($1::text[]) id ORDER BY 1) keys`,
-    [messageIds],
-  );
   const { rows: stored } = await db.query(
     `SELECT id, message_id, content_digest, variant_of FROM email_activities WHERE message_id = ANY($1) ORDER BY created_at, id`,
     [messageIds],

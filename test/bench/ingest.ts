@@ -54,10 +54,10 @@ const SERVER_GROUPS: [string, RegExp][] = [
   ['temporal', /^temporal/],
 ];
 
-/** CPU the servers on this machine have used so far (PostgreSQL, Dovecot, the Temporal dev server), µs, from /proc. */
-function serversCpu(): Record<string, number> {
+/** CPU each server process on this machine has used so far (PostgreSQL, Dovecot, the Temporal dev server), µs by pid, from /proc. */
+function serversCpu(): Map<string, { group: string; us: number }> {
   const tickUs = 1e6 / 100;
-  const totals: Record<string, number> = Object.fromEntries(SERVER_GROUPS.map(([name]) => [name, 0]));
+  const processes = new Map<string, { group: string; us: number }>();
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     let stat: string;
     try {
@@ -69,14 +69,16 @@ function serversCpu(): Record<string, number> {
     const group = SERVER_GROUPS.find(([, pattern]) => pattern.test(comm));
     if (!group) continue;
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    totals[group[0]] += (Number(fields[11]) + Number(fields[12])) * tickUs;
+    processes.set(pid, { group: group[0], us: (Number(fields[11]) + Number(fields[12])) * tickUs });
   }
-  return totals;
+  return processes;
 }
 
-function serversCpuSince(before: Record<string, number>): Record<string, number> {
-  const now = serversCpu();
-  return Object.fromEntries(Object.keys(now).map((name) => [name, now[name] - (before[name] ?? 0)]));
+/** CPU per server since `before`, of the processes alive now (one that ended meanwhile is not counted). */
+function serversCpuSince(before: Map<string, { group: string; us: number }>): Record<string, number> {
+  const totals: Record<string, number> = Object.fromEntries(SERVER_GROUPS.map(([name]) => [name, 0]));
+  for (const [pid, { group, us }] of serversCpu()) totals[group] += us - (before.get(pid)?.us ?? 0);
+  return totals;
 }
 
 /** One FETCH of every message's source; with `parse`, each is also parsed as it arrives, on this thread. */
@@ -268,7 +270,7 @@ async function main(): Promise<void> {
     }
 
     console.log('');
-    console.log('CPU per message in the servers during the product sync, µs (PostgreSQL backends, Dovecot, the Temporal dev server):');
+    console.log('CPU per message in the servers during the product sync, µs (PostgreSQL backends, Dovecot, the Temporal dev server; processes that ended meanwhile are not counted):');
     console.log('link                       | postgres | dovecot | temporal');
     for (const { link, product } of results) {
       const perMsg = (us: number, n: number) => pad((us / MESSAGES).toFixed(0), n);

@@ -1,8 +1,8 @@
 -- Up Migration
 -- Bodies and attachment contents are compressed with LZ4 where the server has it (PostgreSQL 14+
--- built with lz4, as Debian's and the official images are): several times cheaper in CPU than the
--- default pglz, which was a large share of the database's work per stored email. A server without
--- it keeps pglz; only rows written from now on change.
+-- built with lz4, as Debian's and the official images are): it costs less CPU than the default
+-- pglz, and an initial sync writes a body or two for every message. A server without it keeps
+-- pglz; only rows written from now on change.
 DO $$
 BEGIN
   ALTER TABLE email_activities ALTER COLUMN body_text SET COMPRESSION lz4, ALTER COLUMN body_html SET COMPRESSION lz4;

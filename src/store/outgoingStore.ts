@@ -66,9 +66,10 @@ export interface OutgoingStore {
   /**
    * Takes up to `limit` of the mailbox owner's emails that are due (pending and not waiting for a
    * retry, or interrupted), oldest first: fixes the Message-ID and Date of those without, and
-   * marks them `sending` before anything goes to the server.
+   * marks them `sending` before anything goes to the server. `excluding`: emails of this run
+   * whose copies are still being saved.
    */
-  takeDueEmails(mailboxId: string, limit: number): Promise<OutgoingEmail[]>;
+  takeDueEmails(mailboxId: string, limit: number, excluding: string[]): Promise<OutgoingEmail[]>;
   /**
    * The server holds the email as a draft under `draftId`, with the Message-ID it gave it: recorded
    * before the draft is sent, so a lost run can ask the server what became of it.

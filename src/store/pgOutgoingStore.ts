@@ -41,31 +41,40 @@ export class PgOutgoingStore implements OutgoingStore {
     };
   }
 
-  async takeDueEmails(mailboxId: string, limit: number): Promise<OutgoingEmail[]> {
+  async takeDueEmails(mailboxId: string, limit: number, excluding: string[]): Promise<OutgoingEmail[]> {
     return inTransaction(this.pool, async (db) => {
+      const { rows: due } = await db.query<{ id: string; subject: string | null; fresh: boolean; interrupted: boolean; accepted: boolean }>(
+        `SELECT e.id, e.subject, e.message_id IS NULL AS fresh, e.status = 'sending' AS interrupted, e.smtp_accepted_at IS NOT NULL AS accepted
+           FROM email_activities e JOIN mailboxes m ON ${OWNED_BY_MAILBOX}
+          WHERE m.id = $1 AND e.status IN ('pending_send', 'sending')
+            AND (e.status = 'sending' OR e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
+            AND e.id <> ALL($3::uuid[])
+          ORDER BY coalesce(e.queued_at, e.created_at), e.id
+          LIMIT $2
+            FOR UPDATE OF e SKIP LOCKED`,
+        [mailboxId, limit, excluding],
+      );
+      if (due.length === 0) return [];
+      const fixed = await fixSubjects(db, mailboxId, due.filter((r) => r.fresh));
+      // One new version of each row: it is marked, given its Message-ID and, the first time, its subject.
       const { rows } = await db.query(
-        `WITH m AS (SELECT owner_user_id, owner_queue_id, coalesce(nullif(split_part(email_address, '@', 2), ''), 'localhost') AS domain
-                      FROM mailboxes WHERE id = $1),
-              due AS (SELECT e.id, e.status AS was, e.smtp_accepted_at IS NOT NULL AS accepted, e.message_id IS NULL AS fresh
-                        FROM email_activities e, m
-                       WHERE e.status IN ('pending_send', 'sending') AND ${OWNED_BY_MAILBOX}
-                         AND (e.status = 'sending' OR e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
-                       ORDER BY coalesce(e.queued_at, e.created_at), e.id
-                       LIMIT $2
-                         FOR UPDATE OF e SKIP LOCKED)
-         UPDATE email_activities e
+        `UPDATE email_activities e
             SET status = 'sending', direction = 'outgoing',
                 message_id = coalesce(e.message_id, format('<%s@%s>', replace(gen_random_uuid()::text, '-', ''), m.domain)),
-                sent_at = coalesce(e.sent_at, now())
-           FROM due, m
-          WHERE e.id = due.id
-        RETURNING e.id, e.message_id, e.sent_at, due.was = 'sending' AS interrupted, due.accepted, due.fresh, e.send_attempts, e.server_draft_id, e.subject,
+                sent_at = coalesce(e.sent_at, now()),
+                subject = CASE WHEN f.id IS NULL THEN e.subject ELSE f.subject END,
+                tracking_token = CASE WHEN f.id IS NULL THEN e.tracking_token ELSE f.token END,
+                normalised_subject = CASE WHEN f.id IS NULL THEN e.normalised_subject ELSE f.normalised END
+           FROM (SELECT coalesce(nullif(split_part(email_address, '@', 2), ''), 'localhost') AS domain FROM mailboxes WHERE id = $1) m,
+                unnest($2::uuid[]) AS d(id)
+                LEFT JOIN unnest($3::uuid[], $4::text[], $5::text[], $6::text[]) AS f(id, subject, token, normalised) ON f.id = d.id
+          WHERE e.id = d.id
+        RETURNING e.id, e.message_id, e.sent_at, e.send_attempts, e.server_draft_id, e.subject,
                   e.body_text, e.body_html, e.in_reply_to, e."references", coalesce(e.queued_at, e.created_at) AS queued`,
-        [mailboxId, limit],
+        [mailboxId, due.map((r) => r.id), fixed.map((f) => f.id), fixed.map((f) => f.subject), fixed.map((f) => f.token), fixed.map((f) => f.normalised)],
       );
-      if (rows.length === 0) return [];
       rows.sort((a, b) => a.queued - b.queued || (a.id < b.id ? -1 : 1));
-      await fixSubjects(db, mailboxId, rows.filter((r) => r.fresh));
+      const taken = new Map(due.map((r) => [r.id, r]));
       const ids = rows.map((r) => r.id);
       const { rows: parties } = await db.query(
         `SELECT email_activity_id AS id, role, address, display_name FROM email_parties
@@ -85,8 +94,8 @@ export class PgOutgoingStore implements OutgoingStore {
           id: r.id,
           messageId: r.message_id,
           date: r.sent_at,
-          interrupted: r.interrupted,
-          accepted: r.accepted,
+          interrupted: taken.get(r.id)!.interrupted,
+          accepted: taken.get(r.id)!.accepted,
           sendAttempts: r.send_attempts,
           draftId: r.server_draft_id,
           to: partiesOf(r.id, 'to'),
@@ -212,11 +221,15 @@ export class PgOutgoingStore implements OutgoingStore {
 /**
  * An email taken for the first time gets its subject for good: the tracking token of its owner's
  * next counters (the organisation's prefix, or the mailbox's own, unless either turns tokens off),
- * and the normalised subject smart matching compares. `emails` are in sending order; their
- * `subject` is updated in place.
+ * and the normalised subject smart matching compares. `emails` are in sending order; returns
+ * what to store for each.
  */
-async function fixSubjects(db: PoolClient, mailboxId: string, emails: { id: string; subject: string | null }[]): Promise<void> {
-  if (emails.length === 0) return;
+async function fixSubjects(
+  db: PoolClient,
+  mailboxId: string,
+  emails: { id: string; subject: string | null }[],
+): Promise<{ id: string; subject: string | null; token: string | null; normalised: string | null }[]> {
+  if (emails.length === 0) return [];
   const { rows } = await db.query(
     `SELECT o.tracking_token_enabled AND m.tracking_token_mode <> 'off' AS tokens,
             CASE WHEN m.tracking_token_mode = 'custom' THEN m.tracking_token_prefix ELSE o.tracking_token_prefix END AS prefix,
@@ -243,14 +256,9 @@ async function fixSubjects(db: PoolClient, mailboxId: string, emails: { id: stri
       tokens[i] = formatTrackingToken(settings, ownerNumber, (((last - emails.length + 1 + i) % wrap) + wrap) % wrap);
     });
   }
-  emails.forEach((e, i) => {
+  return emails.map((e, i) => {
     const token = tokens[i];
-    if (token) e.subject = withTrackingToken(e.subject, token);
+    const subject = token ? withTrackingToken(e.subject, token) : e.subject;
+    return { id: e.id, subject, token, normalised: normaliseSubject(subject, prefixes) };
   });
-  await db.query(
-    `UPDATE email_activities e SET subject = u.subject, tracking_token = u.token, normalised_subject = u.normalised
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(id, subject, token, normalised)
-      WHERE e.id = u.id`,
-    [emails.map((e) => e.id), emails.map((e) => e.subject), tokens, emails.map((e) => normaliseSubject(e.subject, prefixes))],
-  );
 }

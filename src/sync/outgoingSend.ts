@@ -41,7 +41,8 @@ const KEEP_AS_SENT_MAX_BYTES = 1024 * 1024;
 /**
  * Sends the mailbox owner's due emails, batch by batch, through the mailbox's route: each is
  * marked `sending` before it goes to the server and `accepted` as soon as the server took it,
- * then, when the product keeps the Sent copy, copied to the Sent folder and marked `sent`. An
+ * then, when the product keeps the Sent copy, copied to the Sent folder and marked `sent` (a
+ * batch's copies are saved while the next batch is sent, so neither server waits on the other). An
  * email found `sending` from a lost run is first looked for where the route says (the Sent
  * folder by its Message-ID, the Graph draft), and sent again only if it did not go out.
  */
@@ -55,36 +56,74 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
   }
   const from: OutgoingParty = { address: context.emailAddress, name: context.senderName };
   const totals = { sent: 0, failed: 0, deferred: 0 };
-  for (;;) {
-    const emails = await deps.store.takeDueEmails(mailboxId, deps.batchSize);
-    if (emails.length === 0) break;
-    const accepted: SentCopy[] = [];
-    const phase = await deps.withConnectionSlot(route.slot, async (): Promise<Phase & { alreadySent: Set<string> }> => {
-      const interrupted = emails.filter((e) => e.interrupted && !e.accepted);
-      let alreadySent: Set<string>;
-      try {
-        alreadySent = interrupted.length === 0 ? new Set() : await route.findDelivered(interrupted, deps.onProgress);
-      } catch (err) {
-        // Nothing is known of the interrupted ones: they stay `sending`, the others wait.
-        const decision = route.decideFailure(err);
-        return { ...(await stopAll(context, emails.filter((e) => !e.interrupted), decision, deps)), alreadySent: new Set() };
+  // The previous batch's copies, saved on a connection of their own while this batch is sent.
+  let saving: SavingCopies | null = null;
+  try {
+    for (;;) {
+      const emails = await deps.store.takeDueEmails(mailboxId, deps.batchSize, saving?.emailIds ?? []);
+      if (emails.length === 0) break;
+      const accepted: SentCopy[] = [];
+      const phase = await deps.withConnectionSlot(route.slot, async (): Promise<Phase & { alreadySent: Set<string> }> => {
+        const interrupted = emails.filter((e) => e.interrupted && !e.accepted);
+        let alreadySent: Set<string>;
+        try {
+          alreadySent = interrupted.length === 0 ? new Set() : await route.findDelivered(interrupted, deps.onProgress);
+        } catch (err) {
+          // Nothing is known of the interrupted ones: they stay `sending`, the others wait.
+          const decision = route.decideFailure(err);
+          return { ...(await stopAll(context, emails.filter((e) => !e.interrupted), decision, deps)), alreadySent: new Set() };
+        }
+        const toSend = emails.filter((e) => !e.accepted && !alreadySent.has(e.id));
+        return { ...(await sendBatch(context, route, from, toSend, deps, totals, accepted)), alreadySent };
+      });
+      const previous = await copiesSaved(saving);
+      saving = null;
+      totals.sent += previous.sent;
+      const copying = saveSentCopies(route, from, emails, accepted, phase.alreadySent, deps);
+      if (phase.stop === null && previous.unreachable === null) {
+        saving = { emailIds: emails.map((e) => e.id), outcome: copying.catch((error: unknown) => ({ error })) };
+        continue;
       }
-      const toSend = emails.filter((e) => !e.accepted && !alreadySent.has(e.id));
-      return { ...(await sendBatch(context, route, from, toSend, deps, totals, accepted)), alreadySent };
-    });
-    const copies = await saveSentCopies(route, from, emails, accepted, phase.alreadySent, deps);
-    totals.sent += copies.sent;
-    if (phase.stop === 'disabled') return { status: 'disabled' };
-    if (phase.stop === 'throttled') return { status: 'throttled', retryAfterMs: phase.retryAfterMs, sent: totals.sent, profileId: context.profileId };
-    const unreachable = phase.stop === 'unreachable' ? phase.message : copies.unreachable;
-    if (unreachable !== null) {
-      await deps.store.recordOutgoingUnreachable(mailboxId, unreachable);
-      return { status: 'unreachable', message: unreachable, sent: totals.sent };
+      totals.sent += (await copying).sent;
+      if (phase.stop === 'disabled') return { status: 'disabled' };
+      if (phase.stop === 'throttled') return { status: 'throttled', retryAfterMs: phase.retryAfterMs, sent: totals.sent, profileId: context.profileId };
+      const unreachable = phase.stop === 'unreachable' ? phase.message : previous.unreachable;
+      if (unreachable !== null) return await unreachableRun(mailboxId, unreachable, totals, deps);
     }
+    const last = await copiesSaved(saving);
+    saving = null;
+    totals.sent += last.sent;
+    if (last.unreachable !== null) return await unreachableRun(mailboxId, last.unreachable, totals, deps);
+  } finally {
+    // A run that throws leaves no copy being saved behind it: the next run could save it again.
+    await saving?.outcome;
   }
   if (totals.sent > 0) await deps.store.recordOutgoingSuccess(mailboxId);
   const next = await deps.store.nextDeferredAt(mailboxId);
   return { status: 'done', ...totals, nextDueAt: next ? next.getTime() : null };
+}
+
+interface CopiesOutcome {
+  sent: number;
+  unreachable: string | null;
+}
+
+/** A batch's Sent copies being saved; `outcome` never rejects (an error is its value), so nothing is left unhandled while the next batch is sent. */
+interface SavingCopies {
+  emailIds: string[];
+  outcome: Promise<CopiesOutcome | { error: unknown }>;
+}
+
+async function copiesSaved(saving: SavingCopies | null): Promise<CopiesOutcome> {
+  if (!saving) return { sent: 0, unreachable: null };
+  const outcome = await saving.outcome;
+  if ('error' in outcome) throw outcome.error;
+  return outcome;
+}
+
+async function unreachableRun(mailboxId: string, message: string, totals: { sent: number }, deps: OutgoingSendDeps): Promise<OutgoingSendResult> {
+  await deps.store.recordOutgoingUnreachable(mailboxId, message);
+  return { status: 'unreachable', message, sent: totals.sent };
 }
 
 async function sendBatch(
@@ -176,7 +215,7 @@ async function saveSentCopies(
   acceptedNow: SentCopy[],
   alreadySent: Set<string>,
   deps: OutgoingSendDeps,
-): Promise<{ sent: number; unreachable: string | null }> {
+): Promise<CopiesOutcome> {
   const foundSent = emails.filter((e) => alreadySent.has(e.id));
   const copies = route.sentCopies;
   // Accepted earlier without copies wanted: recorded `sent` then, unless the route changed since.

@@ -1,11 +1,15 @@
 import { parseMimeMessage } from '../src/mail/mimeParser';
-import { SmtpSink } from './support/smtpSink';
+import { freePort } from './support/env';
+import { SmtpSink, type SinkMessage } from './support/smtpSink';
 import { dovecotProfile, eventually, useBedWithDovecot } from './support/testBed';
 
-// Emails the CRM queues by inserting rows go out through the owner's mailbox within seconds.
-const ctx = useBedWithDovecot({ SEND_SWEEP_SECONDS: '600' });
+// Emails the CRM queues by inserting rows go out through the owner's mailbox within seconds, in
+// batches of 4 here, so a run of several emails has batches whose Sent copies are saved while the
+// next batch is sent.
+const ctx = useBedWithDovecot({ SEND_SWEEP_SECONDS: '600', SEND_BATCH_SIZE: '4' });
 let sink: SmtpSink;
 let mailboxId: string;
+let profileId: string;
 let userId: string;
 const address = 'alice@example.test';
 
@@ -16,6 +20,7 @@ beforeAll(async () => {
   const profile = await bed.admin.createProfile(
     dovecotProfile('Outgoing', dovecot, { outgoingHost: sink.host, outgoingPort: sink.port, outgoingSecurity: 'none' }),
   );
+  profileId = profile.id;
   userId = (await bed.admin.createUser({ fullName: 'Alice Example', email: address })).id;
   const mailbox = await bed.admin.createMailbox({ emailAddress: address, profileId: profile.id, ownerUserId: userId, password: 'secret', emailApproved: true });
   mailboxId = mailbox.id;
@@ -28,16 +33,43 @@ afterAll(async () => {
 
 /** What the CRM does when a user presses "send": the row and its parties in one statement (one transaction). */
 async function queueEmail(subject: string, to: string[], bcc: string[] = []): Promise<string> {
-  const [row] = await ctx.bed.query<{ id: string }>(
+  return (await queueEmails([subject], to, bcc))[0];
+}
+
+/** Several emails to the same recipients in one statement, in this order. */
+async function queueEmails(subjects: string[], to: string[], bcc: string[] = []): Promise<string[]> {
+  const rows = await ctx.bed.query<{ id: string }>(
     `WITH e AS (INSERT INTO email_activities (direction, status, owner_user_id, subject, body_text, queued_at)
-                VALUES ('outgoing', 'pending_send', $1, $2, 'Hello from the CRM', now()) RETURNING id),
+                SELECT 'outgoing', 'pending_send', $1, s.subject, 'Hello from the CRM', now() + s.n * interval '1 microsecond'
+                  FROM unnest($2::text[]) WITH ORDINALITY AS s(subject, n)
+                RETURNING id, queued_at),
           p AS (INSERT INTO email_parties (email_activity_id, role, address)
                 SELECT e.id, r.role, r.address FROM e, unnest($3::text[], $4::text[]) AS r(role, address))
-     SELECT id FROM e`,
-    [userId, subject, [...to.map(() => 'to'), ...bcc.map(() => 'bcc')], [...to, ...bcc]],
+     SELECT id FROM e ORDER BY queued_at`,
+    [userId, subjects, [...to.map(() => 'to'), ...bcc.map(() => 'bcc')], [...to, ...bcc]],
   );
-  return row.id;
+  return rows.map((r) => r.id);
 }
+
+/** The Message-IDs of the copies in the sender's Sent folder, one entry per copy. */
+async function sentFolderMessageIds(): Promise<string[]> {
+  return ctx.dovecot.withImap(address, 'secret', async (client) => {
+    await client.mailboxOpen('Sent');
+    const ids: string[] = [];
+    for await (const m of client.fetch('1:*', { envelope: true })) ids.push(m.envelope!.messageId!);
+    return ids;
+  });
+}
+
+const wireMessageId = (m: SinkMessage) => /^Message-ID:\s*(<[^>\r\n]+>)/im.exec(m.raw.toString('latin1'))?.[1];
+
+type SendState = { id: string; status: string; message_id: string; subject: string; smtp_accepted_at: Date | null; sent_copy_saved_at: Date | null };
+
+const sendStates = (ids: string[]) =>
+  ctx.bed.query<SendState>(
+    `SELECT id, status, message_id, subject, smtp_accepted_at, sent_copy_saved_at FROM email_activities WHERE id = ANY($1) ORDER BY queued_at`,
+    [ids],
+  );
 
 describe('sending from the CRM', () => {
   it('sends a row the CRM inserted, with a fixed Message-ID, and keeps a copy with its Bcc in the Sent folder', async () => {
@@ -70,5 +102,54 @@ describe('sending from the CRM', () => {
     const copy = await parseMimeMessage(Buffer.from(copies[0]));
     expect(copy.messageId).toBe(email.message_id);
     expect(copy.bcc).toEqual([{ address: 'boss@example.test' }]);
+  });
+
+  it('sends emails of several batches in order, each with its own tracking counter and exactly one Sent copy', async () => {
+    const before = new Set(await sentFolderMessageIds());
+    const sunk = (await sink.waitForMessages(0)).length;
+    const ids = await queueEmails(Array.from({ length: 10 }, (_, i) => `Batch ${i}`), ['bob@example.test']);
+    const rows = await eventually('all ten sent', async () => {
+      const states = await sendStates(ids);
+      return states.every((r) => r.status === 'sent') && states;
+    }, 30_000);
+    const wire = (await sink.waitForMessages(sunk + 10)).slice(sunk);
+    expect(wire.map((m) => wireMessageId(m))).toEqual(rows.map((r) => r.message_id));
+    // Ten consecutive counters after the first test's, in queueing order.
+    expect(rows.map((r) => r.subject.replace(/^Batch (\d) CRM:0\d{3}(\d{3})$/, '$1:$2'))).toEqual(rows.map((_, i) => `${i}:${String(i + 2).padStart(3, '0')}`));
+    expect(rows.every((r) => r.sent_copy_saved_at !== null)).toBe(true);
+    const copies = (await sentFolderMessageIds()).filter((id) => !before.has(id));
+    expect(copies.sort()).toEqual(rows.map((r) => r.message_id).sort());
+  });
+
+  it('keeps accepted emails waiting while the Sent folder cannot be reached, then saves each copy once', async () => {
+    const before = new Set(await sentFolderMessageIds());
+    const [{ incoming_port: imapPort }] = await ctx.bed.query<{ incoming_port: number }>(`SELECT incoming_port FROM email_server_profiles WHERE id = $1`, [profileId]);
+    // Nothing listens there: SMTP (the sink) works, IMAP does not.
+    await ctx.bed.query(`UPDATE email_server_profiles SET incoming_port = $2 WHERE id = $1`, [profileId, await freePort()]);
+    let ids: string[] = [];
+    try {
+      ids = await queueEmails(Array.from({ length: 6 }, (_, i) => `Copy later ${i}`), ['carol@example.test']);
+      await eventually('all six accepted, none sent, and the mailbox told why', async () => {
+        const states = await sendStates(ids);
+        const [mailbox] = await ctx.bed.query<{ outgoing_test_message: string | null }>(`SELECT outgoing_test_message FROM mailboxes WHERE id = $1`, [mailboxId]);
+        return (
+          states.every((r) => r.status === 'sending' && r.smtp_accepted_at !== null && r.sent_copy_saved_at === null) &&
+          /The Sent folder could not be reached/.test(mailbox.outgoing_test_message ?? '')
+        );
+      }, 30_000);
+    } finally {
+      await ctx.bed.query(`UPDATE email_server_profiles SET incoming_port = $2 WHERE id = $1`, [profileId, imapPort]);
+    }
+    // Another email wakes the mailbox: the waiting copies are saved with it, none sent twice.
+    const [next] = await queueEmails(['After the outage'], ['carol@example.test']);
+    const all = [...ids, next];
+    const rows = await eventually('all seven sent', async () => {
+      const states = await sendStates(all);
+      return states.every((r) => r.status === 'sent' && r.sent_copy_saved_at !== null) && states;
+    }, 30_000);
+    const copies = (await sentFolderMessageIds()).filter((id) => !before.has(id));
+    expect(copies.sort()).toEqual(rows.map((r) => r.message_id).sort());
+    const onWire = (await sink.waitForMessages(0)).filter((m) => rows.some((r) => r.message_id === wireMessageId(m)));
+    expect(onWire).toHaveLength(7);
   });
 });

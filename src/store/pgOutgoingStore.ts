@@ -70,11 +70,12 @@ export class PgOutgoingStore implements OutgoingStore {
                 LEFT JOIN unnest($3::uuid[], $4::text[], $5::text[], $6::text[]) AS f(id, subject, token, normalised) ON f.id = d.id
           WHERE e.id = d.id
         RETURNING e.id, e.message_id, e.sent_at, e.send_attempts, e.server_draft_id, e.subject,
-                  e.body_text, e.body_html, e.in_reply_to, e."references", coalesce(e.queued_at, e.created_at) AS queued`,
+                  e.body_text, e.body_html, e.in_reply_to, e."references"`,
         [mailboxId, due.map((r) => r.id), fixed.map((f) => f.id), fixed.map((f) => f.subject), fixed.map((f) => f.token), fixed.map((f) => f.normalised)],
       );
-      rows.sort((a, b) => a.queued - b.queued || (a.id < b.id ? -1 : 1));
-      const taken = new Map(due.map((r) => [r.id, r]));
+      // In the order they were taken, which the database's timestamps (finer than a Date's) decided.
+      const taken = new Map(due.map((r, i) => [r.id, { ...r, position: i }]));
+      rows.sort((a, b) => taken.get(a.id)!.position - taken.get(b.id)!.position);
       const ids = rows.map((r) => r.id);
       const { rows: parties } = await db.query(
         `SELECT email_activity_id AS id, role, address, display_name FROM email_parties

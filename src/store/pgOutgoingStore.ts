@@ -43,8 +43,9 @@ export class PgOutgoingStore implements OutgoingStore {
 
   async takeDueEmails(mailboxId: string, limit: number, excluding: string[]): Promise<OutgoingEmail[]> {
     return inTransaction(this.pool, async (db) => {
-      const { rows: due } = await db.query<{ id: string; subject: string | null; fresh: boolean; interrupted: boolean; accepted: boolean }>(
-        `SELECT e.id, e.subject, e.message_id IS NULL AS fresh, e.status = 'sending' AS interrupted, e.smtp_accepted_at IS NOT NULL AS accepted
+      const { rows: due } = await db.query<{ id: string; subject: string | null; fresh: boolean; interrupted: boolean; accepted: boolean }>({
+        name: 'take-due-emails',
+        text: `SELECT e.id, e.subject, e.message_id IS NULL AS fresh, e.status = 'sending' AS interrupted, e.smtp_accepted_at IS NOT NULL AS accepted
            FROM email_activities e JOIN mailboxes m ON ${OWNED_BY_MAILBOX}
           WHERE m.id = $1 AND e.status IN ('pending_send', 'sending')
             AND (e.status = 'sending' OR e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
@@ -52,13 +53,14 @@ export class PgOutgoingStore implements OutgoingStore {
           ORDER BY coalesce(e.queued_at, e.created_at), e.id
           LIMIT $2
             FOR UPDATE OF e SKIP LOCKED`,
-        [mailboxId, limit, excluding],
-      );
+        values: [mailboxId, limit, excluding],
+      });
       if (due.length === 0) return [];
       const fixed = await fixSubjects(db, mailboxId, due.filter((r) => r.fresh));
       // One new version of each row: it is marked, given its Message-ID and, the first time, its subject.
-      const { rows } = await db.query(
-        `UPDATE email_activities e
+      const { rows } = await db.query({
+        name: 'mark-emails-sending',
+        text: `UPDATE email_activities e
             SET status = 'sending', direction = 'outgoing',
                 message_id = coalesce(e.message_id, format('<%s@%s>', replace(gen_random_uuid()::text, '-', ''), m.domain)),
                 sent_at = coalesce(e.sent_at, now()),
@@ -71,23 +73,25 @@ export class PgOutgoingStore implements OutgoingStore {
           WHERE e.id = d.id
         RETURNING e.id, e.message_id, e.sent_at, e.send_attempts, e.server_draft_id, e.subject,
                   e.body_text, e.body_html, e.in_reply_to, e."references"`,
-        [mailboxId, due.map((r) => r.id), fixed.map((f) => f.id), fixed.map((f) => f.subject), fixed.map((f) => f.token), fixed.map((f) => f.normalised)],
-      );
+        values: [mailboxId, due.map((r) => r.id), fixed.map((f) => f.id), fixed.map((f) => f.subject), fixed.map((f) => f.token), fixed.map((f) => f.normalised)],
+      });
       // In the order they were taken, which the database's timestamps (finer than a Date's) decided.
       const taken = new Map(due.map((r, i) => [r.id, { ...r, position: i }]));
       rows.sort((a, b) => taken.get(a.id)!.position - taken.get(b.id)!.position);
       const ids = rows.map((r) => r.id);
-      const { rows: parties } = await db.query(
-        `SELECT email_activity_id AS id, role, address, display_name FROM email_parties
+      const { rows: parties } = await db.query({
+        name: 'outgoing-email-parties',
+        text: `SELECT email_activity_id AS id, role, address, display_name FROM email_parties
           WHERE email_activity_id = ANY($1) AND role IN ('to', 'cc', 'bcc') AND address IS NOT NULL ORDER BY id`,
-        [ids],
-      );
-      const { rows: attachments } = await db.query(
-        `SELECT a.email_activity_id AS id, a.filename, a.content_type, a.content_id, a.inline, c.content
+        values: [ids],
+      });
+      const { rows: attachments } = await db.query({
+        name: 'outgoing-email-attachments',
+        text: `SELECT a.email_activity_id AS id, a.filename, a.content_type, a.content_id, a.inline, c.content
            FROM email_attachments a JOIN attachment_contents c ON c.sha256 = a.content_key
           WHERE a.email_activity_id = ANY($1) ORDER BY a.email_activity_id, a.position`,
-        [ids],
-      );
+        values: [ids],
+      });
       const partiesOf = (id: string, role: string): OutgoingParty[] =>
         parties.filter((p) => p.id === id && p.role === role).map((p) => ({ address: p.address, name: p.display_name }));
       return rows.map(
@@ -120,25 +124,27 @@ export class PgOutgoingStore implements OutgoingStore {
   }
 
   async recordAccepted(emailId: string, outcome: { note: string | null; sent: boolean }): Promise<void> {
-    await this.pool.query(
-      `UPDATE email_activities SET smtp_accepted_at = now(), send_attempts = send_attempts + 1, send_error = $2,
+    await this.pool.query({
+      name: 'record-email-accepted',
+      text: `UPDATE email_activities SET smtp_accepted_at = now(), send_attempts = send_attempts + 1, send_error = $2,
               status = CASE WHEN $3 THEN 'sent' ELSE status END
         WHERE id = $1`,
-      [emailId, outcome.note, outcome.sent],
-    );
+      values: [emailId, outcome.note, outcome.sent],
+    });
   }
 
   async recordSent(emailIds: string[], copySaved: boolean): Promise<void> {
     if (emailIds.length === 0) return;
-    await this.pool.query(
-      `UPDATE email_activities
+    await this.pool.query({
+      name: 'record-emails-sent',
+      text: `UPDATE email_activities
           SET status = 'sent', smtp_accepted_at = coalesce(smtp_accepted_at, now()),
               sent_copy_saved_at = CASE WHEN $2 THEN now() END,
               send_error = CASE WHEN $2 THEN send_error
                                 ELSE concat_ws('; ', send_error, 'Delivered, but the server refused its copy for the Sent folder') END
         WHERE id = ANY($1) AND status = 'sending'`,
-      [emailIds, copySaved],
-    );
+      values: [emailIds, copySaved],
+    });
   }
 
   async recordDeferred(emailId: string, reason: string, nextAttemptAt: Date): Promise<void> {

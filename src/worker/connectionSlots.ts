@@ -77,18 +77,27 @@ export class ConnectionSlots {
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${RELEASE_CHANNEL}`);
       // Start at a random slot so waiting workers do not all contend for slot 0.
       const offset = Math.floor(Math.random() * cap);
+      const order = Array.from({ length: cap }, (_, i) => (offset + i) % cap);
+      // Every slot in one round trip (migrations/1764320000000_connection-slot-function.sql).
+      const tryAll = async (): Promise<number | null> => {
+        const { rows } = await client.query({ name: 'try-connection-slot', text: 'SELECT try_connection_slot($1, $2) AS slot', values: [key, order] });
+        return rows[0].slot;
+      };
+      let listening = false;
       for (;;) {
         freed = false;
-        for (let i = 0; i < cap; i++) {
-          const slot = (offset + i) % cap;
-          const { rows } = await client.query(`SELECT pg_try_advisory_lock($1, $2) AS ok`, [key, slot]);
-          if (rows[0].ok) {
-            await client.query(`UNLISTEN ${RELEASE_CHANNEL}`);
-            return this.held(client, key, slot, profileId);
-          }
+        const slot = await tryAll();
+        if (slot !== null) {
+          if (listening) await client.query(`UNLISTEN ${RELEASE_CHANNEL}`);
+          return this.held(client, key, slot, profileId);
+        }
+        if (!listening) {
+          // Listening before the next try, so a slot freed after this one is announced, not missed.
+          await client.query(`LISTEN ${RELEASE_CHANNEL}`);
+          listening = true;
+          continue;
         }
         if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('Cancelled while waiting for a connection slot');
         opts.onWait?.();

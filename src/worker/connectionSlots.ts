@@ -78,11 +78,10 @@ export class ConnectionSlots {
     try {
       await client.connect();
       // Start at a random slot so waiting workers do not all contend for slot 0.
-      const offset = Math.floor(Math.random() * cap);
-      const order = Array.from({ length: cap }, (_, i) => (offset + i) % cap);
+      const first = Math.floor(Math.random() * cap);
       // Every slot in one round trip (migrations/1764320000000_connection-slot-function.sql).
       const tryAll = async (): Promise<number | null> => {
-        const { rows } = await client.query({ name: 'try-connection-slot', text: 'SELECT try_connection_slot($1, $2) AS slot', values: [key, order] });
+        const { rows } = await client.query({ name: 'try-connection-slot', text: 'SELECT try_connection_slot($1, $2, $3) AS slot', values: [key, cap, first] });
         return rows[0].slot;
       };
       let listening = false;

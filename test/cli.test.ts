@@ -11,6 +11,9 @@ import { dovecotProfile, useBedWithDovecot } from './support/testBed';
 
 const ROOT = path.resolve(__dirname, '..');
 const ctx = useBedWithDovecot();
+// Each command is a fresh Node process loading the CLI through tsx (about 2 s here); a test running
+// 20 of them beside a heavy suite on CI's two cores has taken more than twice as long.
+const MANY_COMMANDS_MS = 300_000;
 
 interface Run {
   code: number;
@@ -187,7 +190,7 @@ describe('list and delete', () => {
     expect((await ok(['mailbox', 'list'])).map((m: any) => m.id)).not.toContain(mailbox.id);
     expect((await ok(['profile', 'list'])).map((p: any) => p.id)).not.toContain(profile.id);
     expect(await ctx.bed.query(`SELECT id FROM mailboxes WHERE id = $1`, [mailbox.id])).toEqual([]);
-  }, 120_000);
+  }, MANY_COMMANDS_MS);
 });
 
 describe('queues', () => {
@@ -250,7 +253,7 @@ describe('against a real mail server', () => {
     expect(watched.stderr).not.toMatch(/\| ([0-9]|[1-9][0-9])% \| ETA 0s/);
     const [{ count }] = await ctx.bed.query<{ count: number }>(`SELECT count(*)::int AS count FROM item_links WHERE mailbox_id = $1`, [mailbox.id]);
     expect(count).toBeGreaterThan(0);
-  }, 120_000);
+  }, MANY_COMMANDS_MS);
 });
 
 describe('me password', () => {
@@ -271,7 +274,7 @@ describe('me password', () => {
     const withoutToken = await cli(['me', 'password'], { MAILBOX_PASSWORD: 'x' });
     expect(withoutToken.code).toBe(2);
     expect(withoutToken.stderr).toMatch(/CRM_SYNC_TOKEN/);
-  }, 120_000);
+  }, MANY_COMMANDS_MS);
 });
 
 describe('email activities', () => {
@@ -354,5 +357,5 @@ describe('email send', () => {
     expect(noSender.code).toBe(2);
     expect(noSender.stderr).toMatch(/--from-user USER_ID or --from-queue QUEUE_ID/);
     noStackTrace(noSender.stderr);
-  }, 120_000);
+  }, MANY_COMMANDS_MS);
 });

@@ -107,10 +107,11 @@ interface ResolvedActivities {
 }
 
 /**
- * Finds or makes the activity of each email, its Message-ID locked (storeIncomingBatch). Copies of one message (same Message-ID, same content
- * digest) share one activity whatever mailbox they come from; a different message reusing a
- * Message-ID gets its own, a variant of the first activity with that Message-ID. New ones carry
- * their tracking (src/store/pgTracking.ts); mail the mailbox sent is stored as sent, owned by its owner.
+ * Finds or makes the activity of each email, its Message-ID locked (storeIncomingBatch). Copies of
+ * one message (same Message-ID, same content digest) share one activity whatever mailbox they come
+ * from; a different message reusing a Message-ID gets its own, a variant of the first activity
+ * with that Message-ID. New ones carry their tracking (src/store/pgTracking.ts); mail the mailbox
+ * sent is stored as sent, owned by its owner.
  */
 async function resolveActivities(db: PoolClient, emails: TrackedEmail[], ownerUserId: string | null): Promise<ResolvedActivities> {
   const messageIds = [...new Set(emails.map((e) => e.message.messageId))];

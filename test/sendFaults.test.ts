@@ -115,17 +115,19 @@ describe('SMTP faults while sending', () => {
     let id: string;
     try {
       id = await queueEmail(alice.userId, 'While the server is down', ['carol@example.test']);
-      const failing = await eventually('the sending loop failing to connect', async () => {
-        const [m] = await bed.query<{ outgoing_enabled: boolean; outgoing_status: string; outgoing_test_message: string }>(
-          `SELECT outgoing_enabled, outgoing_status, outgoing_test_message FROM mailboxes WHERE id = $1`,
-          [alice.mailboxId],
+      // One statement reads both: the loop retries every 0.5-1 s and marks the email `sending` while it
+      // tries, so the email is seen waiting between two attempts, after one has failed.
+      const failing = await eventually('the sending loop failing to connect, the email waiting', async () => {
+        const [row] = await bed.query<EmailRow & Record<string, unknown> & { outgoing_enabled: boolean; outgoing_status: string; outgoing_test_message: string }>(
+          `SELECT m.outgoing_enabled, m.outgoing_status, m.outgoing_test_message, e.status, e.send_attempts, e.send_error, e.message_id, e.smtp_accepted_at
+             FROM mailboxes m, email_activities e WHERE m.id = $1 AND e.id = $2`,
+          [alice.mailboxId, id],
         );
-        return m.outgoing_status === 'failure' && m;
+        return row.outgoing_status === 'failure' && row.status === 'pending_send' && row;
       });
       expect(failing.outgoing_enabled).toBe(true);
       expect(failing.outgoing_test_message).toMatch(new RegExp(`could not be reached.*${postfix.port}.*the emails wait`));
-      const waiting = await emailRow(id);
-      expect(waiting).toMatchObject({ status: 'pending_send', send_attempts: 0, smtp_accepted_at: null });
+      expect(failing).toMatchObject({ send_attempts: 0, smtp_accepted_at: null });
     } finally {
       await postfix.startSmtp();
     }

@@ -42,6 +42,7 @@ import { syncNowSignal } from '../workflows/mailboxSync';
 export interface ActivityConfig {
   taskQueuePrefix: string;
   batchSize: number;
+  batchMaxBytes: number;
   cycleBudget: { maxItems: number; maxMs: number };
   cyclesPerRun: number;
   heartbeatTimeoutMs: number;
@@ -204,7 +205,7 @@ const itemSyncSlotKey = (mailboxId: string) => `item-sync:${mailboxId}`;
 export function createMailServerActivities(
   store: SyncStore,
   slots: ConnectionSlots,
-  config: Pick<ActivityConfig, 'batchSize' | 'cycleBudget' | 'heartbeatTimeoutMs'>,
+  config: Pick<ActivityConfig, 'batchSize' | 'batchMaxBytes' | 'cycleBudget' | 'heartbeatTimeoutMs'>,
   parsePool: ParsePool,
   items: ItemSyncServices,
 ) {
@@ -303,6 +304,7 @@ export function createMailServerActivities(
           },
           parseMime: (raws) => parsePool.parseMany(raws),
           batchSize: config.batchSize,
+          batchMaxBytes: config.batchMaxBytes,
           budget: config.cycleBudget,
           withConnectionSlot: slotFor(slots),
           onProgress: (done) => {

@@ -1,4 +1,6 @@
 import { ImapFlow } from 'imapflow';
+import { ImapMailSource } from '../src/mail/imapMailSource';
+import type { IncomingBatch } from '../src/mail/mailSource';
 import { mailboxWorkflowId } from '../src/temporal/names';
 import { statusQuery } from '../workflows';
 import { DovecotServer } from './support/dovecot';
@@ -158,5 +160,32 @@ describe('IMAP incoming sync', () => {
     const [cursor] = await bed.query<{ cursor: { lastUid: number } }>(`SELECT cursor FROM folder_cursors WHERE mailbox_id = $1`, [mailboxId]);
     expect(cursor.cursor.lastUid).toBe(2);
     expect((await crmContents(mailboxId)).map((m) => m.subject)).toEqual(['Fresh news']);
+  });
+
+  it('ends a batch at its byte limit as well as at its message count, every message in one batch', async () => {
+    const user = 'bytes@example.test';
+    await dovecot.addUser(user, 'secret');
+    // Seven ~30 KB messages against a 64 KB limit: batches of three (90 KB), three and one.
+    const messages = makeMessages(7, { to: user, body: 'x'.repeat(30 * 1024) });
+    await dovecot.deliver(user, messages);
+    const source = new ImapMailSource({ host: dovecot.host, port: dovecot.imapPort, security: 'none', username: user, password: 'secret', connectionTimeoutMs: 10_000 });
+    const batches: IncomingBatch[] = [];
+    await source.connect();
+    try {
+      const pulled = source.pull('INBOX', null, {
+        batchSize: 50,
+        batchMaxBytes: 64 * 1024,
+        processEmailFrom: null,
+        maxMessageBytes: 1024 * 1024,
+        seen: { lookup: async () => ({ seen: new Set(), stored: new Set(), unlisted: 0 }) },
+      });
+      for await (const batch of pulled) batches.push(batch);
+    } finally {
+      await source.close();
+    }
+    expect(batches.map((b) => b.items.length)).toEqual([3, 3, 1]);
+    const uids = batches.flatMap((b) => b.items.map((item) => Number(item.remoteId.split(':')[1])));
+    expect(uids).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(batches.map((b) => b.remaining)).toEqual([4, 1, 0]);
   });
 });

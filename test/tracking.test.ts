@@ -29,6 +29,7 @@ async function sync(mailboxId: string) {
     openSource: (context) => new ImapMailSource(context.endpoint),
     parseMime,
     batchSize: 50,
+    batchMaxBytes: 16 * 1024 * 1024,
     withConnectionSlot: (_context, use) => use(),
   });
   if (result.status !== 'synced') throw new Error(`mailbox ${mailboxId} did not sync: ${result.status}`);

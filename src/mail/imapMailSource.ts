@@ -1,4 +1,5 @@
 import { ImapFlow, type FetchMessageObject, type ImapFlowOptions, type SearchObject } from 'imapflow';
+import { batchIsFull } from '../policy/batching';
 import type { IncomingBatch, IncomingItem, MailServerEndpoint, MailSource, PullOptions, SourceCursor } from './mailSource';
 
 export interface ImapFolderCursor extends SourceCursor {
@@ -218,6 +219,8 @@ interface OpenBatch {
   lastUid: number;
   /** Messages in the folder after the last one covered. */
   remaining: number;
+  /** The raw messages' bytes. */
+  bytes: number;
 }
 
 /**
@@ -305,7 +308,7 @@ class BatchStream {
         this.add(open, msg, msg.source);
         open.lastUid = Math.max(open.lastUid, msg.uid);
         open.remaining = Math.max(0, (this.client.mailbox ? this.client.mailbox.exists : msg.seq) - msg.seq);
-        if (open.items.length + open.skipped >= options.batchSize) {
+        if (batchIsFull(open.items.length + open.skipped, open.bytes, options)) {
           // Held until the next message arrives, so the batch that ends the folder carries its final cursor.
           full = open;
           open = this.newBatch(highestUid);
@@ -327,7 +330,7 @@ class BatchStream {
   }
 
   private newBatch(lastUid: number): OpenBatch {
-    return { items: [], skipped: 0, lastUid, remaining: 0 };
+    return { items: [], skipped: 0, lastUid, remaining: 0, bytes: 0 };
   }
 
   private add(batch: OpenBatch, msg: FetchMessageObject, source: Buffer): void {
@@ -338,7 +341,10 @@ class BatchStream {
     else if ((msg.size ?? 0) > options.maxMessageBytes) {
       // The SEARCH found the large ones; this covers a server whose SEARCH LARGER disagrees with its sizes.
       batch.items.push(oversized(remoteId, msg.size ?? 0, options.maxMessageBytes));
-    } else batch.items.push({ kind: 'mime', remoteId, raw: source, receivedAt });
+    } else {
+      batch.items.push({ kind: 'mime', remoteId, raw: source, receivedAt });
+      batch.bytes += source.length;
+    }
   }
 
   /** Exceptions below `uid` belong to the batch whose cursor passes them. */

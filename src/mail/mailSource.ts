@@ -55,6 +55,8 @@ export interface SeenItems {
 
 export interface PullOptions {
   batchSize: number;
+  /** A batch also ends once its messages reach this many bytes (one larger message is a batch alone). */
+  batchMaxBytes: number;
   processEmailFrom: Date | null;
   maxMessageBytes: number;
   /** What the store already holds of the folder, for sources that track a set of seen ids. */

@@ -17,6 +17,8 @@ export interface IncomingSyncDeps {
   /** Parses raw messages, each to its message or the reason it could not be parsed, in order. */
   parseMime: (raws: Buffer[]) => Promise<ParseOutcome[]>;
   batchSize: number;
+  /** A batch ends at `batchSize` messages or once its messages reach this many bytes. */
+  batchMaxBytes: number;
   /** Called after every committed batch: the activity heartbeats it. */
   onProgress?: (progress: SyncProgress) => void;
   /** Runs `use` holding one of the server's connection slots, released when it settles. */
@@ -71,6 +73,7 @@ async function syncWithSlot(context: MailboxSyncContext, deps: IncomingSyncDeps)
       let done = 0;
       const batches = source.pull(folder, context.cursors.get(folder) ?? null, {
         batchSize: deps.batchSize,
+        batchMaxBytes: deps.batchMaxBytes,
         processEmailFrom: context.processEmailFrom,
         maxMessageBytes: context.maxMessageBytes,
         seen: { lookup: (remoteIds) => deps.store.lookupSeen(context.mailboxId, folder, remoteIds) },

@@ -195,6 +195,7 @@ export function activityConfigFrom(config: AppConfig): ActivityConfig {
   return {
     taskQueuePrefix: config.temporal.taskQueuePrefix,
     batchSize: config.sync.batchSize,
+    batchMaxBytes: config.sync.batchMaxBytes,
     cycleBudget: config.sync.cycleBudget,
     cyclesPerRun: config.sync.cyclesPerRun,
     heartbeatTimeoutMs: config.sync.heartbeatTimeoutMs,

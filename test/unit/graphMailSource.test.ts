@@ -47,6 +47,7 @@ function scriptedSession(answers: Record<string, (n: number) => unknown>) {
 
 const options: PullOptions = {
   batchSize: 50,
+  batchMaxBytes: 16 * 1024 * 1024,
   processEmailFrom: null,
   maxMessageBytes: 1000,
   seen: { lookup: async () => ({ seen: new Set(), stored: new Set(), unlisted: 0 }) },

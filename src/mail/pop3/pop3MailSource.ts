@@ -1,4 +1,5 @@
 import type { IncomingBatch, IncomingItem, MailServerEndpoint, MailSource, PullOptions, SourceCursor } from '../mailSource';
+import { cutIntoBatches } from '../../policy/batching';
 import { Pop3Client } from './pop3Client';
 
 /** POP3's one folder. */
@@ -91,8 +92,15 @@ export class Pop3MailSource implements MailSource {
       return;
     }
     const sizes = await client.list();
-    const batches: (typeof fresh)[] = [];
-    for (let i = 0; i < fresh.length; i += options.batchSize) batches.push(fresh.slice(i, i + options.batchSize));
+    // A message over the size limit is not downloaded: it weighs nothing in its batch.
+    const batches = cutIntoBatches(
+      fresh,
+      (m) => {
+        const size = sizes.get(m.number) ?? 0;
+        return size > options.maxMessageBytes ? 0 : size;
+      },
+      options,
+    );
 
     const download = async (messages: typeof fresh, remaining: number): Promise<IncomingBatch> => {
       const items: IncomingItem[] = [];

@@ -2,16 +2,31 @@ import type { Pool, PoolClient } from 'pg';
 import { formatTrackingToken, normaliseSubject, withTrackingToken } from '../policy/trackingToken';
 import type { SecretBox } from '../secrets/secretBox';
 import type { OutgoingContext, OutgoingEmail, OutgoingParty, OutgoingStore } from './outgoingStore';
+import { WriteCoalescer } from './writeCoalescer';
 import { disableDirection, ENDPOINT_COLUMNS, inTransaction, MAILBOX_WITH_OWNER, mailboxEndpoints, resolveAlerts } from './pgSyncStore';
 
 // The emails of a mailbox are those of its owner, a user or a queue.
 const OWNED_BY_MAILBOX = `(e.owner_user_id = m.owner_user_id OR e.owner_queue_id = m.owner_queue_id)`;
 
+// At most this many acceptances share one statement.
+const ACCEPTED_PER_WRITE = 200;
+
+interface Acceptance {
+  emailId: string;
+  note: string | null;
+  sent: boolean;
+}
+
 export class PgOutgoingStore implements OutgoingStore {
+  // Every sending run of the process records its acceptances through this: under load they share commits.
+  private readonly acceptances: WriteCoalescer<Acceptance>;
+
   constructor(
     private readonly pool: Pool,
     private readonly secrets: SecretBox,
-  ) {}
+  ) {
+    this.acceptances = new WriteCoalescer((items) => this.writeAcceptances(items), ACCEPTED_PER_WRITE);
+  }
 
   async loadOutgoingContext(mailboxId: string): Promise<OutgoingContext | null> {
     const { rows } = await this.pool.query(
@@ -123,13 +138,18 @@ export class PgOutgoingStore implements OutgoingStore {
     await this.pool.query(`UPDATE email_activities SET server_draft_id = $2, message_id = $3 WHERE id = $1`, [emailId, draft.draftId, draft.messageId]);
   }
 
-  async recordAccepted(emailId: string, outcome: { note: string | null; sent: boolean }): Promise<void> {
+  recordAccepted(emailId: string, outcome: { note: string | null; sent: boolean }): Promise<void> {
+    return this.acceptances.submit({ emailId, ...outcome });
+  }
+
+  private async writeAcceptances(items: Acceptance[]): Promise<void> {
     await this.pool.query({
-      name: 'record-email-accepted',
-      text: `UPDATE email_activities SET smtp_accepted_at = now(), send_attempts = send_attempts + 1, send_error = $2,
-              status = CASE WHEN $3 THEN 'sent' ELSE status END
-        WHERE id = $1`,
-      values: [emailId, outcome.note, outcome.sent],
+      name: 'record-emails-accepted',
+      text: `UPDATE email_activities e SET smtp_accepted_at = now(), send_attempts = e.send_attempts + 1, send_error = a.note,
+              status = CASE WHEN a.sent THEN 'sent' ELSE e.status END
+         FROM unnest($1::uuid[], $2::text[], $3::boolean[]) AS a(id, note, sent)
+        WHERE e.id = a.id`,
+      values: [items.map((a) => a.emailId), items.map((a) => a.note), items.map((a) => a.sent)],
     });
   }
 

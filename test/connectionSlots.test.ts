@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isDatabaseUnavailable } from '../src/policy/databaseAvailability';
-import { ConnectionSlots, SLOT_SESSION_NAME } from '../src/worker/connectionSlots';
+import { ConnectionSlots, SLOT_SESSION_NAME, slotLockKey } from '../src/worker/connectionSlots';
 import { getFreePort } from './support/dovecot';
 import { eventually, useBedWithDovecot } from './support/testBed';
 
@@ -23,6 +23,15 @@ async function mailboxFailures(mailboxId: string): Promise<number> {
   const [{ n }] = await t.bed.query<{ n: number }>(`SELECT count(*)::int AS n FROM sync_errors WHERE mailbox_id = $1 AND scope = 'mailbox'`, [mailboxId]);
   return n;
 }
+
+// Every ConnectionSlots made here, so their kept sessions end with the file.
+const made: ConnectionSlots[] = [];
+afterAll(() => Promise.all(made.map((s) => s.close())));
+const slots = () => {
+  const s = new ConnectionSlots(t.bed.config.databaseUrl);
+  made.push(s);
+  return s;
+};
 
 /** Takes every one of the profile's slots at once (nested), within 10 s; the slot numbers held. */
 async function takeAllSlots(slots: ConnectionSlots, profileId: string, cap: number): Promise<number[]> {
@@ -56,7 +65,7 @@ it('leaves no slot behind after 20 syncs that fail before connecting (an Exchang
   // The Exchange source says what the profile lacks.
   expect(mailbox.statistics.lastError).toMatch(/Exchange Online profile has no app registration/);
   expect(await advisoryLocks()).toBe(before);
-  expect((await takeAllSlots(new ConnectionSlots(t.bed.config.databaseUrl), profileId, CAP)).sort()).toEqual([0, 1]);
+  expect((await takeAllSlots(slots(), profileId, CAP)).sort()).toEqual([0, 1]);
 });
 
 it('leaves no slot behind after syncs and Test & Enable checks against a server that refuses connections', async () => {
@@ -80,16 +89,42 @@ it('leaves no slot behind after syncs and Test & Enable checks against a server 
   await t.bed.admin.disableMailbox(mailboxId);
 
   expect(await advisoryLocks()).toBe(before);
-  expect((await takeAllSlots(new ConnectionSlots(t.bed.config.databaseUrl), profileId, CAP)).sort()).toEqual([0, 1]);
+  expect((await takeAllSlots(slots(), profileId, CAP)).sort()).toEqual([0, 1]);
+});
+
+it('keeps a released session for the next lease, and opens a new one when the kept one died', async () => {
+  const s = slots();
+  const profileId = randomUUID();
+  // The database session holding the profile's slot, seen from the database.
+  const holder = () =>
+    s.withSlot(profileId, 1, {}, async () => {
+      const rows = await t.bed.query<{ pid: number }>(
+        `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid::bigint = ($1::bigint & 4294967295)`,
+        [slotLockKey(profileId)],
+      );
+      expect(rows).toHaveLength(1);
+      return rows[0].pid;
+    });
+  const first = await holder();
+  expect(await holder()).toBe(first);
+  // Gone while kept (a database restart): the next lease is served all the same, by a new session.
+  await t.bed.query('SELECT pg_terminate_backend($1)', [first]);
+  const third = await holder();
+  expect(third).not.toBe(first);
+  expect(await holder()).toBe(third);
 });
 
 describe('a slot whose database session dies', () => {
-  const slots = () => new ConnectionSlots(t.bed.config.databaseUrl);
   const terminateSlotSessions = (which: 'holding' | 'waiting') =>
     t.bed.query<{ ok: boolean }>(
       `SELECT pg_terminate_backend(a.pid) AS ok FROM pg_stat_activity a
         WHERE a.application_name = $1 AND a.datname = current_database()
-          AND ${which === 'holding' ? '' : 'NOT'} EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`,
+          AND ${
+            which === 'holding'
+              ? `EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`
+              : // A session kept idle between leases last ran the release, a waiting one the slot query or LISTEN.
+                `(a.query LIKE '%try_connection_slot%' OR a.query LIKE 'LISTEN%') AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted)`
+          }`,
       [SLOT_SESSION_NAME],
     );
 

@@ -188,6 +188,7 @@ export class WorkerSet {
       await w.running;
     }
     await this.opts.parsePool.close();
+    await this.opts.slots.close();
   }
 }
 

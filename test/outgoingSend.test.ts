@@ -121,6 +121,24 @@ describe('sending from the CRM', () => {
     expect(copies.sort()).toEqual(rows.map((r) => r.message_id).sort());
   });
 
+  it('takes turns on a server that allows one connection: every batch sent and every copy saved once', async () => {
+    const before = new Set(await sentFolderMessageIds());
+    const [{ cap }] = await ctx.bed.query<{ cap: number }>(`SELECT max_concurrent_connections AS cap FROM email_server_profiles WHERE id = $1`, [profileId]);
+    // The Sent copies wait for the connection the sending holds, and the sending for theirs.
+    await ctx.bed.query(`UPDATE email_server_profiles SET max_concurrent_connections = 1 WHERE id = $1`, [profileId]);
+    try {
+      const ids = await queueEmails(Array.from({ length: 10 }, (_, i) => `One connection ${i}`), ['dave@example.test']);
+      const rows = await eventually('all ten sent, each with its copy', async () => {
+        const states = await sendStates(ids);
+        return states.every((r) => r.status === 'sent' && r.sent_copy_saved_at !== null) && states;
+      }, 30_000);
+      const copies = (await sentFolderMessageIds()).filter((id) => !before.has(id));
+      expect(copies.sort()).toEqual(rows.map((r) => r.message_id).sort());
+    } finally {
+      await ctx.bed.query(`UPDATE email_server_profiles SET max_concurrent_connections = $2 WHERE id = $1`, [profileId, cap]);
+    }
+  });
+
   it('keeps accepted emails waiting while the Sent folder cannot be reached, then saves each copy once', async () => {
     const before = new Set(await sentFolderMessageIds());
     const [{ incoming_port: imapPort }] = await ctx.bed.query<{ incoming_port: number }>(`SELECT incoming_port FROM email_server_profiles WHERE id = $1`, [profileId]);

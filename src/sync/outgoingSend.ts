@@ -1,6 +1,7 @@
 import type { OutgoingRoute, OutgoingTransport, SentCopy } from '../mail/mailSender';
 import { afterDeferral, partialDeliveryNote, type SendFailureDecision, type SendRetrySettings } from '../policy/outgoingSend';
 import type { OutgoingContext, OutgoingEmail, OutgoingParty, OutgoingStore } from '../store/outgoingStore';
+import { SentCopier } from './sentCopier';
 
 export interface OutgoingSendDeps {
   store: OutgoingStore;
@@ -42,9 +43,9 @@ const KEEP_AS_SENT_MAX_BYTES = 1024 * 1024;
  * Sends the mailbox owner's due emails, batch by batch, through the mailbox's route: each is
  * marked `sending` before it goes to the server and `accepted` as soon as the server took it,
  * then, when the product keeps the Sent copy, copied to the Sent folder and marked `sent` (a
- * batch's copies are saved while the next batch is sent, so neither server waits on the other). An
- * email found `sending` from a lost run is first looked for where the route says (the Sent
- * folder by its Message-ID, the Graph draft), and sent again only if it did not go out.
+ * batch's copies are saved while the next batch is sent, on one connection for the run: see
+ * SentCopier). An email found `sending` from a lost run is first looked for where the route says
+ * (the Sent folder by its Message-ID, the Graph draft), and sent again only if it did not go out.
  */
 export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps): Promise<OutgoingSendResult> {
   const context = await deps.store.loadOutgoingContext(mailboxId);
@@ -56,69 +57,62 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
   }
   const from: OutgoingParty = { address: context.emailAddress, name: context.senderName };
   const totals = { sent: 0, failed: 0, deferred: 0 };
-  // The previous batch's copies, saved on a connection of their own while this batch is sent.
-  let saving: SavingCopies | null = null;
+  const copier = route.sentCopies ? new SentCopier(route.sentCopies, route.slot, from, deps) : null;
+  let stopped: OutgoingSendResult | null = null;
   try {
-    for (;;) {
-      const emails = await deps.store.takeDueEmails(mailboxId, deps.batchSize, saving?.emailIds ?? []);
+    while (!stopped) {
+      await copier?.caughtUp();
+      const emails = await deps.store.takeDueEmails(mailboxId, deps.batchSize, copier?.pendingEmailIds ?? []);
       if (emails.length === 0) break;
       const accepted: SentCopy[] = [];
       const phase = await deps.withConnectionSlot(route.slot, async (): Promise<Phase & { alreadySent: Set<string> }> => {
-        const interrupted = emails.filter((e) => e.interrupted && !e.accepted);
-        let alreadySent: Set<string>;
+        copier?.setSendingHoldsSlot(true);
         try {
-          alreadySent = interrupted.length === 0 ? new Set() : await route.findDelivered(interrupted, deps.onProgress);
-        } catch (err) {
-          // Nothing is known of the interrupted ones: they stay `sending`, the others wait.
-          const decision = route.decideFailure(err);
-          return { ...(await stopAll(context, emails.filter((e) => !e.interrupted), decision, deps)), alreadySent: new Set() };
+          const interrupted = emails.filter((e) => e.interrupted && !e.accepted);
+          let alreadySent: Set<string>;
+          try {
+            alreadySent = interrupted.length === 0 ? new Set() : await route.findDelivered(interrupted, deps.onProgress);
+          } catch (err) {
+            // Nothing is known of the interrupted ones: they stay `sending`, the others wait.
+            const decision = route.decideFailure(err);
+            return { ...(await stopAll(context, emails.filter((e) => !e.interrupted), decision, deps)), alreadySent: new Set() };
+          }
+          const toSend = emails.filter((e) => !e.accepted && !alreadySent.has(e.id));
+          return { ...(await sendBatch(context, route, from, toSend, deps, totals, accepted)), alreadySent };
+        } finally {
+          copier?.setSendingHoldsSlot(false);
         }
-        const toSend = emails.filter((e) => !e.accepted && !alreadySent.has(e.id));
-        return { ...(await sendBatch(context, route, from, toSend, deps, totals, accepted)), alreadySent };
       });
-      const previous = await copiesSaved(saving);
-      saving = null;
-      totals.sent += previous.sent;
-      const copying = saveSentCopies(route, from, emails, accepted, phase.alreadySent, deps);
-      if (phase.stop === null && previous.unreachable === null) {
-        saving = { emailIds: emails.map((e) => e.id), outcome: copying.catch((error: unknown) => ({ error })) };
-        continue;
+      const foundSent = emails.filter((e) => phase.alreadySent.has(e.id)).map((e) => e.id);
+      // Accepted in a lost run: without copies wanted, recorded `sent` then, unless the route changed since.
+      const acceptedEarlier = emails.filter((e) => e.accepted);
+      if (copier) {
+        await deps.store.recordSent(foundSent, true);
+        totals.sent += foundSent.length;
+        copier.add({ acceptedNow: accepted, acceptedEarlier });
+      } else {
+        await deps.store.recordSent([...foundSent, ...acceptedEarlier.map((e) => e.id)], true);
+        totals.sent += accepted.length + foundSent.length + acceptedEarlier.length;
       }
-      totals.sent += (await copying).sent;
-      if (phase.stop === 'disabled') return { status: 'disabled' };
-      if (phase.stop === 'throttled') return { status: 'throttled', retryAfterMs: phase.retryAfterMs, sent: totals.sent, profileId: context.profileId };
-      const unreachable = phase.stop === 'unreachable' ? phase.message : previous.unreachable;
-      if (unreachable !== null) return await unreachableRun(mailboxId, unreachable, totals, deps);
+      if (phase.stop === 'disabled') stopped = { status: 'disabled' };
+      else if (phase.stop === 'throttled') stopped = { status: 'throttled', retryAfterMs: phase.retryAfterMs, sent: 0, profileId: context.profileId };
+      else if (phase.stop === 'unreachable') stopped = { status: 'unreachable', message: phase.message, sent: 0 };
+      // The folder failed while this batch was sent: its copies wait for the next run with the others.
+      else if (copier?.unreachable || copier?.failure) break;
     }
-    const last = await copiesSaved(saving);
-    saving = null;
-    totals.sent += last.sent;
-    if (last.unreachable !== null) return await unreachableRun(mailboxId, last.unreachable, totals, deps);
   } finally {
-    // A run that throws leaves no copy being saved behind it: the next run could save it again.
-    await saving?.outcome;
+    // A run that ends, or throws, leaves no copy being saved behind it: the next run could save it again.
+    await copier?.finish();
   }
+  if (copier?.failure) throw copier.failure.error;
+  totals.sent += copier?.sent ?? 0;
+  if (stopped?.status === 'disabled') return stopped;
+  if (stopped?.status === 'throttled') return { ...stopped, sent: totals.sent };
+  const unreachable = stopped?.status === 'unreachable' ? stopped.message : copier?.unreachable;
+  if (unreachable) return await unreachableRun(mailboxId, unreachable, totals, deps);
   if (totals.sent > 0) await deps.store.recordOutgoingSuccess(mailboxId);
   const next = await deps.store.nextDeferredAt(mailboxId);
   return { status: 'done', ...totals, nextDueAt: next ? next.getTime() : null };
-}
-
-interface CopiesOutcome {
-  sent: number;
-  unreachable: string | null;
-}
-
-/** A batch's Sent copies being saved; `outcome` never rejects (an error is its value), so nothing is left unhandled while the next batch is sent. */
-interface SavingCopies {
-  emailIds: string[];
-  outcome: Promise<CopiesOutcome | { error: unknown }>;
-}
-
-async function copiesSaved(saving: SavingCopies | null): Promise<CopiesOutcome> {
-  if (!saving) return { sent: 0, unreachable: null };
-  const outcome = await saving.outcome;
-  if ('error' in outcome) throw outcome.error;
-  return outcome;
 }
 
 async function unreachableRun(mailboxId: string, message: string, totals: { sent: number }, deps: OutgoingSendDeps): Promise<OutgoingSendResult> {
@@ -199,70 +193,4 @@ async function stopAll(context: OutgoingContext, unsent: OutgoingEmail[], decisi
   }
   if (decision.kind === 'throttled') return { stop: 'throttled', retryAfterMs: decision.retryAfterMs };
   return { stop: 'unreachable', message: decision.reason };
-}
-
-/**
- * Copies what the server accepted to the Sent folder and marks it sent. Emails accepted in an
- * earlier run may have their copy already (the run was lost after saving it): looked for first.
- * Without copies to save (none wanted, or the server keeps its own) accepted emails are `sent`
- * already and only those found delivered remain. Returns how many emails became `sent`, and why
- * the folder could not be reached, if it could not.
- */
-async function saveSentCopies(
-  route: OutgoingRoute,
-  from: OutgoingParty,
-  emails: OutgoingEmail[],
-  acceptedNow: SentCopy[],
-  alreadySent: Set<string>,
-  deps: OutgoingSendDeps,
-): Promise<CopiesOutcome> {
-  const foundSent = emails.filter((e) => alreadySent.has(e.id));
-  const copies = route.sentCopies;
-  // Accepted earlier without copies wanted: recorded `sent` then, unless the route changed since.
-  const acceptedEarlier = emails.filter((e) => e.accepted);
-  const toCopy: SentCopy[] = copies ? [...acceptedNow, ...acceptedEarlier.map((email) => ({ email }))] : [];
-  if (!copies) {
-    await deps.store.recordSent([...foundSent, ...acceptedEarlier].map((e) => e.id), true);
-    return { sent: acceptedNow.length + foundSent.length + acceptedEarlier.length, unreachable: null };
-  }
-  if (toCopy.length === 0) {
-    await deps.store.recordSent(
-      foundSent.map((e) => e.id),
-      true,
-    );
-    return { sent: foundSent.length, unreachable: null };
-  }
-  try {
-    await deps.withConnectionSlot(route.slot, async () => {
-      const folder = await copies.open();
-      try {
-        const present = await folder.find(acceptedEarlier.map((e) => e.messageId));
-        await folder.save(
-          toCopy.filter((c) => !present.has(c.email.messageId)),
-          from,
-          () => deps.onProgress?.(),
-        );
-      } finally {
-        await folder.close();
-      }
-    });
-    await deps.store.recordSent([...toCopy.map((a) => a.email), ...foundSent].map((e) => e.id), true);
-    return { sent: toCopy.length + foundSent.length, unreachable: null };
-  } catch (err) {
-    await deps.store.recordSent(
-      foundSent.map((e) => e.id),
-      true,
-    );
-    // A copy the server refuses for good (quota, a folder it will not create) must not hold the
-    // emails back: they were delivered. A passing failure leaves them for the next run's copy.
-    const classified = copies.classify(err);
-    if (classified.errorClass === 'permanent') {
-      await deps.store.recordSent(
-        toCopy.map((a) => a.email.id),
-        false,
-      );
-      return { sent: toCopy.length + foundSent.length, unreachable: null };
-    }
-    return { sent: foundSent.length, unreachable: `The Sent folder could not be reached: ${classified.message}` };
-  }
 }

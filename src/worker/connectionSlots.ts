@@ -57,6 +57,7 @@ interface SlotSession {
  */
 export class ConnectionSlots {
   private readonly idle: SlotSession[] = [];
+  private closed = false;
 
   constructor(
     private readonly databaseUrl: string,
@@ -77,8 +78,9 @@ export class ConnectionSlots {
     }
   }
 
-  /** Ends the idle sessions (a worker shutting down); leases still held end with their release. */
+  /** Ends the idle sessions (a worker shutting down); a lease still held ends its session when released. */
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.idle.splice(0).map((s) => this.end(s)));
   }
 
@@ -184,7 +186,7 @@ export class ConnectionSlots {
   }
 
   private keepIdle(session: SlotSession): void {
-    if (this.idle.length >= IDLE_SESSIONS_MAX) {
+    if (this.closed || this.idle.length >= IDLE_SESSIONS_MAX) {
       void this.end(session);
       return;
     }

@@ -71,6 +71,17 @@ const sendStates = (ids: string[]) =>
     [ids],
   );
 
+/** Waits until every email is `sent` with its copy saved; then exactly one copy of each is new in the Sent folder. */
+async function expectSentWithOneCopyEach(ids: string[], before: Set<string>, what: string): Promise<SendState[]> {
+  const rows = await eventually(what, async () => {
+    const states = await sendStates(ids);
+    return states.every((r) => r.status === 'sent' && r.sent_copy_saved_at !== null) && states;
+  }, 30_000);
+  const copies = (await sentFolderMessageIds()).filter((id) => !before.has(id));
+  expect(copies.sort()).toEqual(rows.map((r) => r.message_id).sort());
+  return rows;
+}
+
 describe('sending from the CRM', () => {
   it('sends a row the CRM inserted, with a fixed Message-ID, and keeps a copy with its Bcc in the Sent folder', async () => {
     const id = await queueEmail('Quote for you', ['bob@example.test'], ['boss@example.test']);
@@ -128,12 +139,7 @@ describe('sending from the CRM', () => {
     await ctx.bed.query(`UPDATE email_server_profiles SET max_concurrent_connections = 1 WHERE id = $1`, [profileId]);
     try {
       const ids = await queueEmails(Array.from({ length: 10 }, (_, i) => `One connection ${i}`), ['dave@example.test']);
-      const rows = await eventually('all ten sent, each with its copy', async () => {
-        const states = await sendStates(ids);
-        return states.every((r) => r.status === 'sent' && r.sent_copy_saved_at !== null) && states;
-      }, 30_000);
-      const copies = (await sentFolderMessageIds()).filter((id) => !before.has(id));
-      expect(copies.sort()).toEqual(rows.map((r) => r.message_id).sort());
+      await expectSentWithOneCopyEach(ids, before, 'all ten sent, each with its copy');
     } finally {
       await ctx.bed.query(`UPDATE email_server_profiles SET max_concurrent_connections = $2 WHERE id = $1`, [profileId, cap]);
     }
@@ -160,13 +166,7 @@ describe('sending from the CRM', () => {
     }
     // Another email wakes the mailbox: the waiting copies are saved with it, none sent twice.
     const [next] = await queueEmails(['After the outage'], ['carol@example.test']);
-    const all = [...ids, next];
-    const rows = await eventually('all seven sent', async () => {
-      const states = await sendStates(all);
-      return states.every((r) => r.status === 'sent' && r.sent_copy_saved_at !== null) && states;
-    }, 30_000);
-    const copies = (await sentFolderMessageIds()).filter((id) => !before.has(id));
-    expect(copies.sort()).toEqual(rows.map((r) => r.message_id).sort());
+    const rows = await expectSentWithOneCopyEach([...ids, next], before, 'all seven sent');
     const onWire = (await sink.waitForMessages(0)).filter((m) => rows.some((r) => r.message_id === wireMessageId(m)));
     expect(onWire).toHaveLength(7);
   });

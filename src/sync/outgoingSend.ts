@@ -65,23 +65,20 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
       const emails = await deps.store.takeDueEmails(mailboxId, deps.batchSize, copier?.pendingEmailIds ?? []);
       if (emails.length === 0) break;
       const accepted: SentCopy[] = [];
+      copier?.setSendingWaitsForSlot(true);
       const phase = await deps.withConnectionSlot(route.slot, async (): Promise<Phase & { alreadySent: Set<string> }> => {
-        copier?.setSendingHoldsSlot(true);
+        copier?.setSendingWaitsForSlot(false);
+        const interrupted = emails.filter((e) => e.interrupted && !e.accepted);
+        let alreadySent: Set<string>;
         try {
-          const interrupted = emails.filter((e) => e.interrupted && !e.accepted);
-          let alreadySent: Set<string>;
-          try {
-            alreadySent = interrupted.length === 0 ? new Set() : await route.findDelivered(interrupted, deps.onProgress);
-          } catch (err) {
-            // Nothing is known of the interrupted ones: they stay `sending`, the others wait.
-            const decision = route.decideFailure(err);
-            return { ...(await stopAll(context, emails.filter((e) => !e.interrupted), decision, deps)), alreadySent: new Set() };
-          }
-          const toSend = emails.filter((e) => !e.accepted && !alreadySent.has(e.id));
-          return { ...(await sendBatch(context, route, from, toSend, deps, totals, accepted)), alreadySent };
-        } finally {
-          copier?.setSendingHoldsSlot(false);
+          alreadySent = interrupted.length === 0 ? new Set() : await route.findDelivered(interrupted, deps.onProgress);
+        } catch (err) {
+          // Nothing is known of the interrupted ones: they stay `sending`, the others wait.
+          const decision = route.decideFailure(err);
+          return { ...(await stopAll(context, emails.filter((e) => !e.interrupted), decision, deps)), alreadySent: new Set() };
         }
+        const toSend = emails.filter((e) => !e.accepted && !alreadySent.has(e.id));
+        return { ...(await sendBatch(context, route, from, toSend, deps, totals, accepted)), alreadySent };
       });
       const foundSent = emails.filter((e) => phase.alreadySent.has(e.id)).map((e) => e.id);
       // Accepted in a lost run: without copies wanted, recorded `sent` then, unless the route changed since.

@@ -16,16 +16,16 @@ export interface SentCopierDeps {
 
 /**
  * Saves a sending run's Sent copies on a connection of its own, batch after batch, while the run
- * goes on sending. Its connection stays open while the run's sending side holds one too (the next
- * copies will come soon) and is closed once it has nothing to save while the sending side waits,
- * so neither ever waits for a slot the other holds. A copy the server refuses for good does not
+ * goes on sending. Its connection stays open between batches (the next copies come soon) and is
+ * closed once it has nothing to save while the sending side waits for a slot, so neither ever
+ * waits for a slot the other holds. A copy the server refuses for good does not
  * hold an email back (it was delivered: `sent`, with a note); a folder that cannot be reached stops
  * the copier, its emails left accepted for the next run to copy.
  */
 export class SentCopier {
   private readonly queue: CopyJob[] = [];
   private inFlight: CopyJob | null = null;
-  private sendingHoldsSlot = false;
+  private sendingWaitsForSlot = false;
   private finishing = false;
   private running: Promise<void> = Promise.resolve();
   private active = false;
@@ -63,9 +63,9 @@ export class SentCopier {
     this.running = this.run();
   }
 
-  /** The run's sending side holds a connection (mid-batch), or no longer does. */
-  setSendingHoldsSlot(holds: boolean): void {
-    this.sendingHoldsSlot = holds;
+  /** The run's sending side waits for a connection slot, or no longer does. */
+  setSendingWaitsForSlot(waits: boolean): void {
+    this.sendingWaitsForSlot = waits;
     this.changed();
   }
 
@@ -113,7 +113,7 @@ export class SentCopier {
 
   /** The next job; none when there is nothing to save and no reason to keep the connection. */
   private async nextJob(): Promise<CopyJob | undefined> {
-    await this.until(() => this.queue.length > 0 || !this.sendingHoldsSlot || this.finishing);
+    await this.until(() => this.queue.length > 0 || this.sendingWaitsForSlot || this.finishing);
     const job = this.queue.shift();
     this.changed();
     return job;

@@ -78,17 +78,16 @@ const settled = async () => {
 };
 
 describe('SentCopier', () => {
-  it('keeps one connection for the batches saved while the sending side holds its own, and closes it after', async () => {
+  it('keeps one connection from batch to batch while the sending side does not wait for a slot, and closes it at the end', async () => {
     const { state, copier } = bed();
-    copier.setSendingHoldsSlot(true);
     copier.add(job('a1', 'a2'));
     await settled();
     expect(state.saved).toEqual(['a1', 'a2']);
-    // Still sending: the connection waits for the next batch.
+    // Sending, or taking its next batch: the connection waits for that batch's copies.
     expect(state.open).toBe(1);
     copier.add(job('b1'));
     await settled();
-    copier.setSendingHoldsSlot(false);
+    expect(state.open).toBe(1);
     await copier.finish();
     expect(state.saved).toEqual(['a1', 'a2', 'b1']);
     expect(state.opened).toBe(1);
@@ -105,8 +104,12 @@ describe('SentCopier', () => {
     const { state, copier } = bed();
     copier.add(job('a1'));
     await settled();
+    expect(state.open).toBe(1);
+    copier.setSendingWaitsForSlot(true);
+    await settled();
     expect(state.open).toBe(0);
     expect(state.slotsHeld).toBe(0);
+    copier.setSendingWaitsForSlot(false);
     copier.add(job('b1'));
     await copier.finish();
     expect(state.opened).toBe(2);
@@ -115,11 +118,9 @@ describe('SentCopier', () => {
 
   it('stops when the folder cannot be reached, its emails left pending for the next run', async () => {
     const { state, copier } = bed({ open: [new Error('ECONNREFUSED')] });
-    copier.setSendingHoldsSlot(true);
     copier.add(job('a1'));
     copier.add(job('b1'));
     await copier.caughtUp();
-    copier.setSendingHoldsSlot(false);
     await copier.finish();
     expect(copier.unreachable).toBe('The Sent folder could not be reached: ECONNREFUSED');
     expect(state.saved).toEqual([]);

@@ -132,6 +132,25 @@ describe('sending from the CRM', () => {
     expect(copies.sort()).toEqual(rows.map((r) => r.message_id).sort());
   });
 
+  it('sends batch after batch over one SMTP connection while nothing else needs it', async () => {
+    // Without Sent copies the run never waits for them: its connection serves every batch.
+    await ctx.bed.query(`UPDATE email_server_profiles SET save_sent_copy = false WHERE id = $1`, [profileId]);
+    try {
+      const sunk = (await sink.waitForMessages(0)).length;
+      const ids = await queueEmails(Array.from({ length: 10 }, (_, i) => `Kept connection ${i}`), ['bob@example.test']);
+      const rows = await eventually('all ten sent', async () => {
+        const states = await sendStates(ids);
+        return states.every((r) => r.status === 'sent') && states;
+      }, 30_000);
+      const wire = (await sink.waitForMessages(sunk + 10)).slice(sunk);
+      expect(wire.map((m) => wireMessageId(m))).toEqual(rows.map((r) => r.message_id));
+      // Three batches of 4, 4 and 2.
+      expect(new Set(wire.map((m) => m.session)).size).toBe(1);
+    } finally {
+      await ctx.bed.query(`UPDATE email_server_profiles SET save_sent_copy = true WHERE id = $1`, [profileId]);
+    }
+  });
+
   it('takes turns on a server that allows one connection: every batch sent and every copy saved once', async () => {
     const before = new Set(await sentFolderMessageIds());
     const [{ cap }] = await ctx.bed.query<{ cap: number }>(`SELECT max_concurrent_connections AS cap FROM email_server_profiles WHERE id = $1`, [profileId]);

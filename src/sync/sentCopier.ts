@@ -69,9 +69,14 @@ export class SentCopier {
     this.changed();
   }
 
-  /** Until at most one batch waits for its copies (the sending side keeps at most two batches ahead), or the copier stopped. */
+  /** At most one batch waits for its copies (the sending side keeps at most two batches ahead), or the copier stopped. */
+  get keepsUp(): boolean {
+    return this.queue.length <= 1 || this.stopped;
+  }
+
+  /** Until the copies keep up. */
   async caughtUp(): Promise<void> {
-    await this.until(() => this.queue.length <= 1 || this.stopped);
+    await this.until(() => this.keepsUp);
   }
 
   /** Saves what is left (unless stopped) and closes the connection. Never rejects. */

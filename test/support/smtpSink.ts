@@ -9,7 +9,8 @@
  *   attempt counts in `authFailures`; the server answers 535 5.7.8.
  * - `requireAuth` (default true): MAIL FROM before a successful AUTH gets 530.
  * - Every accepted message is kept in `messages` with its envelope (MAIL FROM, RCPT TOs) and
- *   its raw bytes as received (dot-unstuffed, CRLF line ends).
+ *   its raw bytes as received (dot-unstuffed, CRLF line ends), and the id of the SMTP session
+ *   (connection) it came over.
  * - `close()` stops listening and drops open connections after at most 500 ms.
  */
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
@@ -28,6 +29,8 @@ export interface SinkMessage {
   to: string[];
   /** The message as received. */
   raw: Buffer;
+  /** The SMTP session (one per connection) it came over. */
+  session: string;
 }
 
 export class SmtpSink {
@@ -75,7 +78,7 @@ export class SmtpSink {
         stream.on('error', (e: Error) => callback(e));
         stream.on('end', () => {
           const { mailFrom, rcptTo } = session.envelope;
-          sink?.record({ from: mailFrom ? mailFrom.address : '', to: rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
+          sink?.record({ from: mailFrom ? mailFrom.address : '', to: rcptTo.map((r) => r.address), raw: Buffer.concat(chunks), session: session.id });
           callback(null);
         });
       },

@@ -1,4 +1,4 @@
-import type { OutgoingRoute, OutgoingTransport, SentCopy } from '../mail/mailSender';
+import type { Handover, OutgoingRoute, OutgoingTransport, SentCopy } from '../mail/mailSender';
 import { afterDeferral, partialDeliveryNote, type SendFailureDecision, type SendRetrySettings } from '../policy/outgoingSend';
 import type { OutgoingContext, OutgoingEmail, OutgoingParty, OutgoingStore } from '../store/outgoingStore';
 import { SentCopier } from './sentCopier';
@@ -199,12 +199,9 @@ async function sendBatch({ context, route, from, deps, totals }: SendRun, emails
       totals.failed++;
       continue;
     }
+    let handover: Handover;
     try {
-      const { rejected, message } = await transport.send(email, from);
-      await store.recordAccepted(email.id, { note: partialDeliveryNote(rejected), sent: !route.sentCopies });
-      // The copy keeps the Bcc the wire leaves out: only a message without one is the same.
-      const reusable = route.sentCopies !== null && message !== undefined && email.bcc.length === 0 && message.length <= KEEP_AS_SENT_MAX_BYTES;
-      accepted.push({ email, asSent: reusable ? message : undefined });
+      handover = await transport.send(email, from);
     } catch (err) {
       const decision = route.decideFailure(err);
       if (decision.kind === 'defer') {
@@ -224,7 +221,15 @@ async function sendBatch({ context, route, from, deps, totals }: SendRun, emails
         const rest = decision.kind !== 'disable' && decision.mayHaveBeenAccepted ? emails.slice(i + 1) : emails.slice(i);
         return stopAll(context, rest, decision, deps);
       }
+      deps.onProgress?.();
+      continue;
     }
+    // Not among the server's errors: a failed write is the database's, and ends the run with the
+    // email left `sending`, as if it stopped right after the 250: the next run looks for it first.
+    await store.recordAccepted(email.id, { note: partialDeliveryNote(handover.rejected), sent: !route.sentCopies });
+    // The copy keeps the Bcc the wire leaves out: only a message without one is the same.
+    const reusable = route.sentCopies !== null && handover.message !== undefined && email.bcc.length === 0 && handover.message.length <= KEEP_AS_SENT_MAX_BYTES;
+    accepted.push({ email, asSent: reusable ? handover.message : undefined });
     deps.onProgress?.();
   }
   return { stop: null };

@@ -76,7 +76,7 @@ export async function runOutgoingSend(mailboxId: string, deps: OutgoingSendDeps)
         try {
           for (;;) {
             const phase = await sendTaken(run, emails, connection);
-            // The folder failed while this batch was sent: its copies wait for the next run with the others.
+            // Stopped, or the folder failed while this batch was sent (its copies wait for the next run with the others).
             if (phase.stop || copier?.unreachable || copier?.failure) return { phase, more: false };
             // Waiting for the copies while holding a slot could keep the copier from the one it needs.
             if (Date.now() >= keepUntil || (copier && !copier.keepsUp)) return { phase, more: true };

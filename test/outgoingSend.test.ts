@@ -82,6 +82,19 @@ async function expectSentWithOneCopyEach(ids: string[], before: Set<string>, wha
   return rows;
 }
 
+/** Queues one email to Bob per subject and waits until all are `sent`; the SMTP server received them in queueing order. */
+async function sendAllToBob(subjects: string[]): Promise<{ rows: SendState[]; wire: SinkMessage[] }> {
+  const sunk = (await sink.waitForMessages(0)).length;
+  const ids = await queueEmails(subjects, ['bob@example.test']);
+  const rows = await eventually(`all ${subjects.length} sent`, async () => {
+    const states = await sendStates(ids);
+    return states.every((r) => r.status === 'sent') && states;
+  }, 30_000);
+  const wire = (await sink.waitForMessages(sunk + subjects.length)).slice(sunk);
+  expect(wire.map((m) => wireMessageId(m))).toEqual(rows.map((r) => r.message_id));
+  return { rows, wire };
+}
+
 describe('sending from the CRM', () => {
   it('sends a row the CRM inserted, with a fixed Message-ID, and keeps a copy with its Bcc in the Sent folder', async () => {
     const id = await queueEmail('Quote for you', ['bob@example.test'], ['boss@example.test']);
@@ -117,14 +130,7 @@ describe('sending from the CRM', () => {
 
   it('sends emails of several batches in order, each with its own tracking counter and exactly one Sent copy', async () => {
     const before = new Set(await sentFolderMessageIds());
-    const sunk = (await sink.waitForMessages(0)).length;
-    const ids = await queueEmails(Array.from({ length: 10 }, (_, i) => `Batch ${i}`), ['bob@example.test']);
-    const rows = await eventually('all ten sent', async () => {
-      const states = await sendStates(ids);
-      return states.every((r) => r.status === 'sent') && states;
-    }, 30_000);
-    const wire = (await sink.waitForMessages(sunk + 10)).slice(sunk);
-    expect(wire.map((m) => wireMessageId(m))).toEqual(rows.map((r) => r.message_id));
+    const { rows } = await sendAllToBob(Array.from({ length: 10 }, (_, i) => `Batch ${i}`));
     // Ten consecutive counters after the first test's, in queueing order.
     expect(rows.map((r) => r.subject.replace(/^Batch (\d) CRM:0\d{3}(\d{3})$/, '$1:$2'))).toEqual(rows.map((_, i) => `${i}:${String(i + 2).padStart(3, '0')}`));
     expect(rows.every((r) => r.sent_copy_saved_at !== null)).toBe(true);
@@ -136,14 +142,7 @@ describe('sending from the CRM', () => {
     // Without Sent copies the run never waits for them: its connection serves every batch.
     await ctx.bed.query(`UPDATE email_server_profiles SET save_sent_copy = false WHERE id = $1`, [profileId]);
     try {
-      const sunk = (await sink.waitForMessages(0)).length;
-      const ids = await queueEmails(Array.from({ length: 10 }, (_, i) => `Kept connection ${i}`), ['bob@example.test']);
-      const rows = await eventually('all ten sent', async () => {
-        const states = await sendStates(ids);
-        return states.every((r) => r.status === 'sent') && states;
-      }, 30_000);
-      const wire = (await sink.waitForMessages(sunk + 10)).slice(sunk);
-      expect(wire.map((m) => wireMessageId(m))).toEqual(rows.map((r) => r.message_id));
+      const { wire } = await sendAllToBob(Array.from({ length: 10 }, (_, i) => `Kept connection ${i}`));
       // Three batches of 4, 4 and 2.
       expect(new Set(wire.map((m) => m.session)).size).toBe(1);
     } finally {

@@ -7,25 +7,7 @@ import type { OutgoingRoute } from '../../src/mail/mailSender';
 import { decideSendFailure } from '../../src/policy/outgoingSend';
 import type { OutgoingContext, OutgoingEmail, OutgoingStore } from '../../src/store/outgoingStore';
 import { runOutgoingSend } from '../../src/sync/outgoingSend';
-
-const email = (id: string): OutgoingEmail => ({
-  id,
-  messageId: `<${id}@example.test>`,
-  date: new Date(0),
-  interrupted: false,
-  accepted: false,
-  sendAttempts: 0,
-  draftId: null,
-  to: [{ address: 'bob@example.test', name: null }],
-  cc: [],
-  bcc: [],
-  subject: id,
-  bodyText: 'hello',
-  bodyHtml: null,
-  inReplyTo: null,
-  references: [],
-  attachments: [],
-});
+import { outgoingEmail } from '../support/outgoingEmails';
 
 const context: OutgoingContext = {
   mailboxId: 'mailbox-1',
@@ -46,7 +28,7 @@ describe('runOutgoingSend', () => {
   it('ends the run with the database error when an acceptance cannot be written, leaving the email `sending` and the server unblamed', async () => {
     const databaseDown = Object.assign(new Error('Connection terminated unexpectedly'), { code: '57P01' });
     const calls: string[] = [];
-    const outbox = [email('a'), email('b')];
+    const outbox = [outgoingEmail('a'), outgoingEmail('b')];
     const store = {
       loadOutgoingContext: async () => context,
       takeDueEmails: async () => outbox.splice(0),

@@ -3,29 +3,11 @@
  * slot counter: the scheduling only (test/outgoingSend.test.ts saves copies in Dovecot).
  */
 import type { SentCopy, SentFolder } from '../../src/mail/mailSender';
-import type { OutgoingEmail, OutgoingStore } from '../../src/store/outgoingStore';
+import type { OutgoingStore } from '../../src/store/outgoingStore';
 import { type CopyJob, SentCopier } from '../../src/sync/sentCopier';
+import { outgoingEmail } from '../support/outgoingEmails';
 
-const email = (id: string): OutgoingEmail => ({
-  id,
-  messageId: `<${id}@example.test>`,
-  date: new Date(0),
-  interrupted: false,
-  accepted: false,
-  sendAttempts: 0,
-  draftId: null,
-  to: [{ address: 'bob@example.test', name: null }],
-  cc: [],
-  bcc: [],
-  subject: id,
-  bodyText: 'hello',
-  bodyHtml: null,
-  inReplyTo: null,
-  references: [],
-  attachments: [],
-});
-
-const job = (...ids: string[]): CopyJob => ({ acceptedNow: ids.map((id) => ({ email: email(id), asSent: Buffer.from(id) })), acceptedEarlier: [] });
+const job = (...ids: string[]): CopyJob => ({ acceptedNow: ids.map((id) => ({ email: outgoingEmail(id), asSent: Buffer.from(id) })), acceptedEarlier: [] });
 
 /** A folder server: how many connections were opened and are open, what was saved, and failures to play. */
 function bed(failures: { open?: Error[]; save?: Error[] } = {}) {
